@@ -1,0 +1,77 @@
+"""Format of the per-node lock annotation ``hami.io/mutex.lock`` (spec §1.4).
+
+Value ``<RFC3339 time>,<namespace>,<pod name>``; the legacy form is a bare RFC3339 time (owner
+unknown). Pure functions only: acquiring and releasing through the API server live elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from hami.api.annotations import NODE_LOCK
+from hami.api.errors import DecodeError
+
+#: HAMi's default ``--node-lock-timeout``.
+DEFAULT_LOCK_TIMEOUT = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLock:
+    """A decoded lock value. ``namespace``/``name`` are None for the legacy form."""
+
+    time: datetime
+    namespace: str | None = None
+    name: str | None = None
+
+    def owned_by(self, namespace: str, name: str) -> bool:
+        """Whether this lock was taken for pod ``namespace/name``."""
+        return self.namespace == namespace and self.name == name
+
+
+def format_rfc3339(now: datetime) -> str:
+    """Go ``time.RFC3339`` (second precision; ``Z`` for UTC; naive times are taken as UTC)."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    offset = now.utcoffset() or timedelta(0)
+    base = now.strftime("%Y-%m-%dT%H:%M:%S")
+    if offset == timedelta(0):
+        return base + "Z"
+    total = int(offset.total_seconds())
+    sign = "+" if total > 0 else "-"
+    hours, minutes = divmod(abs(total) // 60, 60)
+    return f"{base}{sign}{hours:02d}:{minutes:02d}"
+
+
+def parse_rfc3339(value: str, field: str = NODE_LOCK) -> datetime:
+    """Parse an RFC3339 (or RFC3339Nano) timestamp into an aware datetime."""
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise DecodeError(field, value, "time is not RFC3339") from None
+    if "T" not in text.upper() or parsed.tzinfo is None:
+        raise DecodeError(field, value, "time is not RFC3339 (needs date, 'T' and zone)")
+    return parsed
+
+
+def format_lock(now: datetime, namespace: str, name: str) -> str:
+    """Build the lock value for pod ``namespace/name`` taken at ``now``."""
+    return f"{format_rfc3339(now)},{namespace},{name}"
+
+
+def parse_lock(value: str) -> NodeLock:
+    """Decode a lock value in the current or the legacy form."""
+    parts = value.split(",")
+    if len(parts) == 1:
+        return NodeLock(time=parse_rfc3339(parts[0]))
+    if len(parts) != 3 or not parts[1] or not parts[2]:
+        raise DecodeError(NODE_LOCK, value, "expected '<RFC3339>,<namespace>,<name>'")
+    return NodeLock(time=parse_rfc3339(parts[0]), namespace=parts[1], name=parts[2])
+
+
+def is_expired(lock: NodeLock, now: datetime, timeout: timedelta = DEFAULT_LOCK_TIMEOUT) -> bool:
+    """Whether the lock is older than ``timeout`` at ``now`` (naive ``now`` is UTC)."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now - lock.time > timeout

@@ -1,0 +1,185 @@
+"""Codec for the node inventory annotations the device plugin writes.
+
+``hami.io/node-nvidia-register`` (spec §3.3): a JSON array since HAMi v2.8 (Go ``omitempty``
+rules: ``index``/``numa`` vanish when 0, ``health`` when false, ``migProfiles`` when empty) and
+the legacy colon form (``UUID,count,devmem,devcore,type,numa,health[,index,mode]:``) that older
+plugins and other vendors still write. Both decode; only JSON is encoded.
+
+``hami.io/node-nvidia-score`` (spec §1.2): ``[{"uuid":..., "score":{"<otherUUID>":int}}]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hami.api import _jsonwire as jw
+from hami.api.annotations import NODE_NVIDIA_REGISTER, NODE_NVIDIA_SCORE
+from hami.api.errors import DecodeError
+from hami.api.types import DeviceInfo, MigPlacement, MigProfile
+
+_F = NODE_NVIDIA_REGISTER
+
+
+# --- encode -----------------------------------------------------------------------------------
+
+
+def _profile_obj(p: MigProfile) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "memoryMB": p.memory_mb,
+        "core": p.core,
+        "sliceCount": p.slice_count,
+        "placements": [{"start": pl.start, "size": pl.size} for pl in p.placements],
+    }
+
+
+def _device_obj(d: DeviceInfo) -> dict[str, Any]:
+    obj: dict[str, Any] = {"id": d.id}
+    if d.index:
+        obj["index"] = d.index
+    obj.update(count=d.count, devmem=d.devmem, devcore=d.devcore, type=d.type)
+    if d.numa:
+        obj["numa"] = d.numa
+    obj["mode"] = d.mode
+    if d.mig_profiles:
+        obj["migProfiles"] = [_profile_obj(p) for p in d.mig_profiles]
+    if d.health:
+        obj["health"] = True
+    return obj
+
+
+def encode_node_devices(devices: Sequence[DeviceInfo]) -> str:
+    """Encode devices as HAMi v2.8+ writes them (JSON array, Go field order and omitempty)."""
+    return jw.go_dumps([_device_obj(d) for d in devices])
+
+
+# --- decode -----------------------------------------------------------------------------------
+
+
+def _or_empty(raw: Any, empty: Any) -> Any:
+    """Go decodes ``null`` and a missing member alike; anything else is type-checked later."""
+    return empty if raw is None else raw
+
+
+def decode_node_devices(value: str) -> list[DeviceInfo]:
+    """Decode a register annotation in either the JSON or the legacy colon form.
+
+    Raises :class:`DecodeError` naming the annotation (and the member) on malformed input.
+    """
+    text = value.strip()
+    if text.startswith("["):
+        return _decode_json(text)
+    return _decode_legacy(text)
+
+
+def _decode_placement(field: str, raw: Any) -> MigPlacement:
+    obj = jw.as_object(field, raw)
+    return MigPlacement(start=jw.get_int(field, obj, "start"), size=jw.get_int(field, obj, "size"))
+
+
+def _decode_profile(field: str, raw: Any) -> MigProfile:
+    obj = jw.as_object(field, raw)
+    placements = jw.as_list(f"{field}.placements", _or_empty(obj.get("placements"), []))
+    return MigProfile(
+        name=jw.get_str(field, obj, "name"),
+        memory_mb=jw.get_int(field, obj, "memoryMB"),
+        core=jw.get_int(field, obj, "core"),
+        slice_count=jw.get_int(field, obj, "sliceCount"),
+        placements=tuple(
+            _decode_placement(f"{field}.placements[{i}]", p) for i, p in enumerate(placements)
+        ),
+    )
+
+
+def _decode_json_device(field: str, raw: Any) -> DeviceInfo:
+    obj = jw.as_object(field, raw)
+    uuid = jw.get_str(field, obj, "id")
+    if not uuid:
+        raise DecodeError(f"{field}.id", raw, "device id is empty")
+    profiles = jw.as_list(f"{field}.migProfiles", _or_empty(obj.get("migProfiles"), []))
+    return DeviceInfo(
+        id=uuid,
+        index=jw.get_int(field, obj, "index"),
+        count=jw.get_int(field, obj, "count"),
+        devmem=jw.get_int(field, obj, "devmem"),
+        devcore=jw.get_int(field, obj, "devcore"),
+        type=jw.get_str(field, obj, "type"),
+        numa=jw.get_int(field, obj, "numa"),
+        mode=jw.get_str(field, obj, "mode") or "hami-core",
+        health=jw.get_bool(field, obj, "health"),
+        mig_profiles=tuple(
+            _decode_profile(f"{field}.migProfiles[{i}]", p) for i, p in enumerate(profiles)
+        ),
+    )
+
+
+def _decode_json(text: str) -> list[DeviceInfo]:
+    items = jw.as_list(_F, jw.loads(_F, text))
+    return [_decode_json_device(f"{_F}[{i}]", item) for i, item in enumerate(items)]
+
+
+def _legacy_int(field: str, raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise DecodeError(field, raw, "expected an integer") from None
+
+
+def _legacy_bool(field: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("true", "1", "t"):
+        return True
+    if lowered in ("false", "0", "f"):
+        return False
+    raise DecodeError(field, raw, "expected true or false")
+
+
+def _decode_legacy_device(field: str, chunk: str) -> DeviceInfo:
+    parts = chunk.split(",")
+    if len(parts) not in (7, 9):
+        raise DecodeError(field, chunk, f"expected 7 or 9 comma-separated fields, got {len(parts)}")
+    uuid = parts[0].strip()
+    if not uuid:
+        raise DecodeError(f"{field}.id", chunk, "device id is empty")
+    return DeviceInfo(
+        id=uuid,
+        count=_legacy_int(f"{field}.count", parts[1]),
+        devmem=_legacy_int(f"{field}.devmem", parts[2]),
+        devcore=_legacy_int(f"{field}.devcore", parts[3]),
+        type=parts[4],
+        numa=_legacy_int(f"{field}.numa", parts[5]),
+        health=_legacy_bool(f"{field}.health", parts[6]),
+        index=_legacy_int(f"{field}.index", parts[7]) if len(parts) == 9 else 0,
+        mode=(parts[8].strip() or "hami-core") if len(parts) == 9 else "hami-core",
+    )
+
+
+def _decode_legacy(text: str) -> list[DeviceInfo]:
+    if ":" not in text:
+        raise DecodeError(_F, text, "neither a JSON array nor the legacy ':'-separated form")
+    chunks = [c for c in text.split(":") if c.strip()]
+    return [_decode_legacy_device(f"{_F}[{i}]", c) for i, c in enumerate(chunks)]
+
+
+# --- topology scores --------------------------------------------------------------------------
+
+
+def encode_node_scores(scores: Mapping[str, Mapping[str, int]]) -> str:
+    """Encode the per-GPU topology score matrix (inner keys sorted, as Go sorts map keys)."""
+    return jw.go_dumps(
+        [{"uuid": uuid, "score": dict(sorted(row.items()))} for uuid, row in scores.items()]
+    )
+
+
+def decode_node_scores(value: str) -> dict[str, dict[str, int]]:
+    """Decode ``hami.io/node-nvidia-score`` into ``{uuid: {other_uuid: score}}``."""
+    items = jw.as_list(NODE_NVIDIA_SCORE, jw.loads(NODE_NVIDIA_SCORE, value))
+    out: dict[str, dict[str, int]] = {}
+    for i, item in enumerate(items):
+        field = f"{NODE_NVIDIA_SCORE}[{i}]"
+        obj = jw.as_object(field, item)
+        uuid = jw.get_str(field, obj, "uuid")
+        row = jw.as_object(f"{field}.score", _or_empty(obj.get("score"), {}))
+        out[uuid] = {other: jw.get_int(f"{field}.score", row, other) for other in row}
+    return out

@@ -1,0 +1,63 @@
+"""Kubernetes resource quantities (``"3000"``, ``"3Gi"``, ``"500m"``, ``"1e3"``) as exact numbers.
+
+Resource values in pod specs arrive as strings (or as YAML ints/floats in hand-written manifests).
+We parse them exactly with :class:`fractions.Fraction`; :func:`quantity_to_int` rounds up like
+``resource.Quantity.Value()`` in Go, which is what HAMi reads.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+from hami.api.errors import DecodeError
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 10**3),
+    "": Fraction(1),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+}
+_RE = re.compile(
+    r"^(?P<sign>[+-]?)(?P<num>\d+(?:\.\d*)?|\.\d+)"
+    r"(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$"
+)
+
+
+def parse_quantity(value: str | int | float, field: str = "quantity") -> Fraction:
+    """Parse a Kubernetes quantity exactly; raises :class:`DecodeError` naming ``field``."""
+    if isinstance(value, bool):
+        raise DecodeError(field, value, "not a quantity")
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise DecodeError(field, value, "not a finite quantity")
+        return Fraction(str(value))
+    if not isinstance(value, str):
+        raise DecodeError(field, value, "not a quantity")
+    match = _RE.match(value.strip())
+    if match is None:
+        raise DecodeError(field, value, "not a Kubernetes quantity")
+    number = Fraction(match["num"])
+    if match["exp"]:
+        exponent = int(match["exp"][1:])
+        if abs(exponent) > 64:
+            raise DecodeError(field, value, "exponent out of range")
+        number *= Fraction(10) ** exponent
+    suffix = match["suffix"] or ""
+    number *= _BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix]
+    return -number if match["sign"] == "-" else number
+
+
+def quantity_to_int(value: str | int | float, field: str = "quantity") -> int:
+    """The quantity's integer value, rounded up (Go ``Quantity.Value()``)."""
+    return math.ceil(parse_quantity(value, field))

@@ -1,0 +1,300 @@
+"""Per-container fit of an NVIDIA request onto one node's GPUs (HAMi's ``Fit``, spec §4.3).
+
+Pure and allocation-light: the scheduler engine hands in the node's devices already ordered by the
+GPU policy (first = preferred) and gets back either the chosen devices or a count of why each
+device was skipped, which becomes HAMi's ``"2/4 CardInsufficientMemory"`` reason text.
+:class:`DeviceUsage` is the mutable per-GPU usage record the engine keeps and copies per decision.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hami.api.types import (
+    PERCENTAGE_UNSET,
+    ContainerDevice,
+    ContainerRequest,
+    DeviceInfo,
+    MigProfile,
+)
+
+# Reason constants (HAMi ``pkg/device/common``): wire-visible in failedNodes messages.
+CARD_TYPE_MISMATCH = "CardTypeMismatch"
+CARD_UUID_MISMATCH = "CardUuidMismatch"
+CARD_TIME_SLICING_EXHAUSTED = "CardTimeSlicingExhausted"
+CARD_COMPUTE_UNITS_EXHAUSTED = "CardComputeUnitsExhausted"
+CARD_INSUFFICIENT_MEMORY = "CardInsufficientMemory"
+CARD_INSUFFICIENT_CORE = "CardInsufficientCore"
+CARD_NOT_HEALTH = "CardNotHealth"
+CARD_CORDONED = "CardCordoned"
+NUMA_NOT_FIT = "NumaNotFit"
+EXCLUSIVE_CONFLICT = "ExclusiveDeviceAllocateConflict"
+CARD_MIG_INFEASIBLE = "CardMigTopologyInfeasible"
+NODE_INSUFFICIENT_DEVICE = "NodeInsufficientDevice"
+ALLOCATED_INSUFFICIENT = "AllocatedCardsInsufficientRequest"
+RESOURCE_QUOTA_NOT_FIT = "ResourceQuotaNotFit"
+
+MIG_MODE = "mig"
+
+
+@dataclass(slots=True)
+class DeviceUsage:
+    """One physical GPU plus what is currently reserved on it (HAMi ``DeviceUsage``)."""
+
+    id: str
+    index: int
+    type: str
+    numa: int
+    mode: str
+    health: bool
+    count: int
+    totalmem: int
+    totalcore: int
+    used: int = 0
+    usedmem: int = 0
+    usedcores: int = 0
+    mig_profiles: tuple[MigProfile, ...] = ()
+    mig_used: list[tuple[int, int]] = field(default_factory=list)
+    """Occupied MIG placements ``(start, size)``."""
+
+    @classmethod
+    def from_info(cls, info: DeviceInfo) -> DeviceUsage:
+        return cls(
+            id=info.id,
+            index=info.index,
+            type=info.type,
+            numa=info.numa,
+            mode=info.mode,
+            health=info.health,
+            count=info.count,
+            totalmem=info.devmem,
+            totalcore=info.devcore,
+            mig_profiles=info.mig_profiles,
+        )
+
+    def copy(self) -> DeviceUsage:
+        return DeviceUsage(
+            self.id, self.index, self.type, self.numa, self.mode, self.health, self.count,
+            self.totalmem, self.totalcore, self.used, self.usedmem, self.usedcores,
+            self.mig_profiles, list(self.mig_used),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Pod-level device filters from annotations (type, UUID, mode, NUMA binding, mutex)."""
+
+    use_types: tuple[str, ...] = ()
+    nouse_types: tuple[str, ...] = ()
+    use_uuids: frozenset[str] = frozenset()
+    nouse_uuids: frozenset[str] = frozenset()
+    vgpu_mode: str = ""
+    numa_bind: bool = False
+    mutex: bool = False
+
+    def type_ok(self, dev: DeviceUsage) -> bool:
+        low = dev.type.lower()
+        if self.use_types and not any(t in low for t in self.use_types):
+            return False
+        if any(t in low for t in self.nouse_types):
+            return False
+        return not self.vgpu_mode or dev.mode in self.vgpu_mode
+
+    def uuid_ok(self, dev: DeviceUsage) -> bool:
+        if self.use_uuids and dev.id not in self.use_uuids:
+            return False
+        return dev.id not in self.nouse_uuids
+
+
+def _split(value: str | None, *, lower: bool) -> tuple[str, ...]:
+    if not value:
+        return ()
+    parts = (p.strip() for p in value.split(","))
+    return tuple(p.lower() if lower else p for p in parts if p)
+
+
+def selection_from_annotations(annotations: Mapping[str, str], *, mutex: bool = False) -> Selection:
+    """Read ``nvidia.com/use-gputype`` and friends (spec §3.1) from a pod's annotations."""
+    return Selection(
+        use_types=_split(annotations.get("nvidia.com/use-gputype"), lower=True),
+        nouse_types=_split(annotations.get("nvidia.com/nouse-gputype"), lower=True),
+        use_uuids=frozenset(_split(annotations.get("nvidia.com/use-gpuuuid"), lower=False)),
+        nouse_uuids=frozenset(_split(annotations.get("nvidia.com/nouse-gpuuuid"), lower=False)),
+        vgpu_mode=annotations.get("nvidia.com/vgpu-mode", "").strip(),
+        numa_bind=annotations.get("nvidia.com/numa-bind", "").strip().lower() == "true",
+        mutex=mutex,
+    )
+
+
+class QuotaRoom:
+    """Remaining namespace quota (MiB, cores) while one pod is being fitted; None = unlimited."""
+
+    __slots__ = ("cores", "mem")
+
+    def __init__(self, mem: int | None, cores: int | None) -> None:
+        self.mem = mem
+        self.cores = cores
+
+    def fits(self, mem: int, cores: int) -> bool:
+        return (self.mem is None or mem <= self.mem) and (self.cores is None or cores <= self.cores)
+
+    def take(self, mem: int, cores: int) -> None:
+        if self.mem is not None:
+            self.mem -= mem
+        if self.cores is not None:
+            self.cores -= cores
+
+
+@dataclass(frozen=True, slots=True)
+class MigPick:
+    """A MIG profile and placement chosen for one device of one container."""
+
+    uuid: str
+    profile: str
+    start: int
+    size: int
+
+
+@dataclass(slots=True)
+class FitResult:
+    """Outcome of fitting one container: devices on success, otherwise per-reason skip counts."""
+
+    devices: tuple[ContainerDevice, ...] | None
+    reasons: Counter[str] = field(default_factory=Counter)
+    mig: tuple[MigPick | None, ...] = ()
+
+
+Chooser = Callable[[list[DeviceUsage], int], list[DeviceUsage]]
+"""Picks ``n`` devices out of all fitting ones (topology-aware policy)."""
+
+
+def resolve_memreq(req: ContainerRequest, dev: DeviceUsage) -> int:
+    """MiB this request needs on ``dev``: explicit MiB, else a percentage of the card."""
+    if req.memreq > 0:
+        return req.memreq
+    if req.mem_percentage_req != PERCENTAGE_UNSET:
+        return dev.totalmem * req.mem_percentage_req // 100
+    return 0
+
+
+def _free_placement(dev: DeviceUsage, profile: MigProfile) -> tuple[int, int] | None:
+    for pl in profile.placements:
+        end = pl.start + pl.size
+        if all(end <= s or pl.start >= s + z for s, z in dev.mig_used):
+            return pl.start, pl.size
+    return None
+
+
+def pick_mig(dev: DeviceUsage, memreq: int) -> tuple[MigProfile, int, int] | None:
+    """Smallest profile with ``memory_mb >= memreq`` that still has a free legal placement."""
+    for profile in sorted(dev.mig_profiles, key=lambda p: (p.memory_mb, p.slice_count, p.name)):
+        if profile.memory_mb < memreq:
+            continue
+        placement = _free_placement(dev, profile)
+        if placement is not None:
+            return profile, placement[0], placement[1]
+    return None
+
+
+def _skip_reason(
+    dev: DeviceUsage, req: ContainerRequest, sel: Selection, cordoned: frozenset[str], memreq: int
+) -> str | None:
+    """Why ``dev`` cannot take one device of ``req`` (checks 1-3, 5-7, 10-13 of §4.3), or None."""
+    if not dev.health:
+        return CARD_NOT_HEALTH
+    if dev.id in cordoned:
+        return CARD_CORDONED
+    if req.type.lower() not in dev.type.lower() or not sel.type_ok(dev):
+        return CARD_TYPE_MISMATCH
+    if not sel.uuid_ok(dev):
+        return CARD_UUID_MISMATCH
+    if dev.used >= dev.count:
+        return CARD_TIME_SLICING_EXHAUSTED
+    if sel.mutex and dev.used > 0:
+        return EXCLUSIVE_CONFLICT
+    if dev.mode == MIG_MODE:
+        return None
+    if dev.totalmem - dev.usedmem < memreq:
+        return CARD_INSUFFICIENT_MEMORY
+    if dev.totalcore - dev.usedcores < req.coresreq:
+        return CARD_INSUFFICIENT_CORE
+    if dev.totalcore == 100 and req.coresreq == 100 and dev.used > 0:
+        return EXCLUSIVE_CONFLICT
+    if dev.usedcores >= dev.totalcore and req.coresreq == 0:
+        return CARD_COMPUTE_UNITS_EXHAUSTED
+    return None
+
+
+def fit_container(
+    ordered: Sequence[DeviceUsage],
+    req: ContainerRequest,
+    sel: Selection,
+    *,
+    cordoned: frozenset[str] = frozenset(),
+    quota: QuotaRoom | None = None,
+    choose: Chooser | None = None,
+) -> FitResult:
+    """Fit ``req`` on ``ordered`` (preferred device first); never takes two slots of one GPU.
+
+    Does not modify the devices; the caller applies the result with :func:`add_usage`.
+    """
+    reasons: Counter[str] = Counter()
+    picked: list[tuple[DeviceUsage, ContainerDevice, MigPick | None]] = []
+    numa: int | None = None
+    room_mem = 0
+    room_cores = 0
+    for dev in ordered:
+        if choose is None and len(picked) == req.nums:
+            break
+        if sel.numa_bind and numa is not None and dev.numa != numa:
+            reasons[NUMA_NOT_FIT] += len(picked)
+            picked.clear()
+            room_mem = room_cores = 0
+        memreq = resolve_memreq(req, dev)
+        why = _skip_reason(dev, req, sel, cordoned, memreq)
+        if why is not None:
+            reasons[why] += 1
+            continue
+        mig: MigPick | None = None
+        cores = req.coresreq
+        if dev.mode == MIG_MODE:
+            found = pick_mig(dev, memreq)
+            if found is None:
+                reasons[CARD_MIG_INFEASIBLE] += 1
+                continue
+            profile, start, size = found
+            memreq, cores = profile.memory_mb, profile.core
+            mig = MigPick(dev.id, profile.name, start, size)
+        if quota is not None and not quota.fits(room_mem + memreq, room_cores + cores):
+            reasons[RESOURCE_QUOTA_NOT_FIT] += 1
+            continue
+        room_mem += memreq
+        room_cores += cores
+        numa = dev.numa
+        picked.append((dev, ContainerDevice(dev.id, req.type, memreq, cores), mig))
+    if len(picked) < req.nums:
+        if picked:
+            reasons[ALLOCATED_INSUFFICIENT] += len(picked)
+        return FitResult(None, reasons)
+    if choose is not None and len(picked) > req.nums:
+        chosen = {d.id for d in choose([p[0] for p in picked], req.nums)}
+        picked = [p for p in picked if p[0].id in chosen]
+    if quota is not None:
+        quota.take(sum(p[1].usedmem for p in picked), sum(p[1].usedcores for p in picked))
+    return FitResult(tuple(p[1] for p in picked), reasons, tuple(p[2] for p in picked))
+
+
+def add_usage(dev: DeviceUsage, granted: ContainerDevice, mig: MigPick | None = None) -> None:
+    """Account one granted device on ``dev`` (HAMi ``AddResourceUsage``)."""
+    dev.used += 1
+    dev.usedmem += granted.usedmem
+    dev.usedcores += granted.usedcores
+    if mig is not None:
+        dev.mig_used.append((mig.start, mig.size))
+
+
+def format_reasons(reasons: Counter[str], total: int) -> str:
+    """HAMi's failure text: ``"2/4 CardInsufficientMemory, 2/4 CardTypeMismatch"`` (sorted)."""
+    return ", ".join(f"{n}/{total} {r}" for r, n in sorted(reasons.items()) if n > 0)

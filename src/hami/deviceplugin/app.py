@@ -1,0 +1,112 @@
+"""Wire the device plugin's parts together and run them until cancelled.
+
+One place builds the health state, the XID watcher, the servicers (``nvidia.com/gpu`` plus one per
+MIG profile under the mixed strategy), the kubelet session and the node registrar. Both the CLI and
+the component tests use :class:`DevicePluginApp`, so tests run exactly what production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from hami.api.types import DeviceInfo
+from hami.deviceplugin.health import HealthState, XidWatcher
+from hami.deviceplugin.install import current_library
+from hami.deviceplugin.inventory import mig_resources, node_devices
+from hami.deviceplugin.kubelet import Endpoint, KubeletSession, socket_name_for
+from hami.deviceplugin.nvml import Nvml
+from hami.deviceplugin.register import Registrar
+from hami.deviceplugin.service import GpuPlugin, MigPlugin, random_cache_name
+from hami.deviceplugin.settings import PluginSettings
+from hami.k8s.port import KubeClient
+
+log = logging.getLogger(__name__)
+
+
+class DevicePluginApp:
+    """The running plugin: build with settings and ports, then ``await run()`` (cancel to stop)."""
+
+    def __init__(
+        self,
+        settings: PluginSettings,
+        nvml: Nvml,
+        kube: KubeClient,
+        *,
+        cache_name: Callable[[], str] = random_cache_name,
+        poll_s: float = 0.5,
+        xid_poll_s: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.nvml = nvml
+        self.kube = kube
+        self.gpus = nvml.devices()
+        self.health = HealthState(asyncio.get_running_loop(), (g.uuid for g in self.gpus))
+        self.gpu_plugin = GpuPlugin(
+            settings=settings,
+            gpus=self.gpus,
+            health=self.health,
+            kube=kube,
+            library=lambda: current_library(settings.vgpu_dir),
+            cache_name=cache_name,
+            license_present=lambda: (settings.vgpu_dir / "license").exists(),
+        )
+        endpoints = [
+            Endpoint(
+                self.gpu_plugin,
+                settings.socket_name,
+                settings.resource_name,
+                settings.enable_preferred_allocation,
+            )
+        ]
+        for resource, devs in mig_resources(self.gpus, settings, {}).items():
+            endpoints.append(
+                Endpoint(
+                    MigPlugin(resource, devs, self.health, settings.list_resend_s),
+                    socket_name_for(resource),
+                    resource,
+                )
+            )
+        self.session = KubeletSession(settings.plugin_dir, endpoints, poll_s=poll_s)
+        self.registrar = Registrar(
+            kube,
+            settings.node_name,
+            self.inventory,
+            self.health,
+            interval_s=settings.register_interval_s,
+            error_interval_s=settings.register_error_interval_s,
+        )
+        self.xid_watcher = (
+            XidWatcher(nvml, self.health, settings.ignored_xids, poll_s=xid_poll_s)
+            if settings.health_checks
+            else None
+        )
+
+    def inventory(self) -> list[DeviceInfo]:
+        return node_devices(self.gpus, self.settings, self.health.snapshot())
+
+    async def run(self) -> None:
+        log.info("device plugin settings: %s", self.settings.dump())
+        if self.xid_watcher is not None:
+            self.xid_watcher.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.session.run(), name="kubelet-session")
+                tg.create_task(self.registrar.run(), name="node-registrar")
+        finally:
+            if self.xid_watcher is not None:
+                await asyncio.to_thread(self.xid_watcher.stop)
+
+
+@contextlib.asynccontextmanager
+async def running(app: DevicePluginApp) -> AsyncIterator[None]:
+    """Run ``app`` in the background for the duration of the block (tests)."""
+    task = asyncio.create_task(app.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,301 @@
+"""The device plugin's narrow view of NVML, with an nvidia-ml-py adapter and an in-memory fake.
+
+The plugin needs only a handful of NVML facts (what GPUs exist, their memory, NUMA node and MIG
+state, XID health events, per-process memory). Putting them behind :class:`Nvml` keeps pynvml
+out of the pure modules, lets unit tests run on the in-memory :class:`FakeNvml`, and lets
+component tests run the real binding (:class:`PynvmlNvml`) against the test kit's fake
+``libnvidia-ml.so.1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+#: XIDs caused by applications rather than the GPU; NVIDIA's plugin ignores them by default.
+APPLICATION_XIDS: frozenset[int] = frozenset({13, 31, 43, 45, 68, 109})
+
+
+class NvmlError(RuntimeError):
+    """NVML failed; the message names the call and, where known, the GPU."""
+
+
+@dataclass(frozen=True, slots=True)
+class MigDevice:
+    """One MIG instance of a MIG-enabled GPU (advertised as ``nvidia.com/mig-<profile>``)."""
+
+    uuid: str
+    profile: str
+    """Profile name as NVIDIA's plugin spells it, e.g. ``1g.10gb``."""
+    memory_mib: int
+
+
+@dataclass(frozen=True, slots=True)
+class GpuInfo:
+    """One physical GPU as NVML reports it."""
+
+    index: int
+    uuid: str
+    name: str
+    memory_mib: int
+    """Total memory in MiB; 0 when NVML cannot tell (unified-memory parts)."""
+    numa: int | None = None
+    mig_enabled: bool = False
+    mig_devices: tuple[MigDevice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class XidEvent:
+    """A critical XID error on one GPU."""
+
+    uuid: str
+    xid: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessUsage:
+    """GPU memory held by one process."""
+
+    pid: int
+    used_mib: int
+
+
+class Nvml(Protocol):
+    """What the device plugin asks of NVML. Implementations are safe to call from one thread."""
+
+    def devices(self) -> list[GpuInfo]:
+        """All GPUs, ordered by NVML index."""
+        ...
+
+    def wait_xid(self, timeout_s: float) -> list[XidEvent]:
+        """Block up to ``timeout_s`` for critical XID events; empty on timeout."""
+        ...
+
+    def processes(self, uuid: str) -> list[ProcessUsage]:
+        """Compute processes on the GPU ``uuid``."""
+        ...
+
+    def close(self) -> None:
+        """Release NVML resources."""
+        ...
+
+
+def is_critical_xid(xid: int, ignored: Iterable[int] = APPLICATION_XIDS) -> bool:
+    """True when ``xid`` should mark a GPU unhealthy."""
+    return xid not in set(ignored)
+
+
+def mig_profile_name(gi_slices: int, ci_slices: int, memory_mib: int) -> str:
+    """NVIDIA's MIG profile naming: ``<g>g.<GB>gb``, or ``<c>c.<g>g.<GB>gb`` for sub-instances."""
+    gb = math.ceil(memory_mib / 1024)
+    base = f"{gi_slices}g.{gb}gb"
+    return base if ci_slices in (0, gi_slices) else f"{ci_slices}c.{base}"
+
+
+# --------------------------------------------------------------------------------------------
+# In-memory fake
+
+
+@dataclass
+class FakeNvml:
+    """An in-memory :class:`Nvml` for unit and component tests.
+
+    ``inject_xid`` is thread-safe and wakes a caller blocked in :meth:`wait_xid`.
+    """
+
+    gpus: list[GpuInfo] = field(default_factory=list)
+    procs: dict[str, list[ProcessUsage]] = field(default_factory=dict)
+    _events: queue.Queue[XidEvent] = field(default_factory=queue.Queue)
+    closed: bool = False
+
+    @classmethod
+    def with_gpus(
+        cls, count: int, *, name: str = "Tesla V100-PCIE-32GB", memory_mib: int = 32768
+    ) -> FakeNvml:
+        """``count`` identical GPUs with UUIDs ``GPU-fake-0000`` ..."""
+        gpus = [
+            GpuInfo(index=i, uuid=f"GPU-fake-{i:04d}", name=name, memory_mib=memory_mib)
+            for i in range(count)
+        ]
+        return cls(gpus=gpus)
+
+    def devices(self) -> list[GpuInfo]:
+        return list(self.gpus)
+
+    def inject_xid(self, uuid: str, xid: int) -> None:
+        self._events.put(XidEvent(uuid=uuid, xid=xid))
+
+    def wait_xid(self, timeout_s: float) -> list[XidEvent]:
+        try:
+            first = self._events.get(timeout=max(timeout_s, 0.0))
+        except queue.Empty:
+            return []
+        events = [first]
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def processes(self, uuid: str) -> list[ProcessUsage]:
+        return list(self.procs.get(uuid, []))
+
+    def set_memory(self, uuid: str, memory_mib: int) -> None:
+        self.gpus = [replace(g, memory_mib=memory_mib) if g.uuid == uuid else g for g in self.gpus]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# --------------------------------------------------------------------------------------------
+# nvidia-ml-py adapter
+
+
+class PynvmlNvml:
+    """:class:`Nvml` over nvidia-ml-py (``pynvml``), which loads ``libnvidia-ml.so.1``.
+
+    Construction calls ``nvmlInit`` and registers every GPU for XID critical-error events.
+    """
+
+    def __init__(self, sysfs_root: Path = Path("/sys")) -> None:
+        import pynvml
+
+        self._nv: Any = pynvml
+        self._sysfs = sysfs_root
+        self._lock = threading.Lock()
+        self._call("nvmlInit")
+        self._handles: list[Any] = [
+            self._call("nvmlDeviceGetHandleByIndex", i)
+            for i in range(int(self._call("nvmlDeviceGetCount")))
+        ]
+        self._uuid_by_handle: dict[int, str] = {}
+        self._event_set: Any = None
+        self._register_events()
+
+    def _call(self, fn: str, *args: Any, gpu: str = "") -> Any:
+        try:
+            return getattr(self._nv, fn)(*args)
+        except self._nv.NVMLError as exc:
+            where = f" on {gpu}" if gpu else ""
+            raise NvmlError(f"{fn}{where}: {exc}") from exc
+
+    def _optional(self, fn: str, *args: Any) -> Any:
+        """Call ``fn``; None when the driver lacks or refuses it."""
+        try:
+            return getattr(self._nv, fn)(*args)
+        except (self._nv.NVMLError, AttributeError):
+            return None
+
+    def _register_events(self) -> None:
+        event_set = self._optional("nvmlEventSetCreate")
+        if event_set is None:
+            log.warning("NVML events unsupported; XID health checks disabled")
+            return
+        for handle in self._handles:
+            uuid = str(self._call("nvmlDeviceGetUUID", handle))
+            self._uuid_by_handle[_handle_key(handle)] = uuid
+            try:
+                self._nv.nvmlDeviceRegisterEvents(
+                    handle, self._nv.nvmlEventTypeXidCriticalError, event_set
+                )
+            except self._nv.NVMLError as exc:
+                log.warning("GPU %s: no XID events (%s); health checks off for it", uuid, exc)
+        self._event_set = event_set
+
+    def devices(self) -> list[GpuInfo]:
+        with self._lock:
+            return [self._describe(i, h) for i, h in enumerate(self._handles)]
+
+    def _describe(self, index: int, handle: Any) -> GpuInfo:
+        uuid = str(self._call("nvmlDeviceGetUUID", handle))
+        name = str(self._call("nvmlDeviceGetName", handle, gpu=uuid))
+        mem = self._optional("nvmlDeviceGetMemoryInfo", handle)
+        memory_mib = int(mem.total) // (1024 * 1024) if mem is not None else 0
+        mig = self._optional("nvmlDeviceGetMigMode", handle)
+        mig_enabled = bool(mig) and int(mig[0]) == int(self._nv.NVML_DEVICE_MIG_ENABLE)
+        return GpuInfo(
+            index=index,
+            uuid=uuid,
+            name=name,
+            memory_mib=memory_mib,
+            numa=self._numa(handle),
+            mig_enabled=mig_enabled,
+            mig_devices=self._mig_devices(handle) if mig_enabled else (),
+        )
+
+    def _numa(self, handle: Any) -> int | None:
+        node = self._optional("nvmlDeviceGetNumaNodeId", handle)
+        if node is not None:
+            return int(node)
+        pci = self._optional("nvmlDeviceGetPciInfo", handle)
+        if pci is None:
+            return None
+        bus_id = pci.busId.decode() if isinstance(pci.busId, bytes) else str(pci.busId)
+        path = self._sysfs / "bus/pci/devices" / bus_id.lower()[-12:] / "numa_node"
+        try:
+            value = int(path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return value if value >= 0 else None
+
+    def _mig_devices(self, handle: Any) -> tuple[MigDevice, ...]:
+        found: list[MigDevice] = []
+        for i in range(int(self._optional("nvmlDeviceGetMaxMigDeviceCount", handle) or 0)):
+            mig = self._optional("nvmlDeviceGetMigDeviceHandleByIndex", handle, i)
+            if mig is None:
+                continue
+            attrs = self._call("nvmlDeviceGetAttributes", mig)
+            mem = int(attrs.memorySizeMB)
+            profile = mig_profile_name(
+                int(attrs.gpuInstanceSliceCount), int(attrs.computeInstanceSliceCount), mem
+            )
+            found.append(MigDevice(str(self._call("nvmlDeviceGetUUID", mig)), profile, mem))
+        return tuple(found)
+
+    def wait_xid(self, timeout_s: float) -> list[XidEvent]:
+        if self._event_set is None:
+            return []
+        try:
+            data = self._nv.nvmlEventSetWait_v2(self._event_set, int(timeout_s * 1000))
+        except self._nv.NVMLError as exc:
+            if getattr(exc, "value", None) == self._nv.NVML_ERROR_TIMEOUT:
+                return []
+            raise NvmlError(f"nvmlEventSetWait: {exc}") from exc
+        if int(data.eventType) != int(self._nv.nvmlEventTypeXidCriticalError):
+            return []
+        uuid = self._uuid_by_handle.get(_handle_key(data.device))
+        if uuid is None:
+            uuid = str(self._call("nvmlDeviceGetUUID", data.device))
+        return [XidEvent(uuid=uuid, xid=int(data.eventData))]
+
+    def processes(self, uuid: str) -> list[ProcessUsage]:
+        with self._lock:
+            handle = self._call("nvmlDeviceGetHandleByUUID", uuid, gpu=uuid)
+            procs: Sequence[Any] = self._call(
+                "nvmlDeviceGetComputeRunningProcesses", handle, gpu=uuid
+            )
+        return [
+            ProcessUsage(pid=int(p.pid), used_mib=int(p.usedGpuMemory or 0) // (1024 * 1024))
+            for p in procs
+        ]
+
+    def close(self) -> None:
+        if self._event_set is not None:
+            self._optional("nvmlEventSetFree", self._event_set)
+            self._event_set = None
+        self._optional("nvmlShutdown")
+
+
+def _handle_key(handle: Any) -> int:
+    """A hashable identity for an NVML device handle (a ctypes pointer)."""
+    import ctypes
+
+    return ctypes.cast(handle, ctypes.c_void_p).value or 0

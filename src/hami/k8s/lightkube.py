@@ -1,0 +1,300 @@
+"""The real :class:`~hami.k8s.port.KubeClient`: lightkube's ``AsyncClient`` behind our Protocol.
+
+lightkube gives us kubeconfig/in-cluster config, TLS, auth and typed, fast (msgspec) decoding; this
+adapter turns its models into plain dicts, our string selectors into lightkube selector dicts and
+its exceptions into :mod:`hami.k8s.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2
+import lightkube
+import msgspec
+from lightkube import operators
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.core.exceptions import ApiError as LkApiError
+from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.core_v1 import Event, Node, Pod, PodBinding, ResourceQuota
+from lightkube.types import PatchType
+
+from hami.k8s import errors
+from hami.k8s.port import (
+    JsonObj,
+    Kind,
+    MetaChanges,
+    ObjectList,
+    WatchEvent,
+    metadata_patch,
+)
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_ALL_NS = "*"
+_RESOURCES: dict[Kind, Any] = {
+    Kind.PODS: Pod,
+    Kind.NODES: Node,
+    Kind.RESOURCE_QUOTAS: ResourceQuota,
+}
+
+
+def parse_selector(selector: str | None, *, for_fields: bool = False) -> dict[str, Any] | None:
+    """Turn ``"a=b,c!=d,e,!f"`` into lightkube's selector dict (``None`` when empty)."""
+    if not selector:
+        return None
+    result: dict[str, Any] = {}
+    for term in (t.strip() for t in selector.split(",")):
+        if not term:
+            continue
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            result[key.strip()] = operators.not_equal(value.strip())
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            result[key.strip()] = value.strip()
+        elif for_fields:
+            raise errors.BadRequest(f"field selector term {term!r} needs an operator")
+        elif term.startswith("!"):
+            result[term[1:].strip()] = operators.not_exists()
+        else:
+            result[term] = operators.exists()
+    return result or None
+
+
+def _translate(exc: Exception, what: str) -> errors.ApiError:
+    if isinstance(exc, LkApiError):
+        status = exc.status
+        code = getattr(status, "code", None)
+        if not isinstance(code, int) or code == 0:
+            response = getattr(exc, "response", None)
+            code = response.status_code if response is not None else 0
+        body = {
+            "kind": "Status",
+            "code": code,
+            "reason": getattr(status, "reason", "") or "",
+            "message": getattr(status, "message", "") or "",
+        }
+        return errors.from_status(code, body, what=what)
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return errors.from_status(exc.response.status_code, None, what=what)
+    return errors.TransportError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+async def _call(awaitable: Awaitable[_T], what: str) -> _T:
+    try:
+        return await awaitable
+    except (LkApiError, httpx2.HTTPError) as exc:
+        raise _translate(exc, what) from exc
+
+
+def _dict(obj: Any) -> JsonObj:
+    result: JsonObj = obj.to_dict()
+    return result
+
+
+class LightkubeClient:
+    """:class:`~hami.k8s.port.KubeClient` over ``lightkube.AsyncClient``."""
+
+    def __init__(self, client: lightkube.AsyncClient) -> None:
+        # Any: lightkube's overloads are keyed on model classes we pick at run time.
+        self._client: Any = client
+
+    @classmethod
+    def from_kubeconfig(
+        cls, path: Path | None = None, *, timeout_s: float = 30.0
+    ) -> LightkubeClient:
+        """Build from a kubeconfig file, or from the environment (in-cluster / $KUBECONFIG)."""
+        config = KubeConfig.from_file(str(path)) if path is not None else None
+        client = lightkube.AsyncClient(
+            config=config, timeout=httpx2.Timeout(timeout_s), field_manager="hami"
+        )
+        return cls(client)
+
+    # -- generic read -------------------------------------------------------------------------
+    async def list_objects(
+        self,
+        kind: Kind,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ObjectList:
+        res = _RESOURCES[kind]
+        kwargs: dict[str, Any] = {
+            "labels": parse_selector(label_selector),
+            "fields": parse_selector(field_selector, for_fields=True),
+        }
+        if kind.namespaced:
+            kwargs["namespace"] = namespace if namespace is not None else _ALL_NS
+        what = f"list {kind.value}"
+        try:
+            iterable = self._client.list(res, **kwargs)
+            items = [_dict(o) async for o in iterable]
+            rv = iterable.resourceVersion if items else await self._empty_list_rv(kind, kwargs)
+        except (LkApiError, httpx2.HTTPError) as exc:
+            raise _translate(exc, what) from exc
+        return ObjectList(items, str(rv or ""))
+
+    async def _empty_list_rv(self, kind: Kind, kwargs: dict[str, Any]) -> str:
+        # lightkube only learns the list's resourceVersion from a non-empty chunk; an empty
+        # list still has one, which a watch must start from. Ask once more with limit=1.
+        iterable = self._client.list(_RESOURCES[kind], chunk_size=1, **kwargs)
+        async for _ in iterable:
+            break
+        try:
+            return str(iterable.resourceVersion)
+        except Exception:  # NotReadyError: lightkube saw no chunk metadata
+            return ""
+
+    async def watch(
+        self,
+        kind: Kind,
+        *,
+        resource_version: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_s: int | None = None,
+    ) -> AsyncIterator[WatchEvent]:
+        kwargs: dict[str, Any] = {
+            "labels": parse_selector(label_selector),
+            "fields": parse_selector(field_selector, for_fields=True),
+            "server_timeout": timeout_s,
+            "resource_version": resource_version or None,
+        }
+        if kind.namespaced:
+            kwargs["namespace"] = namespace if namespace is not None else _ALL_NS
+        what = f"watch {kind.value}"
+        stream = self._client.watch(_RESOURCES[kind], **kwargs)
+        try:
+            async for event_type, obj in stream:
+                if event_type in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+                    yield WatchEvent(event_type, _dict(obj))
+        except (LkApiError, httpx2.HTTPError) as exc:
+            raise _translate(exc, what) from exc
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    # -- pods -----------------------------------------------------------------------------------
+    async def get_pod(self, namespace: str, name: str) -> JsonObj:
+        obj = await _call(
+            self._client.get(Pod, name, namespace=namespace), f"get pod {namespace}/{name}"
+        )
+        return _dict(obj)
+
+    async def list_pods(
+        self,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[JsonObj]:
+        result = await self.list_objects(
+            Kind.PODS,
+            namespace=namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+        )
+        return result.items
+
+    async def patch_pod_metadata(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        annotations: MetaChanges | None = None,
+        labels: MetaChanges | None = None,
+        resource_version: str | None = None,
+    ) -> JsonObj:
+        body = metadata_patch(annotations, labels, resource_version)
+        obj = await _call(
+            self._client.patch(Pod, name, body, namespace=namespace, patch_type=PatchType.MERGE),
+            f"patch pod {namespace}/{name}",
+        )
+        return _dict(obj)
+
+    async def create_pod(self, pod: JsonObj) -> JsonObj:
+        meta = pod.get("metadata", {})
+        what = f"create pod {meta.get('namespace')}/{meta.get('name')}"
+        obj = await _call(self._client.create(Pod.from_dict(pod)), what)
+        return _dict(obj)
+
+    async def bind_pod(
+        self, namespace: str, name: str, node: str, *, uid: str | None = None
+    ) -> None:
+        meta: JsonObj = {"name": name, "namespace": namespace}
+        if uid:
+            meta["uid"] = uid
+        binding = PodBinding.from_dict(
+            {
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": meta,
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+            }
+        )
+        try:
+            await _call(
+                self._client.create(binding, name=name, namespace=namespace),
+                f"bind pod {namespace}/{name} to {node}",
+            )
+        except msgspec.ValidationError:
+            pass  # the apiserver answers a Status (201), not a Binding: the bind succeeded
+
+    # -- nodes ----------------------------------------------------------------------------------
+    async def get_node(self, name: str) -> JsonObj:
+        return _dict(await _call(self._client.get(Node, name), f"get node {name}"))
+
+    async def patch_node_metadata(
+        self,
+        name: str,
+        *,
+        annotations: MetaChanges | None = None,
+        labels: MetaChanges | None = None,
+        resource_version: str | None = None,
+    ) -> JsonObj:
+        body = metadata_patch(annotations, labels, resource_version)
+        obj = await _call(
+            self._client.patch(Node, name, body, patch_type=PatchType.MERGE),
+            f"patch node {name}",
+        )
+        return _dict(obj)
+
+    # -- events, leases -------------------------------------------------------------------------
+    async def create_event(self, event: JsonObj) -> None:
+        ns = event.get("metadata", {}).get("namespace") or "default"
+        await _call(
+            self._client.create(Event.from_dict(event), namespace=ns), f"create event in {ns}"
+        )
+
+    async def get_lease(self, namespace: str, name: str) -> JsonObj:
+        obj = await _call(
+            self._client.get(Lease, name, namespace=namespace), f"get lease {namespace}/{name}"
+        )
+        return _dict(obj)
+
+    async def create_lease(self, lease: JsonObj) -> JsonObj:
+        meta = lease.get("metadata", {})
+        obj = await _call(
+            self._client.create(Lease.from_dict(lease), namespace=meta.get("namespace")),
+            f"create lease {meta.get('namespace')}/{meta.get('name')}",
+        )
+        return _dict(obj)
+
+    async def replace_lease(self, lease: JsonObj) -> JsonObj:
+        meta = lease.get("metadata", {})
+        obj = await _call(
+            self._client.replace(Lease.from_dict(lease), namespace=meta.get("namespace")),
+            f"replace lease {meta.get('namespace')}/{meta.get('name')}",
+        )
+        return _dict(obj)
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,16 @@
+"""``binpack``: fill the busiest GPU (and, as node policy, the busiest node) first."""
+
+from __future__ import annotations
+
+from hami.device.nvidia.fit import DeviceUsage
+from hami.scheduler.policy.base import GpuPolicy
+
+NAME = "binpack"
+
+
+def _key(dev: DeviceUsage, score: float) -> float:
+    return -score
+
+
+GPU = GpuPolicy(NAME, _key, ordering=True)
+NODE_PREFERS_HIGH_SCORE = True

@@ -1,0 +1,321 @@
+"""Wires the scheduler service together and serves it: informers, registration loop, leader
+election, the extender/webhook app and the metrics app, each on its own uvicorn server.
+
+:class:`SchedulerRunner` is what ``hami scheduler`` runs and what integration tests start (in a
+thread, via :class:`SchedulerThread`) against the apiserver stand-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from hami.api.annotations import SCHEDULER_ROLE, SCHEDULER_ROLE_FOLLOWER, SCHEDULER_ROLE_LEADER
+from hami.config.devices import DeviceConfig, load_device_config
+from hami.k8s import errors
+from hami.k8s.port import KubeClient
+from hami.scheduler.app import build_app
+from hami.scheduler.events import EventRecorder
+from hami.scheduler.leader import LeaderElector
+from hami.scheduler.metrics import build_registry
+from hami.scheduler.nodelock import NodeLocker
+from hami.scheduler.registration import NodeRegistrar
+from hami.scheduler.service import SchedulerService
+from hami.scheduler.settings import SchedulerSettings
+from hami.scheduler.state import ClusterState
+from hami.webhook.mutate import AdmissionContext, review
+
+log = logging.getLogger(__name__)
+
+
+def split_bind(address: str, default_host: str = "0.0.0.0") -> tuple[str, int]:
+    """``"host:port"`` / ``":port"`` -> (host, port)."""
+    host, _, port = address.rpartition(":")
+    try:
+        return (host.strip("[]") or default_host), int(port)
+    except ValueError:
+        raise ValueError(f"bad bind address {address!r}: expected host:port") from None
+
+
+class SchedulerRunner:
+    """Everything ``hami scheduler`` runs, built from settings and a client."""
+
+    def __init__(
+        self,
+        settings: SchedulerSettings,
+        client: KubeClient,
+        *,
+        device_config: DeviceConfig | None = None,
+        identity: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.config = device_config or load_device_config(settings.device_config_file)
+        self.identity = identity or settings.pod_name or f"{socket.gethostname()}-{os.getpid()}"
+        self.state = ClusterState(
+            self.config,
+            node_policy=settings.node_scheduler_policy,
+            gpu_policy=settings.gpu_scheduler_policy,
+        )
+        self.registrar = NodeRegistrar(
+            client,
+            self.state,
+            self.config,
+            node_policy=settings.node_scheduler_policy,
+            gpu_policy=settings.gpu_scheduler_policy,
+        )
+        self.locker = NodeLocker(client, timeout=timedelta(seconds=settings.node_lock_timeout))
+        self.service = SchedulerService(
+            client,
+            self.config,
+            state=self.state,
+            locker=self.locker,
+            recorder=EventRecorder(client, host=self.identity),
+            registrar=self.registrar,
+            node_label_selector=settings.node_label_selector,
+            sync_timeout_s=settings.kube_timeout,
+        )
+        self.elector: LeaderElector | None = None
+        if settings.leader_elect:
+            self.elector = LeaderElector(
+                client,
+                namespace=settings.leader_elect_resource_namespace,
+                name=settings.leader_elect_resource_name,
+                identity=self.identity,
+                lease_duration=settings.lease_duration,
+                renew_deadline=settings.renew_deadline,
+                retry_period=settings.retry_period,
+                on_transition=self._on_transition,
+            )
+        self.admission = AdmissionContext(
+            self.config,
+            scheduler_name=settings.scheduler_name,
+            force_overwrite_default_scheduler=settings.force_overwrite_default_scheduler,
+            quota_check=self.service.quota_check,
+        )
+        self.app = build_app(self.service, reviewer=self._review, is_leader=self.is_leader)
+        self.metrics_registry = build_registry(self.service)
+        self.servers: list[uvicorn.Server] = []
+
+    def is_leader(self) -> bool:
+        return self.elector.is_leader if self.elector is not None else True
+
+    def _review(self, payload: Any) -> dict[str, Any]:
+        return review(payload, self.admission)
+
+    async def _on_transition(self, leader: bool) -> None:
+        if leader:
+            self.registrar.wake()
+        await self._label_self(leader)
+
+    async def _label_self(self, leader: bool) -> None:
+        name, ns = self.settings.pod_name, self.settings.pod_namespace
+        if not name:
+            return
+        role = SCHEDULER_ROLE_LEADER if leader else SCHEDULER_ROLE_FOLLOWER
+        try:
+            await self.client.patch_pod_metadata(ns, name, labels={SCHEDULER_ROLE: role})
+        except errors.ApiError as exc:
+            log.warning("labelling own pod %s/%s %s=%s failed: %s", ns, name, SCHEDULER_ROLE,
+                        role, exc)  # fmt: skip
+
+    def _server(self, app: Any, bind: str, *, tls: bool) -> uvicorn.Server:
+        host, port = split_bind(bind)
+        kwargs: dict[str, Any] = {}
+        if tls and self.settings.cert_file and self.settings.key_file:
+            kwargs = {
+                "ssl_certfile": str(self.settings.cert_file),
+                "ssl_keyfile": str(self.settings.key_file),
+            }
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off",
+            access_log=False, **kwargs,
+        )  # fmt: skip
+        return uvicorn.Server(config)
+
+    async def serve(self, *, started: Callable[[SchedulerRunner], None] | None = None) -> None:
+        """Run until cancelled (or until the servers exit)."""
+        from prometheus_client import make_asgi_app
+
+        log.info("hami scheduler %s starting with %s", self.identity, self.settings.summary())
+        self.service.start()
+        tasks: list[asyncio.Task[Any]] = []
+        loop = asyncio.get_running_loop()
+        if self.elector is not None:
+            tasks.append(loop.create_task(self.elector.run()))
+        else:
+            await self._label_self(True)
+        tasks.append(
+            loop.create_task(self.registrar.run(self.is_leader, self.settings.register_interval))
+        )
+        main = self._server(self.app, self.settings.http_bind, tls=True)
+        metrics = self._server(
+            make_asgi_app(registry=self.metrics_registry), self.settings.metrics_bind_address,
+            tls=False,
+        )  # fmt: skip
+        self.servers = [main, metrics]
+        if self.settings.cert_file and self.settings.key_file:
+            tasks.append(loop.create_task(self._watch_certs(main)))
+        tasks += [loop.create_task(s.serve()) for s in self.servers]
+        try:
+            while not all(s.started for s in self.servers):
+                if any(t.done() for t in tasks):
+                    break
+                await asyncio.sleep(0.01)
+            if started is not None:
+                started(self)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for s in self.servers:
+                s.should_exit = True
+            serving = [t for t in tasks[-len(self.servers) :] if not t.done()]
+            if serving:
+                await asyncio.wait(serving, timeout=5)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.elector is not None:
+                await self.elector.release()
+            await self.service.stop()
+
+    def port(self, index: int = 0) -> int:
+        """Bound port of server ``index`` (0: extender, 1: metrics), after start."""
+        server = self.servers[index]
+        for srv in server.servers:
+            for sock in srv.sockets:
+                return int(sock.getsockname()[1])
+        raise RuntimeError("server not started")
+
+    async def _watch_certs(self, server: uvicorn.Server, interval: float = 1.0) -> None:
+        cert, key = self.settings.cert_file, self.settings.key_file
+        assert cert is not None and key is not None
+        last = _mtimes(cert, key)
+        while True:
+            await asyncio.sleep(interval)
+            now = _mtimes(cert, key)
+            if now == last:
+                continue
+            last = now
+            ctx = server.config.ssl
+            if ctx is None:
+                continue
+            try:
+                ctx.load_cert_chain(str(cert), str(key))
+                log.info("reloaded TLS certificate %s", cert)
+            except (OSError, ValueError) as exc:
+                log.warning("TLS certificate %s not reloaded: %s", cert, exc)
+
+
+def _mtimes(*paths: Path) -> tuple[float, ...]:
+    out = []
+    for p in paths:
+        try:
+            out.append(p.stat().st_mtime)
+        except OSError:
+            out.append(0.0)
+    return tuple(out)
+
+
+class SchedulerThread:
+    """Runs a :class:`SchedulerRunner` on its own event loop in a thread (for sync tests).
+
+    ``client_factory`` builds the KubeClient inside that loop.
+    """
+
+    def __init__(
+        self,
+        settings: SchedulerSettings,
+        client_factory: Callable[[], KubeClient],
+        *,
+        device_config: DeviceConfig | None = None,
+        identity: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._factory = client_factory
+        self._config = device_config
+        self._identity = identity
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.runner: SchedulerRunner | None = None
+
+    def start(self, timeout: float = 20.0) -> SchedulerThread:
+        self._thread = threading.Thread(target=self._main, name="hami-scheduler", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("scheduler did not start in time")
+        if self._error is not None:
+            raise RuntimeError(f"scheduler failed to start: {self._error}") from self._error
+        return self
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._amain())
+        except BaseException as exc:  # reported through start()
+            self._error = exc
+        finally:
+            self._ready.set()
+            loop.close()
+
+    async def _amain(self) -> None:
+        client = self._factory()
+        try:
+            self.runner = SchedulerRunner(
+                self._settings, client, device_config=self._config, identity=self._identity
+            )
+            self._task = asyncio.current_task()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.runner.serve(started=lambda _: self._ready.set())
+        finally:
+            await client.close()
+
+    @property
+    def url(self) -> str:
+        assert self.runner is not None
+        scheme = "https" if self._settings.cert_file else "http"
+        return f"{scheme}://127.0.0.1:{self.runner.port(0)}"
+
+    @property
+    def metrics_url(self) -> str:
+        assert self.runner is not None
+        return f"http://127.0.0.1:{self.runner.port(1)}/metrics"
+
+    def call(self, fn: Callable[[SchedulerRunner], Any], timeout: float = 10.0) -> Any:
+        """Run ``fn(runner)`` on the scheduler's loop (coroutines awaited) and return its value."""
+        assert self._loop is not None and self.runner is not None
+        runner = self.runner
+
+        async def _run() -> Any:
+            value = fn(runner)
+            if asyncio.iscoroutine(value):
+                value = await value
+            return value
+
+        return asyncio.run_coroutine_threadsafe(_run(), self._loop).result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._task is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._task.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> SchedulerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

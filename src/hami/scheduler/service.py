@@ -1,0 +1,429 @@
+"""The extender's orchestration: informer caches -> :class:`ClusterState`, Filter and Bind.
+
+Every replica keeps the engine's state in sync from the pod, node and ResourceQuota informers
+(usage is rebuilt from ``-allocated`` annotations, so a restarted scheduler loses nothing).
+Filter decides and reserves synchronously (no ``await`` between the decision and the reservation),
+so concurrent filters always see each other; then it writes the decision onto the pod. Bind takes
+the node lock, stamps ``bind-phase``/``bind-time`` and creates the binding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hami.api.annotations import BIND_PHASE, BIND_PHASE_ALLOCATING, BIND_TIME, VGPU_NODE
+from hami.api.errors import DecodeError
+from hami.api.quantity import quantity_to_int
+from hami.api.types import PodSingleDevice
+from hami.config.devices import DeviceConfig
+from hami.k8s import errors
+from hami.k8s.informer import Informer
+from hami.k8s.port import JsonObj, Kind, KubeClient
+from hami.scheduler import events
+from hami.scheduler.metrics import DurationHistogram
+from hami.scheduler.nodelock import NodeLocker, NodeLockError
+from hami.scheduler.registration import NodeRegistrar
+from hami.scheduler.state import (
+    ClusterState,
+    init_container_count,
+    pod_devices_from_annotations,
+    pod_mig_from_annotations,
+)
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = ("Succeeded", "Failed")
+
+
+class BadRequest(ValueError):
+    """The extender request itself is malformed (wrong types, missing fields)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PodUsage:
+    """One pod's reservation as the service tracks it (metrics, quota)."""
+
+    namespace: str
+    name: str
+    node: str
+    devices: Mapping[str, PodSingleDevice]
+
+    @property
+    def mem(self) -> int:
+        return sum(d.usedmem for c in self._containers() for d in c)
+
+    @property
+    def cores(self) -> int:
+        return sum(d.usedcores for c in self._containers() for d in c)
+
+    def _containers(self) -> list[tuple[Any, ...]]:
+        return [c for per_vendor in self.devices.values() for c in per_vendor]
+
+
+@dataclass
+class ServiceStats:
+    """Counters exported as metrics."""
+
+    filter_ok: int = 0
+    filter_failed: int = 0
+    filter_errors: int = 0
+    bind_ok: int = 0
+    bind_failed: int = 0
+    filter_seconds: DurationHistogram = field(default_factory=DurationHistogram)
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _init_done(pod: Mapping[str, Any]) -> bool:
+    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
+    if not statuses:
+        return False
+    for st in statuses:
+        term = (st.get("state") or {}).get("terminated") if isinstance(st, Mapping) else None
+        if not isinstance(term, Mapping) or term.get("exitCode") != 0:
+            return False
+    return True
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SchedulerService:
+    """Filter/Bind over a :class:`ClusterState` kept in sync by informers."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        device_config: DeviceConfig,
+        *,
+        state: ClusterState,
+        locker: NodeLocker,
+        recorder: events.EventRecorder,
+        registrar: NodeRegistrar,
+        node_label_selector: str = "",
+        clock: Callable[[], datetime] = _utcnow,
+        sync_timeout_s: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.config = device_config
+        self.state = state
+        self.locker = locker
+        self.recorder = recorder
+        self.registrar = registrar
+        self.clock = clock
+        self.sync_timeout_s = sync_timeout_s
+        self.stats = ServiceStats()
+        self.pods: dict[str, PodUsage] = {}
+        self.quotas: dict[str, dict[str, tuple[int | None, int | None]]] = {}
+        self.pod_informer = Informer(client, Kind.PODS)
+        self.node_informer = Informer(
+            client, Kind.NODES, label_selector=node_label_selector or None
+        )
+        self.quota_informer = Informer(client, Kind.RESOURCE_QUOTAS)
+        self.node_informer.add_handler(registrar.on_node_event)
+        self.pod_informer.add_handler(self.on_pod_event)
+        self.quota_informer.add_handler(self.on_quota_event)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the informers on the running loop (node informer first)."""
+        for inf in (self.node_informer, self.pod_informer, self.quota_informer):
+            self._tasks.append(asyncio.get_running_loop().create_task(inf.run()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.recorder.flush()
+
+    @property
+    def synced(self) -> bool:
+        return all(i.synced for i in (self.node_informer, self.pod_informer, self.quota_informer))
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        deadline = time.monotonic() + (self.sync_timeout_s if timeout is None else timeout)
+        for inf in (self.node_informer, self.pod_informer, self.quota_informer):
+            if not await inf.wait_synced(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
+
+    # -- cache handlers -------------------------------------------------------------------------
+    def on_pod_event(self, event_type: str, old: JsonObj | None, new: JsonObj | None) -> None:
+        obj = new if new is not None else old
+        if obj is None:
+            return
+        meta = _meta(obj)
+        uid = str(meta.get("uid") or "")
+        if not uid:
+            return
+        phase = (obj.get("status") or {}).get("phase")
+        if event_type == "DELETED" or phase in _TERMINAL:
+            self._forget(uid)
+            return
+        node = (meta.get("annotations") or {}).get(VGPU_NODE)
+        if not node:
+            return  # not (yet) scheduled by us: keep any in-flight reservation
+        try:
+            devices = pod_devices_from_annotations(obj)
+            mig = pod_mig_from_annotations(obj)
+        except DecodeError as exc:
+            log.warning("pod %s/%s: ignoring garbage annotation: %s", meta.get("namespace"),
+                        meta.get("name"), exc)  # fmt: skip
+            return
+        if devices is None:
+            return
+        init_count = init_container_count(obj)
+        if init_count and _init_done(obj):
+            devices = {k: ((),) * init_count + tuple(v[init_count:]) for k, v in devices.items()}
+        self._reserve(uid, str(meta.get("namespace") or "default"), str(meta.get("name") or ""),
+                      node, devices, init_count, mig)  # fmt: skip
+
+    def _reserve(
+        self,
+        uid: str,
+        namespace: str,
+        name: str,
+        node: str,
+        devices: Mapping[str, PodSingleDevice],
+        init_count: int,
+        mig: Any = (),
+    ) -> None:
+        self.state.add_pod(uid, namespace, name, node, devices, init_count=init_count, mig=mig)
+        self.pods[uid] = PodUsage(namespace, name, node, devices)
+
+    def _forget(self, uid: str) -> None:
+        self.state.remove_pod(uid)
+        self.pods.pop(uid, None)
+
+    def on_quota_event(self, event_type: str, old: JsonObj | None, new: JsonObj | None) -> None:
+        obj = new if new is not None else old
+        if obj is None:
+            return
+        meta = _meta(obj)
+        ns = str(meta.get("namespace") or "default")
+        name = str(meta.get("name") or "")
+        per_ns = self.quotas.setdefault(ns, {})
+        if event_type == "DELETED":
+            per_ns.pop(name, None)
+        else:
+            per_ns[name] = self._quota_limits(obj)
+        self._apply_quota(ns)
+
+    def _quota_limits(self, quota: Mapping[str, Any]) -> tuple[int | None, int | None]:
+        hard = (quota.get("spec") or {}).get("hard") or {}
+        nv = self.config.nvidia
+        limits: list[int | None] = []
+        for resource, factor in ((nv.resource_memory_name, nv.memory_factor),
+                                 (nv.resource_core_name, 1)):  # fmt: skip
+            raw = hard.get(f"limits.{resource}")
+            try:
+                limits.append(None if raw is None else quantity_to_int(raw) * int(factor))
+            except DecodeError as exc:
+                log.warning("resourcequota %s: %s", _meta(quota).get("name"), exc)
+                limits.append(None)
+        return limits[0], limits[1]
+
+    def _apply_quota(self, namespace: str) -> None:
+        mems = [m for m, _ in self.quotas.get(namespace, {}).values() if m is not None]
+        cores = [c for _, c in self.quotas.get(namespace, {}).values() if c is not None]
+        self.state.set_quota(namespace, min(mems) if mems else None,
+                             min(cores) if cores else None)  # fmt: skip
+
+    def quota_check(self, namespace: str, mem: int, cores: int) -> str | None:
+        """Webhook pre-check: a denial message when the pod would exceed a quota."""
+        used = [p for p in self.pods.values() if p.namespace == namespace]
+        for qname, (mem_limit, core_limit) in self.quotas.get(namespace, {}).items():
+            used_mem = sum(p.mem for p in used)
+            used_cores = sum(p.cores for p in used)
+            if mem_limit is not None and mem > 0 and used_mem + mem > mem_limit:
+                return (f"exceeding resource quota {namespace}/{qname}: gpumem "
+                        f"{used_mem}+{mem} > {mem_limit}")  # fmt: skip
+            if core_limit is not None and cores > 0 and used_cores + cores > core_limit:
+                return (f"exceeding resource quota {namespace}/{qname}: gpucores "
+                        f"{used_cores}+{cores} > {core_limit}")  # fmt: skip
+        return None
+
+    # -- filter ---------------------------------------------------------------------------------
+    async def filter(self, args: Any) -> dict[str, Any]:
+        """Answer an ``ExtenderArgs``; errors come back in ``error`` (never raised)."""
+        started = time.perf_counter()
+        try:
+            return await self._filter(args)
+        except BadRequest as exc:
+            self.stats.filter_errors += 1
+            return {"nodenames": None, "failedNodes": {}, "error": str(exc)}
+        finally:
+            self.stats.filter_seconds.observe(time.perf_counter() - started)
+
+    async def _filter(self, args: Any) -> dict[str, Any]:
+        pod, names, nodes = _parse_filter_args(args)
+        meta = _meta(pod)
+        ref = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+        if not self.synced and not await self.wait_synced():
+            self.stats.filter_errors += 1
+            return {"nodenames": None, "failedNodes": {}, "error": "scheduler cache not synced"}
+        if nodes is not None:
+            return self._simulate(pod, nodes)
+        outcome = self.state.filter(pod, names, now=self.clock())
+        if not outcome.managed:
+            return {"nodenames": names, "failedNodes": {}, "error": ""}
+        if outcome.error:
+            self.stats.filter_errors += 1
+            self.recorder.record(pod, "Warning", events.FILTERING_FAILED,
+                                 f"pod {ref}: {outcome.error}")  # fmt: skip
+            return {"nodenames": None, "failedNodes": {}, "error": f"pod {ref}: {outcome.error}"}
+        if outcome.node is None:
+            self.stats.filter_failed += 1
+            self.recorder.record(pod, "Warning", events.FILTERING_FAILED,
+                                 _failed_message(ref, outcome.failed_nodes))  # fmt: skip
+            return {"nodenames": [], "failedNodes": outcome.failed_nodes, "error": ""}
+        uid = str(meta.get("uid") or "")
+        ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
+        had = self.pods.get(uid)
+        # Reserve before any await: concurrent filters must see this decision.
+        self._reserve(uid, ns, name, outcome.node, outcome.devices, outcome.init_count,
+                      outcome.mig)  # fmt: skip
+        try:
+            await self.client.patch_pod_metadata(
+                ns, name, annotations=outcome.annotations, labels={VGPU_NODE: outcome.node}
+            )
+        except errors.ApiError as exc:
+            self._forget(uid)
+            if had is not None:
+                self._reserve(uid, had.namespace, had.name, had.node, had.devices, 0)
+            self.stats.filter_errors += 1
+            msg = f"pod {ref}: writing the decision failed: {exc}"
+            self.recorder.record(pod, "Warning", events.FILTERING_FAILED, msg)
+            return {"nodenames": None, "failedNodes": {}, "error": msg}
+        self.stats.filter_ok += 1
+        self.recorder.record(pod, "Normal", events.FILTERING_SUCCEED,
+                             f"Successfully filtered to following nodes: [{outcome.node}] "
+                             f"for {ref}")  # fmt: skip
+        return {"nodenames": [outcome.node], "failedNodes": outcome.failed_nodes, "error": ""}
+
+    def _simulate(self, pod: Mapping[str, Any], nodes: list[Mapping[str, Any]]) -> dict[str, Any]:
+        """``nodes`` given (e.g. autoscaler templates): decide without side effects."""
+        by_name = {str(_meta(n).get("name")): n for n in nodes}
+        scratch = self.registrar.scratch_state(list(by_name.values()))
+        outcome = scratch.filter(pod, list(by_name), now=self.clock())
+        if not outcome.managed:
+            return {"nodes": {"items": list(by_name.values())}, "failedNodes": {}, "error": ""}
+        if outcome.error:
+            return {"nodes": None, "failedNodes": {}, "error": outcome.error}
+        items = [dict(by_name[outcome.node])] if outcome.node else []
+        return {"nodes": {"items": items}, "failedNodes": outcome.failed_nodes, "error": ""}
+
+    # -- bind -----------------------------------------------------------------------------------
+    async def bind(self, args: Any) -> dict[str, str]:
+        """Answer an ``ExtenderBindingArgs``: lock, stamp, bind; ``Error`` on any failure."""
+        try:
+            ns, name, uid, node = _parse_bind_args(args)
+        except BadRequest as exc:
+            self.stats.bind_failed += 1
+            return {"Error": str(exc)}
+        ref = f"{ns}/{name}"
+        try:
+            pod = await self.client.get_pod(ns, name)
+        except errors.ApiError as exc:
+            self.stats.bind_failed += 1
+            return {"Error": f"bind pod {ref}: {exc}"}
+        if uid and _meta(pod).get("uid") != uid:
+            self.stats.bind_failed += 1
+            return {"Error": f"bind pod {ref}: uid {uid} does not match the pod"}
+        managed = bool((_meta(pod).get("annotations") or {}).get(VGPU_NODE))
+        if managed:
+            try:
+                await self.locker.acquire(node, ns, name)
+            except NodeLockError as exc:
+                return self._bind_failed(pod, ref, node, str(exc))
+        try:
+            if managed:
+                await self.client.patch_pod_metadata(ns, name, annotations={
+                    BIND_PHASE: BIND_PHASE_ALLOCATING,
+                    BIND_TIME: str(int(self.clock().timestamp())),
+                })  # fmt: skip
+            await self.client.bind_pod(ns, name, node, uid=uid or None)
+        except errors.ApiError as exc:
+            if managed:
+                await self.locker.release(node, ns, name)
+            return self._bind_failed(pod, ref, node, str(exc))
+        self.stats.bind_ok += 1
+        self.recorder.record(pod, "Normal", events.BINDING_SUCCEED,
+                             f"Successfully binding node [{node}] to {ref}")  # fmt: skip
+        return {"Error": ""}
+
+    def _bind_failed(self, pod: JsonObj, ref: str, node: str, why: str) -> dict[str, str]:
+        self.stats.bind_failed += 1
+        msg = f"bind pod {ref} to node {node}: {why}"
+        log.warning("%s", msg)
+        self.recorder.record(pod, "Warning", events.BINDING_FAILED, msg)
+        return {"Error": msg}
+
+
+def _failed_message(ref: str, failed: Mapping[str, str]) -> str:
+    if not failed:
+        return f"pod {ref}: no available node, no candidate nodes"
+    reasons = "; ".join(f"{n}: {r}" for n, r in sorted(failed.items())[:20])
+    return f"pod {ref}: no available node, {len(failed)} nodes do not meet: {reasons}"
+
+
+def _parse_filter_args(
+    args: Any,
+) -> tuple[Mapping[str, Any], list[str] | None, list[Mapping[str, Any]] | None]:
+    if not isinstance(args, Mapping):
+        raise BadRequest("extender args must be a JSON object")
+    pod = args.get("pod")
+    if not isinstance(pod, Mapping) or not isinstance(pod.get("metadata"), Mapping):
+        raise BadRequest("extender args: 'pod' must be an object with metadata")
+    meta = pod["metadata"]
+    if not isinstance(meta.get("name"), str) or not meta.get("name"):
+        raise BadRequest("extender args: pod.metadata.name must be a non-empty string")
+    for key in ("namespace", "uid"):
+        if meta.get(key) is not None and not isinstance(meta.get(key), str):
+            raise BadRequest(f"extender args: pod.metadata.{key} must be a string")
+    for key in ("spec", "status"):
+        if pod.get(key) is not None and not isinstance(pod.get(key), Mapping):
+            raise BadRequest(f"extender args: pod.{key} must be an object")
+    names = args.get("nodenames")
+    if names is not None and (
+        not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+    ):
+        raise BadRequest("extender args: 'nodenames' must be a list of strings")
+    nodes = args.get("nodes")
+    items: list[Mapping[str, Any]] | None = None
+    if nodes is not None and names is None:
+        raw = nodes.get("items") if isinstance(nodes, Mapping) else None
+        if not isinstance(raw, list) or not all(
+            isinstance(n, Mapping) and isinstance(_meta(n).get("name"), str) for n in raw
+        ):
+            raise BadRequest("extender args: 'nodes.items' must be a list of Node objects")
+        items = raw
+    if names is None and items is None:
+        raise BadRequest("extender args: neither 'nodenames' nor 'nodes' given")
+    return pod, names, items
+
+
+def _parse_bind_args(args: Any) -> tuple[str, str, str, str]:
+    if not isinstance(args, Mapping):
+        raise BadRequest("binding args must be a JSON object")
+    values = []
+    for key in ("PodNamespace", "PodName", "PodUID", "Node"):
+        value = args.get(key, "")
+        if not isinstance(value, str):
+            raise BadRequest(f"binding args: '{key}' must be a string")
+        if key != "PodUID" and not value:
+            raise BadRequest(f"binding args: '{key}' is required")
+        values.append(value)
+    return values[0], values[1], values[2], values[3]

@@ -1,0 +1,158 @@
+"""The scheduler service's one settings model: flags > environment > config file > defaults.
+
+Flags are HAMi's extender flags (spec §2.3) where they make sense; environment variables use the
+``HAMI_`` prefix (``HAMI_NODE_LOCK_TIMEOUT=5m``) plus the chart's ``POD_NAME``/``POD_NAMESPACE``;
+the optional YAML file holds the same keys in snake_case. Durations accept seconds or Go
+durations (``5m``, ``28s``, ``1h30m``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class SettingsError(ValueError):
+    """The settings file or a value is invalid; the message names the file/field."""
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a Go duration string (``"5m"``, ``"1m30s"``, ``"250ms"``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"duration must not be negative: {value}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"not a duration: {value!r}")
+    text = value.strip()
+    try:
+        return parse_duration(float(text))
+    except ValueError:
+        pass
+    pos = 0
+    total = 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"not a duration: {value!r} (use seconds or e.g. 5m, 28s)")
+    return total
+
+
+class SchedulerSettings(BaseSettings):
+    """Effective configuration of ``hami scheduler``."""
+
+    model_config = SettingsConfigDict(env_prefix="HAMI_", extra="forbid", frozen=True)
+
+    http_bind: str = Field("127.0.0.1:8080", description="host:port of /filter /bind /webhook.")
+    cert_file: Path | None = Field(None, description="TLS certificate (PEM); reloaded on change.")
+    key_file: Path | None = Field(None, description="TLS private key (PEM).")
+    metrics_bind_address: str = Field(":9395", description="host:port of /metrics.")
+    scheduler_name: str = "hami-scheduler"
+    node_scheduler_policy: Literal["binpack", "spread"] = "binpack"
+    gpu_scheduler_policy: str = "spread"
+    node_label_selector: str = Field("", description="k=v,... selecting GPU nodes.")
+    kubeconfig: Path | None = None
+    kube_timeout: float = 30.0
+    node_lock_timeout: float = Field(300.0, description="Seconds before a node lock is stale.")
+    node_lock_retry_timeout: float = 28.0
+    force_overwrite_default_scheduler: bool = True
+    leader_elect: bool = False
+    leader_elect_resource_name: str = "hami-scheduler"
+    leader_elect_resource_namespace: str = Field(
+        "default", validation_alias=AliasChoices("leader_elect_resource_namespace", "POD_NAMESPACE")
+    )
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    pod_name: str = Field("", validation_alias=AliasChoices("pod_name", "POD_NAME"))
+    pod_namespace: str = Field(
+        "default", validation_alias=AliasChoices("pod_namespace", "POD_NAMESPACE")
+    )
+    device_config_file: Path | None = None
+    register_interval: float = 15.0
+    legacy_metrics: bool = False
+    debug: bool = False
+
+    @field_validator(
+        "node_lock_timeout",
+        "node_lock_retry_timeout",
+        "kube_timeout",
+        "lease_duration",
+        "renew_deadline",
+        "retry_period",
+        "register_interval",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @field_validator("gpu_scheduler_policy")
+    @classmethod
+    def _gpu_policy(cls, value: str) -> str:
+        allowed = {"binpack", "spread", "topology-aware", "mutex", "numa"}
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        bad = [p for p in parts if p not in allowed]
+        if not parts or bad:
+            raise ValueError(f"unknown GPU policy {bad or value!r}; allowed: {sorted(allowed)}")
+        return ",".join(parts)
+
+    def summary(self) -> dict[str, Any]:
+        """The effective configuration as plain JSON-able values (for the start-up log)."""
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items()}
+
+
+def _read_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"{path}: cannot read settings: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: settings file must be a mapping, got {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def load_settings(
+    flags: dict[str, Any] | None = None, config_file: Path | None = None
+) -> SchedulerSettings:
+    """Merge explicit ``flags`` over ``HAMI_*`` env over ``config_file`` over defaults."""
+    file_values = _read_file(config_file)
+
+    class _Merged(SchedulerSettings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, InitSettingsSource(settings_cls, file_values))
+
+    try:
+        merged = _Merged(**(flags or {}))
+    except ValueError as exc:
+        where = f"{config_file}: " if config_file else ""
+        raise SettingsError(f"{where}invalid scheduler settings: {exc}") from exc
+    return SchedulerSettings.model_validate(merged.model_dump())

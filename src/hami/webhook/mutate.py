@@ -1,0 +1,223 @@
+"""The mutating admission webhook as pure functions (spec §6).
+
+:func:`mutate_pod` decides and mutates a plain pod dict; :func:`review` wraps it in the
+AdmissionReview v1 envelope (uid echoed, JSONPatch base64-encoded). Nothing here raises:
+malformed input becomes an errored (400) response, invalid pods become denials.
+``hami simulate`` calls :func:`mutate_pod` so pods pass admission exactly as the webhook would.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hami.api.admission import API_VERSION, KIND, PATCH_TYPE_JSON, JsonPatchOp
+from hami.api.annotations import WEBHOOK_IGNORE_LABEL, WEBHOOK_IGNORE_VALUE
+from hami.api.errors import DecodeError
+from hami.config.devices import DeviceConfig
+from hami.device.nvidia.request import pod_containers, pod_ref
+from hami.device.registry import DeviceRegistry
+from hami.webhook.jsonpatch import diff
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCHEDULER = "default-scheduler"
+HAMI_SCHEDULER = "hami-scheduler"
+
+#: ``quota_check(namespace, mem_mib, cores)`` returns a denial message or None.
+QuotaCheck = Callable[[str, int, int], "str | None"]
+
+
+@dataclass(frozen=True)
+class AdmissionContext:
+    """Everything the webhook needs, built once by the caller and passed in."""
+
+    config: DeviceConfig
+    scheduler_name: str = HAMI_SCHEDULER
+    force_overwrite_default_scheduler: bool = True
+    namespace_labels: Mapping[str, str] | None = None
+    quota_check: QuotaCheck | None = None
+    registry: DeviceRegistry = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "registry", DeviceRegistry.from_config(self.config))
+
+
+@dataclass(frozen=True)
+class MutationResult:
+    """Outcome of admission for one pod.
+
+    ``pod`` is the mutated pod when allowed (the original when skipped or denied); ``patch``
+    turns the original into ``pod``; ``code`` is 200, 400 (bad input), 403 (denied) or 500.
+    """
+
+    allowed: bool
+    pod: dict[str, Any]
+    patch: list[JsonPatchOp] = field(default_factory=list)
+    message: str = ""
+    code: int = 200
+    managed: bool = False
+
+
+def _ignored(pod: Mapping[str, Any], ctx: AdmissionContext) -> bool:
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    ns_labels = ctx.namespace_labels or {}
+    return WEBHOOK_IGNORE_VALUE in (
+        labels.get(WEBHOOK_IGNORE_LABEL),
+        ns_labels.get(WEBHOOK_IGNORE_LABEL),
+    )
+
+
+def _other_scheduler(pod: Mapping[str, Any], ctx: AdmissionContext) -> bool:
+    """Spec §6 step 2: leave pods of other custom schedulers alone."""
+    name = (pod.get("spec") or {}).get("schedulerName") or ""
+    if not name or name == ctx.scheduler_name:
+        return False
+    return name != DEFAULT_SCHEDULER or not ctx.force_overwrite_default_scheduler
+
+
+def _deny(pod: dict[str, Any], message: str, code: int = 403) -> MutationResult:
+    return MutationResult(allowed=False, pod=pod, message=message, code=code)
+
+
+def _containers_mut(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = pod.get("spec") or {}
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+
+
+def _mutate_containers(pod: dict[str, Any], ctx: AdmissionContext) -> tuple[bool, str | None]:
+    """Run every vendor over every container (init first); returns (found, error message)."""
+    ref = pod_ref(pod)
+    found = False
+    for ctr in _containers_mut(pod):
+        for mutator in ctx.registry.mutators.values():
+            problem = mutator.validate_container(ctr)
+            if problem:
+                return found, f"pod {ref}: {problem}"
+            found = mutator.mutate_container(ctr) or found
+    return found, None
+
+
+def _privileged_container(pod: Mapping[str, Any]) -> str | None:
+    for ctr in pod_containers(pod):
+        if ((ctr.get("securityContext") or {}).get("privileged")) is True:
+            return str(ctr.get("name", ""))
+    return None
+
+
+def _quota_usage(pod: Mapping[str, Any], ctx: AdmissionContext) -> tuple[int, int]:
+    """Effective (mem MiB, cores) = max(sum over app containers, max over init containers)."""
+    n_init = len((pod.get("spec") or {}).get("initContainers") or [])
+    mem_app = cores_app = mem_init = cores_init = 0
+    for parser in ctx.registry.parsers.values():
+        for i, req in enumerate(parser.container_requests(pod)):
+            if req is None:
+                continue
+            mem, cores = req.memreq * req.nums, req.coresreq * req.nums
+            if i < n_init:
+                mem_init, cores_init = max(mem_init, mem), max(cores_init, cores)
+            else:
+                mem_app, cores_app = mem_app + mem, cores_app + cores
+    return max(mem_app, mem_init), max(cores_app, cores_init)
+
+
+def _finish(original: dict[str, Any], pod: dict[str, Any], ctx: AdmissionContext) -> MutationResult:
+    """Steps 4-7 for a pod found to use managed resources."""
+    ref = pod_ref(pod)
+    privileged = _privileged_container(pod)
+    if privileged is not None:
+        return _deny(
+            original,
+            f"pod {ref}: container {privileged!r} is privileged; privileged containers "
+            "cannot be given HAMi-managed GPU resources",
+        )
+    for mutator in ctx.registry.mutators.values():
+        mutator.mutate_pod(pod)
+    spec = pod.setdefault("spec", {})
+    if ctx.scheduler_name:
+        if spec.get("nodeName"):
+            return _deny(
+                original,
+                f"pod {ref} has node assigned ({spec['nodeName']}); pods using GPU resources "
+                f"must be scheduled by {ctx.scheduler_name}",
+            )
+        spec["schedulerName"] = ctx.scheduler_name
+    if ctx.quota_check is not None:
+        mem, cores = _quota_usage(pod, ctx)
+        namespace = (pod.get("metadata") or {}).get("namespace") or "default"
+        problem = ctx.quota_check(namespace, mem, cores)
+        if problem:
+            return _deny(original, f"pod {ref}: exceeding resource quota: {problem}")
+    return MutationResult(allowed=True, pod=pod, patch=diff(original, pod), managed=True)
+
+
+def mutate_pod(pod: Mapping[str, Any], ctx: AdmissionContext) -> MutationResult:
+    """Admit one pod (a plain dict, as in the AdmissionReview object)."""
+    original = copy.deepcopy(dict(pod))
+    try:
+        if _ignored(original, ctx):
+            return MutationResult(allowed=True, pod=original)
+        if not (original.get("spec") or {}).get("containers"):
+            return _deny(original, f"pod {pod_ref(original)} has no containers")
+        if _other_scheduler(original, ctx):
+            return MutationResult(allowed=True, pod=original)
+        mutated = copy.deepcopy(original)
+        found, problem = _mutate_containers(mutated, ctx)
+        if problem:
+            return _deny(original, problem, code=500)
+        if not found:
+            # As HAMi: a pod without managed resources is admitted untouched (env changes such
+            # as overwriteEnv only matter for pods that also run GPU containers).
+            return MutationResult(allowed=True, pod=original)
+        return _finish(original, mutated, ctx)
+    except DecodeError as exc:
+        return _deny(original, f"pod {pod_ref(original)}: {exc}", code=400)
+    except (AttributeError, TypeError, KeyError) as exc:
+        return _deny(original, f"pod {pod_ref(original)}: malformed pod: {exc}", code=400)
+
+
+def _response(review_in: Mapping[str, Any], uid: str, body: dict[str, Any]) -> dict[str, Any]:
+    api_version = review_in.get("apiVersion")
+    if api_version not in (API_VERSION, "admission.k8s.io/v1beta1"):
+        api_version = API_VERSION
+    return {"apiVersion": api_version, "kind": KIND, "response": {"uid": uid, **body}}
+
+
+def _errored(review_in: Mapping[str, Any], uid: str, message: str, code: int) -> dict[str, Any]:
+    return _response(
+        review_in, uid, {"allowed": False, "status": {"code": code, "message": message}}
+    )
+
+
+def encode_patch(ops: list[JsonPatchOp]) -> str:
+    """Base64 of the compact JSON patch, as AdmissionResponse.patch carries it."""
+    return base64.b64encode(json.dumps(ops, separators=(",", ":")).encode()).decode()
+
+
+def review(request: Mapping[str, Any], ctx: AdmissionContext) -> dict[str, Any]:
+    """AdmissionReview in, AdmissionReview out. Never raises."""
+    if not isinstance(request, Mapping):
+        return _errored({}, "", "AdmissionReview must be a JSON object", 400)
+    req = request.get("request")
+    if not isinstance(req, Mapping):
+        return _errored(request, "", "AdmissionReview has no request", 400)
+    uid = req.get("uid")
+    uid = uid if isinstance(uid, str) else ""
+    if req.get("operation", "CREATE") != "CREATE":
+        return _response(request, uid, {"allowed": True})
+    obj = req.get("object")
+    if not isinstance(obj, Mapping):
+        return _errored(request, uid, "AdmissionReview request has no pod object", 400)
+    result = mutate_pod(obj, ctx)
+    if not result.allowed:
+        log.info("admission denied: %s", result.message)
+        return _errored(request, uid, result.message, result.code)
+    body: dict[str, Any] = {"allowed": True}
+    if result.patch:
+        body.update(patch=encode_patch(result.patch), patchType=PATCH_TYPE_JSON)
+    return _response(request, uid, body)

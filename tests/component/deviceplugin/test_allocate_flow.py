@@ -1,0 +1,195 @@
+"""Allocate driven by the kubelet stand-in's admission, over real sockets.
+
+Each case puts a bound pod (scheduler annotations + node lock) into the cluster, lets the kubelet
+stand-in admit it (it calls Allocate once per container and resource, init containers first), and
+checks the exact env and mounts per container, the consumed annotation, ``bind-phase`` and the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from typing import Any
+
+import pytest
+
+from hami.api import annotations as ann
+from tests.support.kubelet import AdmissionError, AdmissionResult
+
+from .conftest import CACHE_NAME, Rig
+from .pods import NODE, NS, UUID_A, UUID_B, bound_pod, container, lock_value
+
+GPU = "nvidia.com/gpu"
+
+
+def _setup(rig: Rig, pod: dict[str, Any], *, lock: bool = True) -> None:
+    rig.kube.add("pods", pod)
+    if lock:
+        node = rig.kube.get("nodes", "", NODE)
+        node["metadata"]["annotations"][ann.NODE_LOCK] = lock_value(pod["metadata"]["name"])
+        rig.kube.update("nodes", node)
+
+
+async def _admit(rig: Rig, pod: dict[str, Any]) -> AdmissionResult:
+    assert await asyncio.to_thread(rig.kubelet.wait_devices, GPU, 20)
+    return await asyncio.to_thread(rig.kubelet.admit, pod)
+
+
+def _pod_annos(rig: Rig, name: str) -> dict[str, str]:
+    return dict(rig.kube.get("pods", NS, name)["metadata"]["annotations"])
+
+
+def _lock(rig: Rig) -> str | None:
+    return rig.kube.get("nodes", "", NODE)["metadata"]["annotations"].get(ann.NODE_LOCK)
+
+
+def _mounts(result: AdmissionResult, ctr: str) -> list[tuple[str, str, bool]]:
+    (alloc,) = result.for_container(ctr)
+    return [(m.container_path, m.host_path, m.read_only) for m in alloc.response.mounts]
+
+
+def _expected_mounts(rig: Rig, uid: str, ctr: str) -> list[tuple[str, str, bool]]:
+    vgpu = rig.settings.vgpu_dir
+    return [
+        ("/usr/local/vgpu/libvgpu.so", str(vgpu / "libvgpu.so"), True),
+        ("/usr/local/vgpu", str(vgpu / "containers" / f"{uid}_{ctr}"), False),
+        ("/tmp/vgpulock", str(rig.settings.lock_dir), False),
+        ("/etc/ld.so.preload", str(vgpu / "ld.so.preload"), True),
+    ]
+
+
+async def test_single_container(rig: Rig) -> None:
+    pod = bound_pod(
+        "p1", f"{UUID_A},NVIDIA,3000,30:;", containers=[container("main", 1)], uid="uid-p1"
+    )
+    _setup(rig, pod)
+    result = await _admit(rig, pod)
+    assert result.envs("main") == {
+        "NVIDIA_VISIBLE_DEVICES": UUID_A,
+        "CUDA_DEVICE_MEMORY_LIMIT_0": "3000m",
+        "CUDA_DEVICE_SM_LIMIT": "30",
+        "CUDA_DEVICE_MEMORY_SHARED_CACHE": f"/usr/local/vgpu/{CACHE_NAME}",
+    }
+    assert _mounts(result, "main") == _expected_mounts(rig, "uid-p1", "main")
+    annos = _pod_annos(rig, "p1")
+    assert annos[ann.DEVICES_TO_ALLOCATE] == ";"
+    assert annos[ann.DEVICES_ALLOCATED] == f"{UUID_A},NVIDIA,3000,30:;"
+    assert annos[ann.BIND_PHASE] == "success"
+    assert _lock(rig) is None
+    host_dir = rig.settings.vgpu_dir / "containers" / "uid-p1_main"
+    assert stat.S_IMODE(os.stat(host_dir).st_mode) == 0o777
+
+
+async def test_multi_container_with_init_and_multi_gpu(rig: Rig) -> None:
+    value = (
+        f"{UUID_B},NVIDIA,1000,10:;"  # init container
+        ";"  # sidecar without GPU
+        f"{UUID_A},NVIDIA,4000,30:{UUID_B},NVIDIA,4000,30:;"  # trainer, 2 GPUs
+        f"{UUID_A},NVIDIA,2000,0:;"  # eval, opts out of the hook
+    )
+    pod = bound_pod(
+        "p2",
+        value,
+        init=[container("prep", 1)],
+        containers=[
+            container("sidecar"),
+            container("trainer", 2),
+            container("eval", 1, env={"CUDA_DISABLE_CONTROL": "true"}),
+        ],
+        uid="uid-p2",
+    )
+    _setup(rig, pod)
+    result = await _admit(rig, pod)
+    assert [a.container for a in result.allocations] == ["prep", "trainer", "eval"]
+    assert result.envs("prep")["NVIDIA_VISIBLE_DEVICES"] == UUID_B
+    assert result.envs("prep")["CUDA_DEVICE_MEMORY_LIMIT_0"] == "1000m"
+    assert result.envs("trainer") == {
+        "NVIDIA_VISIBLE_DEVICES": f"{UUID_A},{UUID_B}",
+        "CUDA_DEVICE_MEMORY_LIMIT_0": "4000m",
+        "CUDA_DEVICE_MEMORY_LIMIT_1": "4000m",
+        "CUDA_DEVICE_SM_LIMIT": "30",
+        "CUDA_DEVICE_MEMORY_SHARED_CACHE": f"/usr/local/vgpu/{CACHE_NAME}",
+    }
+    assert _mounts(result, "trainer") == _expected_mounts(rig, "uid-p2", "trainer")
+    assert _mounts(result, "eval") == _expected_mounts(rig, "uid-p2", "eval")[:3]
+    assert result.envs("eval")["CUDA_DEVICE_SM_LIMIT"] == "0"
+    annos = _pod_annos(rig, "p2")
+    assert annos[ann.DEVICES_TO_ALLOCATE] == ";;;;"
+    assert annos[ann.BIND_PHASE] == "success"
+    assert _lock(rig) is None
+
+
+async def test_lock_kept_until_last_container(rig: Rig) -> None:
+    """Between containers the pod stays 'allocating' and the lock stays (checked via the API)."""
+    value = f"{UUID_A},NVIDIA,1000,0:;{UUID_B},NVIDIA,1000,0:;"
+    pod = bound_pod("p3", value, containers=[container("a", 1), container("b", 1)])
+    _setup(rig, pod)
+    assert await asyncio.to_thread(rig.kubelet.wait_devices, GPU, 20)
+    from hami.deviceplugin._proto import api_pb2
+
+    ep = rig.kubelet.endpoint(GPU)
+    assert ep is not None
+    req = api_pb2.AllocateRequest(
+        container_requests=[api_pb2.ContainerAllocateRequest(devices_ids=[f"{UUID_A}-0"])]
+    )
+    resp = await asyncio.to_thread(ep.stub.Allocate, req, timeout=10)
+    assert resp.container_responses[0].envs["NVIDIA_VISIBLE_DEVICES"] == UUID_A
+    annos = _pod_annos(rig, "p3")
+    assert annos[ann.DEVICES_TO_ALLOCATE] == f";{UUID_B},NVIDIA,1000,0:;"
+    assert annos[ann.BIND_PHASE] == "allocating"
+    assert _lock(rig) is not None
+    resp = await asyncio.to_thread(ep.stub.Allocate, req, timeout=10)
+    assert resp.container_responses[0].envs["NVIDIA_VISIBLE_DEVICES"] == UUID_B
+    assert _pod_annos(rig, "p3")[ann.BIND_PHASE] == "success"
+    assert _lock(rig) is None
+
+
+async def test_fallback_without_lock(rig: Rig) -> None:
+    pod = bound_pod("p4", f"{UUID_B},NVIDIA,500,5:;", containers=[container("main", 1)])
+    _setup(rig, pod, lock=False)
+    result = await _admit(rig, pod)
+    assert result.envs("main")["NVIDIA_VISIBLE_DEVICES"] == UUID_B
+    assert _pod_annos(rig, "p4")[ann.BIND_PHASE] == "success"
+
+
+@pytest.mark.parametrize(
+    ("value", "gpus", "message"),
+    [
+        (f"{UUID_A},NVIDIA,1000,0:;", 2, "kubelet requested 2 device(s) but the scheduler assigned 1"),
+        ("GPU-x,NVIDIA,lots,0:;", 1, "usedmem is not an integer"),
+        ("GPU-x,NVIDIA:;", 1, "device entry needs 4 fields"),
+    ],
+    ids=["count-mismatch", "garbage-number", "garbage-fields"],
+)
+async def test_bad_assignment_fails_cleanly(rig: Rig, value: str, gpus: int, message: str) -> None:
+    pod = bound_pod("bad", value, containers=[container("main", gpus)])
+    _setup(rig, pod)
+    with pytest.raises(AdmissionError, match="Allocate failed") as err:
+        await _admit(rig, pod)
+    assert message in str(err.value)
+    assert f"pod {NS}/bad" in str(err.value)
+    annos = _pod_annos(rig, "bad")
+    assert annos[ann.BIND_PHASE] == "failed"
+    assert annos[ann.DEVICES_TO_ALLOCATE] == value  # nothing consumed
+    assert _lock(rig) is None
+
+
+async def test_no_pending_pod(rig: Rig) -> None:
+    pod = bound_pod("ghost", f"{UUID_A},NVIDIA,1000,0:;", containers=[container("main", 1)])
+    # pod bound to the node in kubelet's eyes, but the apiserver has no pending assignment
+    with pytest.raises(AdmissionError, match="no pending pod with devices to allocate"):
+        await _admit(rig, pod)
+
+
+async def test_lock_of_other_pod_is_not_released(rig: Rig) -> None:
+    pod = bound_pod("p5", f"{UUID_A},NVIDIA,1000,0:;", containers=[container("main", 2)])
+    _setup(rig, pod, lock=False)
+    node = rig.kube.get("nodes", "", NODE)
+    node["metadata"]["annotations"][ann.NODE_LOCK] = lock_value("someone-else")
+    rig.kube.update("nodes", node)
+    with pytest.raises(AdmissionError):
+        await _admit(rig, pod)
+    assert _pod_annos(rig, "p5")[ann.BIND_PHASE] == "failed"
+    assert _lock(rig) is not None
+

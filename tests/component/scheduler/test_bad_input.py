@@ -1,0 +1,139 @@
+"""Bad input never crashes the service: clear errors, and other pods keep scheduling."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hami.k8s.fake import FakeKube
+from tests.component.scheduler.conftest import Harness, serve
+from tests.component.scheduler.objects import container, filter_args, make_node, make_pod
+
+NODES = ["node-0", "node-1", "node-2"]
+GOOD_POD = make_pod("good", uid="uid-good", containers=[container(gpumem=1000)])
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        (b"{not json", 200, "malformed JSON"),
+        (b"[1,2,3]", 200, "must be a JSON object"),
+        (b'{"nodenames": ["node-0"]}', 200, "'pod' must be an object"),
+        (json.dumps({"pod": {"metadata": {"name": 5}}, "nodenames": []}).encode(), 200,
+         "metadata.name"),
+        (json.dumps({"pod": GOOD_POD, "nodenames": "node-0"}).encode(), 200,
+         "'nodenames' must be a list"),
+        (json.dumps({"pod": GOOD_POD, "nodenames": None, "nodes": None}).encode(), 200,
+         "neither"),
+        (json.dumps({"pod": {**GOOD_POD, "spec": []}, "nodenames": []}).encode(), 200,
+         "pod.spec"),
+        (b"x" * (1024 * 1024 + 1), 413, "exceeds"),
+    ],
+    ids=["malformed", "array", "no-pod", "name-type", "nodenames-type", "no-nodes",
+         "spec-type", "huge"],
+)  # fmt: skip
+async def test_filter_bad_bodies(harness: Harness, body: bytes, status: int, needle: str) -> None:
+    resp = await harness.http.post("/filter", content=body)
+    assert resp.status_code == status
+    assert needle in resp.json()["error"]
+    await _still_schedules(harness)
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"{oops", "malformed JSON"),
+        (json.dumps({"PodName": 1}).encode(), "'PodNamespace' is required"),
+        (json.dumps({"PodName": "x", "PodNamespace": "default", "Node": ["n"]}).encode(),
+         "'Node' must be a string"),
+        (json.dumps({"PodName": "ghost", "PodNamespace": "default", "PodUID": "",
+                     "Node": "node-0"}).encode(), "not found"),
+    ],
+    ids=["malformed", "missing-fields", "node-type", "unknown-pod"],
+)  # fmt: skip
+async def test_bind_bad_bodies(harness: Harness, body: bytes, needle: str) -> None:
+    resp = await harness.http.post("/bind", content=body)
+    assert resp.status_code == 200
+    assert needle in resp.json()["Error"]
+    await _still_schedules(harness)
+
+
+async def test_unknown_nodes_are_reported_not_fatal(harness: Harness) -> None:
+    pod = harness.kube.add("pods", make_pod("u", containers=[container(gpumem=1000)]))
+    await harness.settle()
+    body = (await harness.http.post("/filter", json=filter_args(pod, ["ghost", "node-1"]))).json()
+    assert body["nodenames"] == ["node-1"]
+    assert body["failedNodes"] == {"ghost": "node unregistered"}
+
+
+async def test_garbage_pod_annotations_give_clear_error(harness: Harness) -> None:
+    pod = make_pod("w", containers=[container(gpumem=1000)],
+                   annotations={"hami.io/device-scoring-weights": "slot=banana"})  # fmt: skip
+    pod = harness.kube.add("pods", pod)
+    body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
+    assert "default/w" in body["error"]
+    await _still_schedules(harness)
+
+
+@pytest.mark.parametrize(
+    "register",
+    ["not-a-device-list", "[{\"id\": 3}]", "GPU-x,ten,1,1,NVIDIA,0,true:"],
+    ids=["words", "json-wrong-type", "legacy-bad-int"],
+)
+async def test_garbage_node_annotations_skip_only_that_node(register: str) -> None:
+    kube = FakeKube()
+    kube.add("nodes", make_node("bad", register=register))
+    kube.add("nodes", make_node("ok"))
+    pod = kube.add("pods", make_pod("p", containers=[container(gpumem=1000)]))
+    async with serve(kube) as h:
+        assert [n.name for n in h.service.state.nodes()] == ["ok"]
+        assert "bad" in h.runner.registrar.bad_nodes
+        body = (await h.http.post("/filter", json=filter_args(pod, ["bad", "ok"]))).json()
+        assert body["nodenames"] == ["ok"]
+
+
+async def test_garbage_allocated_annotation_is_ignored() -> None:
+    kube = FakeKube()
+    kube.add("nodes", make_node("n"))
+    kube.add("pods", make_pod("junk", annotations={
+        "hami.io/vgpu-node": "n", "hami.io/vgpu-devices-allocated": "GPU-1,NVIDIA,x,y"}))  # fmt: skip
+    async with serve(kube) as h:
+        assert sum(g.usedmem for n in h.service.state.nodes() for g in n.gpus) == 0
+        await _still_schedules(h, nodes=["n"])
+
+
+async def test_webhook_answers_errored_review_for_garbage(harness: Harness) -> None:
+    resp = await harness.http.post("/webhook", content=b"{nope")
+    assert resp.status_code == 200
+    review = resp.json()
+    assert review["kind"] == "AdmissionReview"
+    assert review["response"]["allowed"] is False
+    assert review["response"]["status"]["code"] == 400
+    assert "malformed JSON" in review["response"]["status"]["message"]
+
+
+async def test_webhook_mutates_gpu_pod(harness: Harness) -> None:
+    pod = make_pod("wh", containers=[container(gpumem=1000)], scheduler_name="default-scheduler")
+    review: dict[str, Any] = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {"uid": "req-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "namespace": "default", "operation": "CREATE", "object": pod},
+    }  # fmt: skip
+    resp = await harness.http.post("/webhook", json=review)
+    assert resp.status_code == 200
+    out = resp.json()["response"]
+    assert out["uid"] == "req-1"
+    assert out["allowed"] is True
+    assert out.get("patchType") == "JSONPatch"
+
+
+async def _still_schedules(h: Harness, nodes: list[str] = NODES) -> None:
+    name = f"after-{len(h.kube.objects('pods'))}"
+    pod = h.kube.add("pods", make_pod(name, containers=[container(gpumem=500)]))
+    await h.settle()
+    body = (await h.http.post("/filter", json=filter_args(pod, nodes))).json()
+    assert body["error"] == "" and len(body["nodenames"]) == 1, body

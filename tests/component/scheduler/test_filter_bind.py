@@ -1,0 +1,172 @@
+"""Filter and Bind through the HTTP app, against the in-memory fake cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from hami.api.nodelock import parse_lock
+from hami.k8s import errors
+from hami.k8s.fake import FakeKube
+from tests.component.scheduler.conftest import Harness, serve
+from tests.component.scheduler.objects import (
+    bind_args,
+    container,
+    filter_args,
+    make_node,
+    make_pod,
+    usage_by_gpu,
+)
+
+NODES = ["node-0", "node-1", "node-2"]
+
+
+def _events(kube: FakeKube, reason: str) -> list[dict[str, Any]]:
+    return [e for e in kube.objects("events") if e["reason"] == reason]
+
+
+async def _create(h: Harness, pod: dict[str, Any]) -> dict[str, Any]:
+    created = h.kube.add("pods", pod)
+    await h.settle()
+    return created
+
+
+async def test_filter_writes_decision_and_bind_binds(harness: Harness) -> None:
+    pod = await _create(harness, make_pod("p1", containers=[container(gpumem=3000, gpucores=20)]))
+    resp = await harness.http.post("/filter", json=filter_args(pod, NODES))
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["error"] == ""
+    assert len(body["nodenames"]) == 1
+    node = body["nodenames"][0]
+    stored = harness.kube.get("pods", "default", "p1")
+    anns = stored["metadata"]["annotations"]
+    assert anns["hami.io/vgpu-node"] == node
+    assert stored["metadata"]["labels"]["hami.io/vgpu-node"] == node
+    assert anns["hami.io/vgpu-devices-to-allocate"] == anns["hami.io/vgpu-devices-allocated"]
+    assert anns["hami.io/vgpu-devices-allocated"].endswith(",NVIDIA,3000,20:;")
+    assert int(anns["hami.io/vgpu-time"]) > 0
+
+    resp = await harness.http.post("/bind", json=bind_args(stored, node))
+    assert resp.json() == {"Error": ""}
+    bound = harness.kube.get("pods", "default", "p1")
+    assert bound["spec"]["nodeName"] == node
+    assert bound["metadata"]["annotations"]["hami.io/bind-phase"] == "allocating"
+    assert int(bound["metadata"]["annotations"]["hami.io/bind-time"]) > 0
+    lock = parse_lock(harness.kube.get("nodes", "", node)["metadata"]["annotations"]["hami.io/mutex.lock"])
+    assert (lock.namespace, lock.name) == ("default", "p1")
+    await harness.service.recorder.flush()
+    assert len(_events(harness.kube, "FilteringSucceed")) == 1
+    assert len(_events(harness.kube, "BindingSucceed")) == 1
+
+
+async def test_unmanaged_pod_gets_all_candidates(harness: Harness) -> None:
+    pod = await _create(harness, make_pod("plain", containers=[container(gpu=None)]))
+    body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
+    assert body == {"nodenames": NODES, "failedNodes": {}, "error": ""}
+
+
+async def test_unschedulable_pod_reports_every_node(harness: Harness) -> None:
+    pod = await _create(harness, make_pod("big", containers=[container(gpumem=999_999)]))
+    body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
+    assert body["nodenames"] == []
+    assert sorted(body["failedNodes"]) == NODES
+    assert all(body["failedNodes"].values())
+    await harness.service.recorder.flush()
+    failed = _events(harness.kube, "FilteringFailed")
+    assert len(failed) == 1 and failed[0]["type"] == "Warning"
+    assert "hami.io/vgpu-node" not in (harness.kube.get("pods", "default", "big")["metadata"].get("annotations") or {})
+
+
+async def test_retried_filter_does_not_double_count(harness: Harness) -> None:
+    pod = await _create(harness, make_pod("retry", containers=[container(gpumem=4000)]))
+    for _ in range(3):
+        body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
+        assert len(body["nodenames"]) == 1
+        await harness.settle()
+    used = sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus)
+    assert used == 4000
+
+
+async def test_concurrent_filters_never_overcommit() -> None:
+    kube = FakeKube()
+    kube.add("nodes", make_node("only", gpus=1, mem=10000, split=100))
+    async with serve(kube) as h:
+        pods = [h.kube.add("pods", make_pod(f"c{i}", containers=[container(gpumem=1000)]))
+                for i in range(15)]  # fmt: skip
+        await h.settle()
+        bodies = await asyncio.gather(
+            *(h.http.post("/filter", json=filter_args(p, ["only"])) for p in pods)
+        )
+        ok = [b.json() for b in bodies if b.json()["nodenames"]]
+        assert len(ok) == 10
+        await h.settle()
+        usage = usage_by_gpu(h.kube.objects("pods"))
+        assert usage == {"GPU-only-00": (10, 10000, 0)}
+
+
+async def test_failed_annotation_write_releases_reservation(harness: Harness) -> None:
+    pod = await _create(harness, make_pod("w", containers=[container(gpumem=2000)]))
+    harness.kube.fail_next("patch_pod_metadata", errors.ServerError("boom", status=500))
+    body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
+    assert "boom" in body["error"]
+    assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0
+    body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
+    assert len(body["nodenames"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("bind_pod", "already"),
+        ("patch_pod_metadata", "boom"),
+    ],
+    ids=["binding-conflict", "stamp-500"],
+)
+async def test_bind_failure_releases_lock(harness: Harness, fault: str, message: str) -> None:
+    pod = await _create(harness, make_pod("bf", containers=[container(gpumem=1000)]))
+    node = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["nodenames"][0]
+    await harness.settle()
+    err: errors.ApiError = (
+        errors.Conflict("pod is already assigned", status=409)
+        if fault == "bind_pod"
+        else errors.ServerError("boom", status=500)
+    )
+    # the stamp patch is retried by nobody: fail it (and the next) once
+    harness.kube.fail_next(fault, err)
+    resp = (await harness.http.post("/bind", json=bind_args(pod, node))).json()
+    assert message in resp["Error"]
+    anns = harness.kube.get("nodes", "", node)["metadata"].get("annotations") or {}
+    assert "hami.io/mutex.lock" not in anns
+    await harness.service.recorder.flush()
+    assert len(_events(harness.kube, "BindingFailed")) == 1
+
+
+async def test_restart_rebuilds_same_usage(kube: FakeKube) -> None:
+    async with serve(kube) as h:
+        for i in range(6):
+            pod = h.kube.add("pods", make_pod(f"r{i}", containers=[container(gpumem=1500 + i)]))
+            await h.settle()
+            body = (await h.http.post("/filter", json=filter_args(pod, NODES))).json()
+            assert len(body["nodenames"]) == 1
+        await h.settle()
+        before = sorted(h.service.state.nodes(), key=lambda n: n.name)
+    async with serve(kube) as h2:
+        after = sorted(h2.service.state.nodes(), key=lambda n: n.name)
+    assert after == before
+    assert sum(g.usedmem for n in after for g in n.gpus) == sum(1500 + i for i in range(6))
+
+
+async def test_deleted_and_finished_pods_free_usage(harness: Harness) -> None:
+    for name in ("d1", "d2"):
+        pod = await _create(harness, make_pod(name, containers=[container(gpumem=1000)]))
+        assert (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["nodenames"]
+    await harness.settle()
+    harness.kube.delete("pods", "default", "d1")
+    done = harness.kube.get("pods", "default", "d2")
+    done["status"]["phase"] = "Succeeded"
+    harness.kube.update("pods", done)
+    await harness.settle()
+    assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0

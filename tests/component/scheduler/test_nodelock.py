@@ -1,0 +1,100 @@
+"""The node lock protocol (spec §1.4) through the port, against the fake cluster."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hami.api.nodelock import format_lock, parse_lock
+from hami.k8s import errors
+from hami.k8s.fake import FakeKube
+from hami.k8s.informer import Backoff
+from hami.scheduler.nodelock import NodeLocker, NodeLockError
+from tests.component.scheduler.objects import make_node, make_pod
+
+NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+LOCK = "hami.io/mutex.lock"
+
+
+def _setup(lock: str | None, *, owner_exists: bool = True) -> tuple[FakeKube, NodeLocker]:
+    kube = FakeKube()
+    kube.add("nodes", make_node("n1", annotations={LOCK: lock} if lock else None))
+    if owner_exists:
+        kube.add("pods", make_pod("owner", namespace="other"))
+    locker = NodeLocker(kube, clock=lambda: NOW, backoff=Backoff(0.001, 2, 0.01, 0))
+    return kube, locker
+
+
+def _lock_of(kube: FakeKube) -> str | None:
+    return (kube.get("nodes", "", "n1")["metadata"].get("annotations") or {}).get(LOCK)
+
+
+@pytest.mark.parametrize(
+    ("existing", "owner_exists", "acquires"),
+    [
+        (None, True, True),
+        (format_lock(NOW - timedelta(seconds=10), "default", "me"), True, True),
+        (format_lock(NOW - timedelta(seconds=10), "other", "owner"), True, False),
+        (format_lock(NOW - timedelta(minutes=6), "other", "owner"), True, True),
+        (format_lock(NOW - timedelta(seconds=10), "other", "owner"), False, True),
+        ("garbage,,", True, True),
+        ("2026-05-01T11:59:00Z", True, False),
+        ("2026-05-01T11:50:00Z", True, True),
+    ],
+    ids=["free", "same-pod-relock", "live-contention", "expired-stolen", "deleted-owner-stolen",
+         "garbage-stolen", "legacy-live", "legacy-expired"],
+)  # fmt: skip
+async def test_acquire(existing: str | None, owner_exists: bool, acquires: bool) -> None:
+    kube, locker = _setup(existing, owner_exists=owner_exists)
+    if acquires:
+        await locker.acquire("n1", "default", "me")
+        lock = parse_lock(_lock_of(kube) or "")
+        assert (lock.namespace, lock.name) == ("default", "me")
+    else:
+        with pytest.raises(NodeLockError) as info:
+            await locker.acquire("n1", "default", "me")
+        assert info.value.contention
+        assert "contention" in str(info.value)
+        assert _lock_of(kube) == existing
+
+
+async def test_conflicts_are_retried_with_resource_version() -> None:
+    kube, locker = _setup(None)
+    kube.fail_next("patch_node_metadata", errors.Conflict("modified", status=409), count=2)
+    await locker.acquire("n1", "default", "me")
+    assert locker.stats.conflicts == 2 and locker.stats.acquired == 1
+    assert parse_lock(_lock_of(kube) or "").name == "me"
+
+
+async def test_stale_resource_version_is_a_conflict() -> None:
+    kube, _ = _setup(None)
+    rv = kube.get("nodes", "", "n1")["metadata"]["resourceVersion"]
+    await kube.patch_node_metadata("n1", annotations={"x": "1"})
+    with pytest.raises(errors.Conflict):
+        await kube.patch_node_metadata("n1", annotations={LOCK: "x"}, resource_version=rv)
+
+
+async def test_gives_up_after_retries() -> None:
+    kube, locker = _setup(None)
+    kube.fail_next("patch_node_metadata", errors.ServerError("down", status=500), count=10)
+    with pytest.raises(NodeLockError, match="after 5 tries"):
+        await locker.acquire("n1", "default", "me")
+    assert _lock_of(kube) is None
+
+
+async def test_unknown_node() -> None:
+    _, locker = _setup(None)
+    with pytest.raises(NodeLockError, match="not found"):
+        await locker.acquire("nope", "default", "me")
+
+
+@pytest.mark.parametrize(
+    ("holder", "released"),
+    [(("default", "me"), True), (("other", "owner"), False)],
+    ids=["own-lock", "someone-elses"],
+)
+async def test_release_only_own_lock(holder: tuple[str, str], released: bool) -> None:
+    kube, locker = _setup(format_lock(NOW, *holder))
+    assert await locker.release("n1", "default", "me") is released
+    assert (_lock_of(kube) is None) is released

@@ -1,0 +1,103 @@
+"""What the real apiserver does to objects of particular kinds on create and update.
+
+Kept apart from the generic store: pod defaults and status reset, the pod QoS class, the pod spec
+immutability rule, namespace finalizers/labels. Only what hami's code paths can observe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ApiError, invalid
+from .resources import ResourceType
+
+_MUTABLE_POD_SPEC = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds",
+                     "schedulingGates")
+
+
+def _qos(spec: dict[str, Any]) -> str:
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    requests_seen = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            requests_seen = True
+        for name in ("cpu", "memory"):
+            if name not in lim or req.get(name, lim[name]) != lim[name]:
+                guaranteed = False
+    if not requests_seen:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _default_pod(obj: dict[str, Any]) -> None:
+    spec = obj.setdefault("spec", {})
+    containers = spec.get("containers")
+    name = obj["metadata"].get("name", "")
+    if not isinstance(containers, list) or not containers:
+        raise invalid_pod(name, "spec.containers: Required value")
+    for c in containers + list(spec.get("initContainers") or []):
+        if not isinstance(c, dict) or not c.get("name") or not c.get("image"):
+            raise invalid_pod(name, "spec.containers: Invalid value: name and image are required")
+        image = str(c["image"])
+        tag_latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+        c.setdefault("imagePullPolicy", "Always" if tag_latest else "IfNotPresent")
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
+        c.setdefault("resources", {})
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("priority", 0)
+    obj["status"] = {"phase": "Pending", "qosClass": _qos(spec)}
+
+
+def invalid_pod(name: str, message: str) -> ApiError:
+    from .resources import PODS
+
+    return invalid(PODS, name, message)
+
+
+def prepare_create(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Apply kind-specific create behaviour to ``obj`` in place."""
+    if rt.group == "" and rt.plural == "pods":
+        _default_pod(obj)
+    elif rt.group == "" and rt.plural == "namespaces":
+        meta = obj["metadata"]
+        labels = meta.setdefault("labels", {})
+        labels["kubernetes.io/metadata.name"] = meta["name"]
+        obj.setdefault("spec", {})["finalizers"] = ["kubernetes"]
+        obj["status"] = {"phase": "Active"}
+
+
+def _strip_mutable(spec: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in spec.items() if k not in _MUTABLE_POD_SPEC}
+    for key in ("containers", "initContainers"):
+        if isinstance(out.get(key), list):
+            out[key] = [{k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c
+                        for c in out[key]]
+    return out
+
+
+def check_update(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Refuse updates the real server refuses (pod spec immutability)."""
+    if rt.group == "" and rt.plural == "pods":
+        old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+        if _strip_mutable(old_spec) != _strip_mutable(new_spec):
+            raise invalid_pod(
+                old["metadata"]["name"],
+                "spec: Forbidden: pod updates may not change fields other than "
+                "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+                "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+                "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it "
+                "was previously negative)",
+            )
+        if new.get("metadata", {}).get("labels") is not None and not isinstance(
+            new["metadata"]["labels"], dict
+        ):
+            raise invalid_pod(old["metadata"]["name"], "metadata.labels: Invalid value")

@@ -1,0 +1,169 @@
+"""Who the conformance suite talks to: the stand-in, or a real kube-apiserver.
+
+With ``HAMI_CONFORMANCE_KUBECONFIG`` set to a kubeconfig path, the fixtures here connect to that
+cluster instead of starting the stand-in, so the same assertions check the real server. Each test
+gets a fresh namespace (deleted afterwards); tests that need the stand-in's knobs (fault
+injection, history size, restart) take the ``standin`` fixture and are skipped on a real cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from lightkube import AsyncClient, KubeConfig
+
+from ..kubeconfig import httpx_client
+from .server import ApiServerThread
+
+CONFORMANCE_ENV = "HAMI_CONFORMANCE_KUBECONFIG"
+
+
+def real_kubeconfig() -> Path | None:
+    value = os.environ.get(CONFORMANCE_ENV, "").strip()
+    return Path(value) if value else None
+
+
+@dataclass
+class Target:
+    """A server under test: its kubeconfig, a test namespace, and the stand-in if it is one."""
+
+    kubeconfig_path: Path
+    namespace: str
+    standin: ApiServerThread | None
+
+    @property
+    def real(self) -> bool:
+        return self.standin is None
+
+    def lightkube(self) -> AsyncClient:
+        return AsyncClient(config=KubeConfig.from_file(self.kubeconfig_path),
+                           namespace=self.namespace)
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx_client(self.kubeconfig_path, timeout=httpx.Timeout(10.0))
+
+
+async def _wait_default_service_account(http: httpx.AsyncClient, ns: str) -> None:
+    """Real clusters refuse pods until the namespace's default ServiceAccount exists."""
+    for _ in range(100):
+        if (await http.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default")).status_code == 200:
+            return
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def standin_server() -> Iterator[ApiServerThread | None]:
+    if real_kubeconfig() is not None:
+        yield None
+        return
+    with ApiServerThread() as api:
+        yield api
+
+
+@pytest.fixture
+async def kube(standin_server: ApiServerThread | None) -> AsyncIterator[Target]:
+    """The target server with a fresh namespace for this test."""
+    ns = f"hami-conf-{uuid.uuid4().hex[:8]}"
+    path = real_kubeconfig() or (standin_server.kubeconfig_path if standin_server else None)
+    assert path is not None
+    target = Target(path, ns, standin_server)
+    async with target.http() as http:
+        created = await http.post("/api/v1/namespaces", json={"apiVersion": "v1",
+                                  "kind": "Namespace", "metadata": {"name": ns}})
+        assert created.status_code == 201, created.text
+        if target.real:
+            await _wait_default_service_account(http, ns)
+        try:
+            yield target
+        finally:
+            if target.real:
+                await http.delete(f"/api/v1/namespaces/{ns}")
+
+
+@pytest.fixture
+async def http(kube: Target) -> AsyncIterator[httpx.AsyncClient]:
+    """Raw httpx client to the target."""
+    async with kube.http() as client:
+        yield client
+
+
+@pytest.fixture
+async def lk(kube: Target) -> AsyncIterator[AsyncClient]:
+    """lightkube AsyncClient (unmodified) to the target, defaulting to the test namespace."""
+    client = kube.lightkube()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def standin(kube: Target) -> ApiServerThread:
+    """The stand-in behind ``kube``; skips the test against a real cluster."""
+    if kube.standin is None:
+        pytest.skip("needs the stand-in's fault injection / history control")
+    return kube.standin
+
+
+class WatchStream:
+    """A raw watch over httpx, read in the background so the test can write meanwhile."""
+
+    def __init__(self, http: httpx.AsyncClient, path: str, **params: str) -> None:
+        self._http = http
+        self._path = path
+        self._params = {"watch": "true", **params}
+        self.events: asyncio.Queue[dict[str, object] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.error: BaseException | None = None
+        self.status_code = 0
+
+    async def __aenter__(self) -> WatchStream:
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def pump() -> None:
+            try:
+                async with self._http.stream("GET", self._path, params=self._params,
+                                             timeout=httpx.Timeout(10.0, read=None)) as resp:
+                    self.status_code = resp.status_code
+                    opened.set_result(None)
+                    async for line in resp.aiter_lines():
+                        if line.strip():
+                            import json
+
+                            await self.events.put(json.loads(line))
+            except (httpx.HTTPError, OSError) as exc:
+                self.error = exc
+            finally:
+                if not opened.done():
+                    opened.set_result(None)
+                await self.events.put(None)
+
+        self._task = asyncio.create_task(pump())
+        await opened
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def next(self, timeout: float = 10.0) -> dict[str, object] | None:
+        """The next event, or None once the stream has ended."""
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+    async def rest(self, timeout: float = 10.0) -> list[dict[str, object]]:
+        """All remaining events until the server ends the stream."""
+        out: list[dict[str, object]] = []
+        while (event := await self.next(timeout)) is not None:
+            out.append(event)
+        return out
