@@ -19,3 +19,15 @@ def apiserver() -> Iterator[ApiServerThread]:
     """
     with ApiServerThread() as api:
         yield api
+
+
+# Conformance-suite fixtures (stand-in, or a real cluster via HAMI_CONFORMANCE_KUBECONFIG):
+# kube (Target with a fresh namespace), kube_http (httpx), kube_lk (lightkube AsyncClient),
+# kube_standin (skips on a real cluster), kube_standin_server.
+from tests.support.apiserver.target import (  # noqa: E402, F401
+    kube,
+    kube_http,
+    kube_lk,
+    kube_standin,
+    kube_standin_server,
+)

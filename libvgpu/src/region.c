@@ -166,11 +166,6 @@ static vgpu_region_t *open_region(void) {
         file_lock(F_UNLCK);
         munmap(m, VGPU_REGION_SIZE);
         return private_region("bad magic or version (corrupt or foreign)");
-    } else {
-        for (int i = 0; i < VGPU_MAX_DEVICES; i++)
-            if (r->limit[i] != vgpu_cfg.mem_limit[i] && vgpu_cfg.mem_limit[i])
-                LOG_WARN("device %d: region limit %llu differs from env %llu; region wins", i,
-                         (unsigned long long)r->limit[i], (unsigned long long)vgpu_cfg.mem_limit[i]);
     }
     file_lock(F_UNLCK);
     region_shared = 1;
@@ -231,10 +226,9 @@ static void exit_handler(void) {
     vgpu_slot_t *s = my_slot;
     if (!s || s == &private_slot || !region_shared) return;
     if (s->pid != (int32_t)getpid()) return;
-    /* the driver frees everything at exit; drop our counters */
-    memset(s->used, 0, sizeof s->used);
-    s->status = 0;
-    atomic_store((_Atomic int32_t *)&s->pid, 0);
+    /* Only mark the slot exited (the monitor skips it): other threads may still run, so the slot
+     * is not handed back here; it is reclaimed once the process is really gone. */
+    atomic_store((_Atomic int32_t *)&s->status, 0);
 }
 
 vgpu_slot_t *vgpu_my_slot(void) {
@@ -263,6 +257,14 @@ vgpu_slot_t *vgpu_my_slot(void) {
         fill_from_config(r);
         r->recent_kernel = 2;
         r->utilization_switch = 1;
+    } else {
+        for (int i = 0; i < VGPU_MAX_DEVICES; i++)
+            if (r->limit[i] != vgpu_cfg.mem_limit[i] || r->sm_limit[i] != (uint64_t)vgpu_cfg.sm_limit[i]) {
+                LOG_WARN("device %d: the region's limits (%llu bytes, %llu%%) differ from this process's "
+                         "environment; the region's apply", i, (unsigned long long)r->limit[i],
+                         (unsigned long long)r->sm_limit[i]);
+                break;
+            }
     }
     int idx = found >= 0 ? found : hole;
     if (idx < 0 && n < VGPU_MAX_PROCS) idx = n;

@@ -154,7 +154,7 @@ static void refill(devctl_t *c) {
     if (cap < 1) cap = 1;
     int64_t bal = atomic_load(&c->tokens), nb;
     do {
-        nb = bal >= cap ? bal : (bal > cap - add ? cap : bal + add);
+        nb = bal > cap - add ? cap : bal + add;
     } while (!atomic_compare_exchange_weak(&c->tokens, &bal, nb));
     if (c->after_refill > bal) c->consumed += (uint64_t)(c->after_refill - bal);
     c->after_refill = nb;
@@ -176,7 +176,9 @@ static void control(int dev, int limit, double period_s) {
     if (c->e <= 0) return;
     int waited = atomic_exchange(&c->waited, 0);
     double err = (limit - total) / 100.0;
-    if (err < 0 || waited) c->trim *= 1.0 + 0.5 * err;
+    /* trim only corrects a calibrated bucket (the open first period says nothing about bias), and
+     * only upwards when the bucket actually held launches back */
+    if (c->rate > 0 && (err < 0 || waited)) c->trim *= 1.0 + 0.5 * err;
     if (c->trim < 0.5) c->trim = 0.5;
     if (c->trim > 2.0) c->trim = 2.0;
     double target = limit - (total - own);
@@ -192,20 +194,26 @@ static void *watcher(void *arg) {
     (void)arg;
     vgpu_region_t *r = vgpu_region();
     vgpu_slot_t *me = vgpu_my_slot();
-    (void)me;
     long sub_us = (long)vgpu_cfg.sample_period_ms * 1000 / SUB;
     uint64_t last = now_ns();
-    for (unsigned long tick = 1;; tick++) {
-        nap_us(sub_us);
-        int any = 0;
-        for (int d = 0; d < ndev; d++)
-            if (atomic_load_explicit(&ctl[d].active, memory_order_relaxed)) refill(&ctl[d]);
-        if (tick % SUB) continue;
+    int any = 0;
+    for (;;) {
+        if (any) { /* throttling: refill SUB times per period */
+            for (int i = 0; i < SUB; i++) {
+                nap_us(sub_us);
+                for (int d = 0; d < ndev; d++)
+                    if (atomic_load_explicit(&ctl[d].active, memory_order_relaxed)) refill(&ctl[d]);
+            }
+        } else {
+            nap_us(sub_us * SUB); /* idle: one wake-up per period */
+        }
+        any = 0;
         uint64_t now = now_ns();
         double period_s = (double)(now - last) / 1e9;
         last = now;
         /* activity and priority signals for the monitor */
-        if (atomic_exchange_explicit(&vgpu_launched, 0, memory_order_relaxed)) {
+        int launched = atomic_exchange_explicit(&vgpu_launched, 0, memory_order_relaxed);
+        if (launched) {
             uint64_t t = (uint64_t)time(NULL);
             _Atomic uint64_t *lk = (_Atomic uint64_t *)&r->last_kernel_time;
             uint64_t old = atomic_load(lk);
@@ -229,6 +237,10 @@ static void *watcher(void *arg) {
                 }
                 control(d, limit, period_s);
                 any = 1;
+            } else { /* not throttled: still report utilization for the monitor */
+                double total = 0, own = 0;
+                if (!launched) me->device_util[d].sm_util = 0;
+                else if (sample(d, &total, &own) == 0) me->device_util[d].sm_util = (uint64_t)(own + 0.5);
             }
             atomic_store(&ctl[d].active, act);
         }

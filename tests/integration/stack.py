@@ -84,22 +84,29 @@ class DevicePluginStandIn:
 
     def pass_once(self) -> None:
         store = self._api.store
-        for pod in store.list("pods"):
-            meta = pod["metadata"]
-            anns = meta.get("annotations") or {}
-            node = (pod.get("spec") or {}).get("nodeName")
-            if not node or anns.get("hami.io/bind-phase") != "allocating":
+        for node in store.list("nodes"):
+            lock = (node["metadata"].get("annotations") or {}).get("hami.io/mutex.lock")
+            if not lock:
                 continue
-            store.patch("pods", meta["name"], {"metadata": {"annotations": {
+            owner = parse_lock(lock)
+            if owner.namespace is None or owner.name is None:
+                continue
+            try:
+                pod = store.get("pods", owner.name, namespace=owner.namespace)
+            except Exception:
+                continue
+            anns = pod["metadata"].get("annotations") or {}
+            if pod["spec"].get("nodeName") != node["metadata"]["name"]:
+                continue
+            if anns.get("hami.io/bind-phase") != "allocating":
+                continue
+            blocks = anns.get("hami.io/vgpu-devices-to-allocate", "").count(";")
+            store.patch("pods", owner.name, {"metadata": {"annotations": {
                 "hami.io/bind-phase": "success",
-                "hami.io/vgpu-devices-to-allocate": ";" * anns.get(
-                    "hami.io/vgpu-devices-to-allocate", "").count(";")}}},
-                namespace=meta["namespace"])  # fmt: skip
-            lock = (store.get("nodes", node, namespace="")["metadata"].get("annotations") or {}
-                    ).get("hami.io/mutex.lock")  # fmt: skip
-            if lock and parse_lock(lock).owned_by(meta["namespace"], meta["name"]):
-                store.patch("nodes", node, {"metadata": {"annotations": {
-                    "hami.io/mutex.lock": None}}}, namespace="")  # fmt: skip
+                "hami.io/vgpu-devices-to-allocate": ";" * blocks}}},
+                namespace=owner.namespace)  # fmt: skip
+            store.patch("nodes", node["metadata"]["name"], {"metadata": {"annotations": {
+                "hami.io/mutex.lock": None}}}, namespace="")  # fmt: skip
             self.allocated += 1
 
 
@@ -108,9 +115,10 @@ def control_plane(api: ApiServerThread, **overrides: Any) -> Iterator[tuple[Sche
     """Scheduler + kube-scheduler + device-plugin stand-ins around ``api``."""
     sched = start_scheduler(api, **overrides)
     try:
-        with DevicePluginStandIn(api), KubeSchedulerThread(
-            api.url, kube_scheduler_config(sched.url), max_backoff_s=0.5
-        ) as ks:
+        with (
+            DevicePluginStandIn(api),
+            KubeSchedulerThread(api.url, kube_scheduler_config(sched.url), max_backoff_s=0.5) as ks,
+        ):
             yield sched, ks
     finally:
         sched.stop()

@@ -20,9 +20,11 @@ from tests.integration.stack import (
 from tests.support.apiserver import ApiServerThread
 
 KINDS: list[tuple[str, dict[str, Any], str]] = [
-    ("whole", {"containers": [container(gpu=1, gpucores=100)]}, ",NVIDIA,16384,100:;"),
+    ("whole", {"containers": [container(gpu=1, gpucores=100)],
+               "annotations": {"nvidia.com/use-gputype": "T4"}}, ",NVIDIA,16384,100:;"),
     ("mib", {"containers": [container(gpumem=3000)]}, ",NVIDIA,3000,0:;"),
-    ("percent", {"containers": [container(percentage=25)]}, ",NVIDIA,4096,0:;"),
+    ("percent", {"containers": [container(percentage=25)],
+                 "annotations": {"nvidia.com/nouse-gputype": "A100"}}, ",NVIDIA,4096,0:;"),
     ("cores", {"containers": [container(gpumem=1000, gpucores=30)]}, ",NVIDIA,1000,30:;"),
     ("multi-gpu", {"containers": [container(gpu=2, gpumem=2000)]}, ",NVIDIA,2000,0:;"),
     ("multi-container", {"containers": [container("a", gpumem=1000),
@@ -41,7 +43,9 @@ KINDS: list[tuple[str, dict[str, Any], str]] = [
 
 def test_every_kind_is_scheduled_end_to_end(apiserver: ApiServerThread) -> None:
     add_nodes(apiserver, 2)
-    apiserver.store.create(make_node("a100-node", gpus=1, mem=40960, gpu_type="NVIDIA A100-SXM4-40GB"))
+    apiserver.store.create(
+        make_node("a100-node", gpus=1, mem=40960, gpu_type="NVIDIA A100-SXM4-40GB")
+    )
     with control_plane(apiserver) as (sched, _ks):
         for name, kwargs, _ in KINDS:
             apiserver.store.create(make_pod(name, **kwargs))
@@ -49,6 +53,9 @@ def test_every_kind_is_scheduled_end_to_end(apiserver: ApiServerThread) -> None:
             p["metadata"]["name"] for p in bound(apiserver)
         ]
         assert wait_for(lambda: len(events(apiserver, "BindingSucceed")) == len(KINDS), 10)
+        assert wait_for(lambda: all(
+            p["metadata"]["annotations"].get("hami.io/bind-phase") == "success"
+            for p in bound(apiserver)), 10)  # fmt: skip
         for name, _, suffix in KINDS:
             pod = apiserver.store.get("pods", name)
             anns = pod["metadata"]["annotations"]

@@ -12,7 +12,12 @@ from tests.libvgpu import kit as kitmod
 @pytest.fixture(scope="session")
 def kit_build() -> None:
     proc = kitmod.build()
-    assert proc.returncode == 0, f"make -C libvgpu failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    for _ in range(2):  # another session building the same tree at once can break one attempt
+        if proc.returncode == 0:
+            break
+        proc = kitmod.build()
+    out, err = proc.stdout[-4000:], proc.stderr[-4000:]
+    assert proc.returncode == 0, f"make -C libvgpu failed:\n{out}\n{err}"
     for path in (kitmod.LIBRARY, kitmod.FAKE_DIR / "libcuda.so.1", kitmod.SHIM):
         assert path.exists(), f"build did not produce {path}"
 

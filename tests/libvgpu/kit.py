@@ -1,7 +1,7 @@
-"""Drive the libvgpu test kit: build it, run its C programs against the fake driver, parse their JSON lines.
+"""Drive the libvgpu test kit: build it, run its C programs against the fake driver.
 
-The programs print one JSON object per line; this module turns a run into a `Run` so tests can assert on
-events instead of on text.
+The programs print one JSON object per line; this module turns a run into a `Run` so tests can
+assert on events instead of on text.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ LIBVGPU = REPO / "libvgpu"
 BUILD = LIBVGPU / "build"
 FAKE_DIR = BUILD / "fake"
 PROGS = BUILD / "tests"
-LIBRARY = BUILD / "libvgpu.so"
+# HAMI_LIBVGPU (absolute or relative to the repo) runs the suite against another build,
+# e.g. the release one.
+LIBRARY = REPO / os.environ.get("HAMI_LIBVGPU", "libvgpu/build/libvgpu.so")
 SHIM = PROGS / "libshim.so"
 
 MiB = 1 << 20
@@ -62,7 +64,8 @@ class Run:
         return found[0]
 
     def describe(self) -> str:
-        return f"rc={self.returncode}\nstdout:\n{self.stdout[-3000:]}\nstderr:\n{self.stderr[-3000:]}"
+        out, err = self.stdout[-3000:], self.stderr[-3000:]
+        return f"rc={self.returncode}\nstdout:\n{out}\nstderr:\n{err}"
 
 
 def parse(stdout: str) -> list[dict[str, Any]]:

@@ -1,4 +1,7 @@
-"""The fake driver alone (no libvgpu): physical memory model, cuGetProcAddress rules, NVML via nvidia-ml-py."""
+"""The fake driver alone (no libvgpu).
+
+Physical memory model, cuGetProcAddress rules, NVML through the real nvidia-ml-py.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import textwrap
 
 import pytest
 
-from tests.libvgpu.kit import MiB, Kit
+from tests.libvgpu.kit import Kit, MiB
 
 APIS = ["alloc", "pitch", "managed", "create", "async", "pool", "array", "array3d", "mipmap"]
 APIS += ["dlsym", "gpa", "gpa_legacy"]
@@ -65,7 +68,11 @@ def test_get_proc_address_follows_driver_rules(kit: Kit) -> None:
     for symbol, version, flags, reached in ROUTES:
         row = run.one("gpa", symbol=symbol, version=version, flags=flags)
         assert (row["rc"], row["status"], row["reached"]) == (0, 0, reached), row
-    too_old = run.one("gpa", symbol="cuMemAllocAsync", version=11040 - 1040, flags=0)
+    # The legacy (v1) queries write 32-bit values, the _v2 ones 64-bit.
+    assert run.one("gpa", symbol="cuMemGetInfo", version=3000, flags=0)["abi32"] == 1
+    assert run.one("gpa", symbol="cuMemGetInfo", version=12090, flags=0)["abi32"] == 0
+    assert run.one("gpa", symbol="cuDeviceTotalMem", version=3000, flags=0)["abi32"] == 1
+    too_old = run.one("gpa", symbol="cuMemAllocAsync", version=9020, flags=0)
     assert (too_old["rc"], too_old["status"], too_old["null"]) == (500, 2, 1)
     unknown = run.one("gpa", symbol="cuNoSuchFunction", version=12090, flags=0)
     assert (unknown["rc"], unknown["status"], unknown["null"]) == (500, 1, 1)

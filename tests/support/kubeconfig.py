@@ -17,8 +17,14 @@ import httpx
 import yaml
 
 
-def write_kubeconfig(path: Path, server: str, *, ca_pem: bytes | None = None,
-                     token: str | None = None, namespace: str = "default") -> Path:
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    *,
+    ca_pem: bytes | None = None,
+    token: str | None = None,
+    namespace: str = "default",
+) -> Path:
     """Write a single-context kubeconfig for ``server`` to ``path`` and return the path."""
     cluster: dict[str, Any] = {"server": server}
     if ca_pem is not None:
@@ -29,9 +35,12 @@ def write_kubeconfig(path: Path, server: str, *, ca_pem: bytes | None = None,
         "kind": "Config",
         "clusters": [{"name": "standin", "cluster": cluster}],
         "users": [{"name": "standin", "user": user}],
-        "contexts": [{"name": "standin",
-                      "context": {"cluster": "standin", "user": "standin",
-                                  "namespace": namespace}}],
+        "contexts": [
+            {
+                "name": "standin",
+                "context": {"cluster": "standin", "user": "standin", "namespace": namespace},
+            }
+        ],
         "current-context": "standin",
     }
     path.write_text(yaml.safe_dump(doc))
@@ -40,9 +49,9 @@ def write_kubeconfig(path: Path, server: str, *, ca_pem: bytes | None = None,
 
 def _data_or_file(entry: dict[str, Any], key: str, base: Path) -> bytes | None:
     if entry.get(f"{key}-data"):
-        return base64.b64decode(entry[f"{key}-data"])
+        return base64.b64decode(str(entry[f"{key}-data"]))
     if entry.get(key):
-        return (base / entry[key]).read_bytes()
+        return (base / str(entry[key])).read_bytes()
     return None
 
 
@@ -52,8 +61,10 @@ def httpx_client(kubeconfig: Path, **kwargs: Any) -> httpx.AsyncClient:
     base = Path(kubeconfig).parent
     context = next(c["context"] for c in doc["contexts"] if c["name"] == doc["current-context"])
     cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == context["cluster"])
-    user = next((u.get("user") or {} for u in doc.get("users") or []
-                 if u["name"] == context.get("user")), {})
+    user = next(
+        (u.get("user") or {} for u in doc.get("users") or [] if u["name"] == context.get("user")),
+        {},
+    )
     headers = {"Authorization": f"Bearer {user['token']}"} if user.get("token") else {}
     verify: bool | ssl.SSLContext = False  # plain http: skip loading a CA bundle
     if cluster["server"].startswith("https"):

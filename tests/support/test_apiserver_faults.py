@@ -3,6 +3,9 @@
 These need the stand-in's knobs, so they never run against a real cluster.
 """
 
+# lightkube model fields are all Optional:
+# mypy: disable-error-code="union-attr"
+
 from __future__ import annotations
 
 import asyncio
@@ -16,9 +19,16 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 
 from tests.support.apiserver import ApiError, ApiServerThread
-from tests.support.apiserver.target import WatchStream
+from tests.support.apiserver.target import WatchStream, real_kubeconfig
 from tests.support.kubeconfig import httpx_client
 from tests.support.test_apiserver_conformance import MERGE, assert_status, cm_body, create, pod_body
+
+pytestmark = [
+    pytest.mark.conformance,
+    pytest.mark.skipif(
+        real_kubeconfig() is not None, reason="stand-in knobs (faults, history, restart) only"
+    ),
+]
 
 CMS = "/api/v1/namespaces/default/configmaps"
 
@@ -29,13 +39,19 @@ async def client(apiserver: ApiServerThread) -> Any:
         yield c
 
 
-@pytest.mark.parametrize(("method", "status", "reason"), [
-    ("POST", 503, "ServiceUnavailable"), ("*", 500, "InternalError"),
-    ("POST", 429, "TooManyRequests"), ("POST", 409, "Conflict"),
-], ids=["503", "500-any-method", "429", "409"])
-async def test_fail_next_answers_status_count_times(apiserver: ApiServerThread,
-                                                    client: httpx.AsyncClient, method: str,
-                                                    status: int, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "status", "reason"),
+    [
+        ("POST", 503, "ServiceUnavailable"),
+        ("*", 500, "InternalError"),
+        ("POST", 429, "TooManyRequests"),
+        ("POST", 409, "Conflict"),
+    ],
+    ids=["503", "500-any-method", "429", "409"],
+)
+async def test_fail_next_answers_status_count_times(
+    apiserver: ApiServerThread, client: httpx.AsyncClient, method: str, status: int, reason: str
+) -> None:
     apiserver.fail_next(method, r"/configmaps$", status, count=2)
     assert (await client.get("/api/v1/namespaces/default/pods")).status_code == 200
     for _ in range(2):
@@ -57,8 +73,9 @@ async def test_fail_next_is_seen_by_lightkube(apiserver: ApiServerThread) -> Non
         await client.close()
 
 
-async def test_delay_holds_matching_requests(apiserver: ApiServerThread,
-                                             client: httpx.AsyncClient) -> None:
+async def test_delay_holds_matching_requests(
+    apiserver: ApiServerThread, client: httpx.AsyncClient
+) -> None:
     apiserver.delay(r"/configmaps", 2.0)
     with pytest.raises(httpx.ReadTimeout):
         await client.get(CMS, timeout=0.2)
@@ -68,8 +85,9 @@ async def test_delay_holds_matching_requests(apiserver: ApiServerThread,
 
 
 @pytest.mark.parametrize("abrupt", [True, False], ids=["abort", "clean-end"])
-async def test_drop_watches(apiserver: ApiServerThread, client: httpx.AsyncClient,
-                            abrupt: bool) -> None:
+async def test_drop_watches(
+    apiserver: ApiServerThread, client: httpx.AsyncClient, abrupt: bool
+) -> None:
     async with WatchStream(client, CMS, resourceVersion="0") as w:
         apiserver.store.create(cm_body("a"))
         assert (await w.next())["type"] == "ADDED"  # type: ignore[index]
@@ -84,7 +102,7 @@ async def test_lightkube_watch_resumes_after_clean_drop(apiserver: ApiServerThre
 
     async def consume() -> None:
         async for _, obj in client.watch(ConfigMap, namespace="default"):
-            await seen.put(obj.metadata.name)
+            await seen.put(str(obj.metadata.name))
 
     task = asyncio.create_task(consume())
     try:
@@ -115,8 +133,9 @@ async def test_restart_keeping_store(apiserver: ApiServerThread, client: httpx.A
         assert (await w.next())["type"] == "ADDED"  # type: ignore[index]
 
 
-async def test_restart_losing_store_forces_relist(apiserver: ApiServerThread,
-                                                  client: httpx.AsyncClient) -> None:
+async def test_restart_losing_store_forces_relist(
+    apiserver: ApiServerThread, client: httpx.AsyncClient
+) -> None:
     before = await create(client, CMS, cm_body("a"))
     apiserver.restart(keep_store=False)
     assert_status(await client.get(f"{CMS}/a"), 404, "NotFound")
@@ -132,12 +151,15 @@ async def test_restart_losing_store_forces_relist(apiserver: ApiServerThread,
 async def test_history_window(back: int, expired: bool) -> None:
     with ApiServerThread(history=3) as api:
         api.store.create(cm_body("w0"))
-        rvs = [int(api.store.create(cm_body(f"w{i}"))["metadata"]["resourceVersion"])
-               for i in range(1, 5)]
+        rvs = [
+            int(api.store.create(cm_body(f"w{i}"))["metadata"]["resourceVersion"])
+            for i in range(1, 5)
+        ]
         async with httpx_client(api.kubeconfig_path) as client:
             start = rvs[0] - back  # history holds the last 3 writes: rvs[1:]
-            async with WatchStream(client, CMS, resourceVersion=str(start),
-                                   timeoutSeconds="1") as w:
+            async with WatchStream(
+                client, CMS, resourceVersion=str(start), timeoutSeconds="1"
+            ) as w:
                 events = await w.rest()
     if expired:
         assert [e["type"] for e in events] == ["ERROR"]
@@ -154,8 +176,9 @@ async def test_continue_token_older_than_history_is_410() -> None:
             page = (await client.get(CMS, params={"limit": "1"})).json()
             for i in range(3):
                 api.store.patch("configmaps", f"c{i}", {"data": {"x": "1"}})
-            resp = await client.get(CMS, params={"limit": "1",
-                                                 "continue": page["metadata"]["continue"]})
+            resp = await client.get(
+                CMS, params={"limit": "1", "continue": page["metadata"]["continue"]}
+            )
     assert_status(resp, 410, "Expired")
 
 
@@ -164,7 +187,7 @@ async def test_tls_and_token() -> None:
         assert api.url.startswith("https://127.0.0.1:")
         client = AsyncClient(config=KubeConfig.from_file(api.kubeconfig_path))
         try:
-            cm = await client.create(ConfigMap(metadata=ObjectMeta(name="tls")), namespace="default")
+            cm = await client.create(ConfigMap(metadata=ObjectMeta(name="tls")))
             assert cm.metadata.uid
         finally:
             await client.close()
@@ -183,8 +206,12 @@ def test_store_helpers_from_a_sync_test(apiserver: ApiServerThread) -> None:
     apiserver.store.bind("p", "node-1")
     bound = apiserver.store.get("pods", "p")
     assert bound["spec"]["nodeName"] == "node-1"
-    assert [p["metadata"]["name"] for p in apiserver.store.list(
-        "pods", field_selector="spec.nodeName=node-1", label_selector="app=x")] == ["p"]
+    assert [
+        p["metadata"]["name"]
+        for p in apiserver.store.list(
+            "pods", field_selector="spec.nodeName=node-1", label_selector="app=x"
+        )
+    ] == ["p"]
     patched = apiserver.store.patch("Pod", "p", {"metadata": {"annotations": {"a": "b"}}})
     assert patched["metadata"]["annotations"] == {"a": "b"}
     with pytest.raises(ApiError) as err:
@@ -201,11 +228,43 @@ def test_store_helpers_from_a_sync_test(apiserver: ApiServerThread) -> None:
     assert apiserver.store.list("pods") == []
 
 
-async def test_store_helper_writes_reach_open_watches(apiserver: ApiServerThread,
-                                                      client: httpx.AsyncClient) -> None:
+async def test_store_helper_writes_reach_open_watches(
+    apiserver: ApiServerThread, client: httpx.AsyncClient
+) -> None:
     rv = str(apiserver.store.resource_version)
     async with WatchStream(client, CMS, resourceVersion=rv) as w:
         apiserver.store.create(cm_body("a"))
         apiserver.store.patch("configmaps", "a", {"data": {"k": "v"}}, content_type=MERGE)
         types = [(await w.next())["type"] for _ in range(2)]  # type: ignore[index]
     assert types == ["ADDED", "MODIFIED"]
+
+
+async def test_send_initial_events_ends_with_annotated_bookmark(
+    apiserver: ApiServerThread, client: httpx.AsyncClient
+) -> None:
+    apiserver.store.create(cm_body("a"))
+    params = {
+        "sendInitialEvents": "true",
+        "allowWatchBookmarks": "true",
+        "resourceVersionMatch": "NotOlderThan",
+        "timeoutSeconds": "0",
+    }
+    async with WatchStream(client, CMS, **params) as w:
+        first, second = await w.next(), await w.next()
+    assert first is not None and second is not None
+    assert first["type"] == "ADDED" and second["type"] == "BOOKMARK"
+    mark: dict[str, Any] = second["object"]  # type: ignore[assignment]
+    assert mark["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+async def test_dry_run_is_refused_loudly(
+    apiserver: ApiServerThread, client: httpx.AsyncClient, method: str
+) -> None:
+    apiserver.store.create(cm_body("a"))
+    path = CMS if method == "POST" else f"{CMS}/a"
+    resp = await client.request(
+        method, path, params={"dryRun": "All"}, json=cm_body("b") if method == "POST" else None
+    )
+    assert_status(resp, 400, "BadRequest")
+    assert [c["metadata"]["name"] for c in apiserver.store.list("configmaps")] == ["a"]

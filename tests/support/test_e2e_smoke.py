@@ -67,9 +67,8 @@ def sockdir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def api() -> Iterator[ApiServerThread]:
-    with ApiServerThread() as a:
-        yield a
+def api(apiserver: ApiServerThread) -> ApiServerThread:
+    return apiserver
 
 
 @pytest.fixture

@@ -26,9 +26,8 @@ def sockdir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def api() -> Iterator[ApiServerThread]:
-    with ApiServerThread() as a:
-        yield a
+def api(apiserver: ApiServerThread) -> ApiServerThread:
+    return apiserver
 
 
 def status_of(api: ApiServerThread, node: str) -> tuple[str | None, str | None]:

@@ -24,18 +24,18 @@ GPU = "nvidia.com/gpu"
 
 
 @pytest.fixture
-def api() -> Iterator[ApiServerThread]:
-    with ApiServerThread() as a:
-        for name, cpu in (("n1", "4"), ("n2", "4")):
-            a.store.create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Node",
-                    "metadata": {"name": name},
-                    "status": {"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "10"}},
-                }
-            )
-        yield a
+def api(apiserver: ApiServerThread) -> ApiServerThread:
+    """The shared apiserver stand-in with two 4-CPU nodes."""
+    for name in ("n1", "n2"):
+        apiserver.store.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": name},
+                "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "10"}},
+            }
+        )
+    return apiserver
 
 
 @pytest.fixture
@@ -254,15 +254,17 @@ async def test_full_nodes_when_not_cache_capable(api: ApiServerThread, ext: Fake
     assert [n["metadata"]["name"] for n in args["nodes"]["items"]] == ["n1", "n2"]
 
 
-async def test_backoff_is_bounded(api: ApiServerThread, ext: FakeExtender) -> None:
+async def test_backoff_doubles_and_is_bounded(api: ApiServerThread, ext: FakeExtender) -> None:
     ext.filter_handler = lambda args: {"error": "nope"}
     cfg = parse_scheduler_config(config(ext.url))
     async with KubeSchedulerStandIn(
         api.url, cfg, initial_backoff_s=0.01, max_backoff_s=0.05
     ) as sched:
         make_pod(api, "p", {GPU: "1"})
-        # With an unbounded doubling backoff the 8th attempt would come after ~1.3 s of waiting.
-        assert await sched.wait_until(lambda s: s.attempts["default/p"] >= 8, timeout=5)
+        assert await sched.wait_until(lambda s: len(s.retry_delays.get("default/p", [])) >= 6)
+    assert sched.retry_delays["default/p"][:6] == pytest.approx(
+        [0.01, 0.02, 0.04, 0.05, 0.05, 0.05]
+    )
 
 
 async def test_survives_dropped_watch(
@@ -283,3 +285,25 @@ def test_thread_runner_for_sync_tests(api: ApiServerThread, ext: FakeExtender) -
         assert runner.wait_until(lambda s: "default/p" in s.bound)
         assert sched.bound == {"default/p": "n1"}
     assert node_of(api, "p") == "n1"
+
+
+async def test_bound_pods_count_against_node_resources(
+    api: ApiServerThread, ext: FakeExtender, sched: KubeSchedulerStandIn
+) -> None:
+    for i in range(3):
+        make_pod(api, f"p{i}", {GPU: "1", "cpu": "3"})
+    assert await sched.wait_until(lambda s: len(s.bound) == 2)
+    assert await sched.wait_until(lambda s: s.attempts["default/p2"] >= 1 and s.failures)
+    assert sorted(sched.bound.values()) == ["n1", "n2"]
+    assert sched.failures[0].message == "0/2 nodes are available: 2 Insufficient cpu."
+
+
+async def test_relists_after_apiserver_restart(
+    api: ApiServerThread, ext: FakeExtender, sched: KubeSchedulerStandIn
+) -> None:
+    relists = sched.relists
+    await asyncio.to_thread(api.restart)
+    make_pod(api, "after", {GPU: "1"})
+    assert await sched.wait_until(lambda s: "default/after" in s.bound)
+    assert sched.relists > relists
+    assert node_of(api, "after") == "n1"

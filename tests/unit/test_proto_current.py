@@ -7,7 +7,9 @@ Also pins a few wire facts of the v1beta1 contract (full method names, field num
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,8 @@ GENERATED = ["api_pb2.py", "api_pb2_grpc.py", "api_pb2.pyi"]
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("gen")
-    subprocess.run([str(ROOT / "scripts" / "gen_proto"), str(out)], check=True, cwd=ROOT)
+    env = {**os.environ, "PYTHON": sys.executable}  # the interpreter running the tests
+    subprocess.run([str(ROOT / "scripts" / "gen_proto"), str(out)], check=True, cwd=ROOT, env=env)
     return out
 
 

@@ -9,7 +9,7 @@
 enum kind { K_LINEAR = 1, K_POOL, K_HANDLE };
 
 struct entry {
-    uint64_t key; /* 0 = empty, 1 = tombstone */
+    uint64_t key; /* 0 = empty */
     uint64_t size;
     int dev;
     int kind;
@@ -18,8 +18,8 @@ struct entry {
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *g_tab;
-static size_t g_cap, g_used; /* used counts live + tombstones */
-static _Atomic uint64_t g_next_ptr = 0x7f0000000000ULL;
+static size_t g_cap, g_used; /* live entries */
+static _Atomic uint64_t g_next_ptr = 0x7f0000200000ULL; /* low 32 bits never 0 for v1 callers */
 static _Atomic uint64_t g_next_handle = 0x1000;
 static struct CUmemPoolHandle_st g_default_pool[FG_MAX_DEV];
 static CUmemoryPool g_current_pool[FG_MAX_DEV];
@@ -69,16 +69,35 @@ static int tab_put(const struct entry *e)
         return -1;
     }
     size_t j = slot_of(e->key, g_cap);
-    while (g_tab[j].key > 1)
+    while (g_tab[j].key)
         j = (j + 1) & (g_cap - 1);
-    if (g_tab[j].key == 0)
-        g_used++;
+    g_used++;
     g_tab[j] = *e;
     pthread_mutex_unlock(&g_mu);
     return 0;
 }
 
-/* Remove key (of one of the allowed kinds; 0 = any) into *out. Returns 0 if found. */
+/* Empty slot i and shift later entries of its probe chain back (linear probing without tombstones). */
+static void erase_locked(size_t i)
+{
+    size_t mask = g_cap - 1, k = i;
+    for (;;) {
+        g_tab[i].key = 0;
+        for (;;) {
+            k = (k + 1) & mask;
+            if (g_tab[k].key == 0)
+                return;
+            size_t ideal = slot_of(g_tab[k].key, g_cap);
+            int stays = i <= k ? (i < ideal && ideal <= k) : (i < ideal || ideal <= k);
+            if (!stays)
+                break;
+        }
+        g_tab[i] = g_tab[k];
+        i = k;
+    }
+}
+
+/* Remove key (of kind `kind`; 0 = any) into *out. Returns 0 if found. */
 static int tab_take(uint64_t key, int kind, struct entry *out)
 {
     int rc = -1;
@@ -89,7 +108,8 @@ static int tab_take(uint64_t key, int kind, struct entry *out)
             if (g_tab[j].key == key) {
                 if (kind == 0 || g_tab[j].kind == kind) {
                     *out = g_tab[j];
-                    g_tab[j].key = 1;
+                    erase_locked(j);
+                    g_used--;
                     rc = 0;
                 }
                 break;

@@ -181,10 +181,17 @@ static struct fg_state *map_state(void)
     return s;
 }
 
+static void forget_self(void)
+{
+    atomic_store(&g_self, NULL);
+    atomic_store(&g_self_pid, 0);
+}
+
 static void init_once(void)
 {
     load_config();
     g_state = map_state();
+    pthread_atfork(NULL, NULL, forget_self); /* a child registers its own slot on first use */
 }
 
 const struct fg_config *fg_config(void)
@@ -254,10 +261,10 @@ static void reclaim_slot_locked(struct fg_state *s, struct fg_proc *p)
 
 struct fg_proc *fg_self(void)
 {
-    int me = getpid();
     struct fg_proc *cached = atomic_load(&g_self);
-    if (cached && atomic_load(&g_self_pid) == me)
+    if (cached)
         return cached;
+    int me = getpid();
     struct fg_state *s = fg_state();
     if (!s)
         return NULL;
@@ -445,9 +452,26 @@ const char *fakegpu_last_call(void)
     return t_last_call;
 }
 
+#define CALL_LOG 64
+static __thread const char *t_log[CALL_LOG];
+static __thread uint64_t t_seq;
+
 void fakegpu_set_last_call(const char *name)
 {
     t_last_call = name;
+    t_log[t_seq++ % CALL_LOG] = name;
+}
+
+uint64_t fakegpu_call_seq(void)
+{
+    return t_seq;
+}
+
+const char *fakegpu_call_at(uint64_t i)
+{
+    if (i >= t_seq || t_seq - i > CALL_LOG)
+        return NULL;
+    return t_log[i % CALL_LOG];
 }
 
 uint64_t fakegpu_busy_us(int pid, int dev)

@@ -91,6 +91,9 @@ FG_API int fg_uuid_to_index(const char *s);
 /* Test hooks. */
 FG_API const char *fakegpu_last_call(void);
 FG_API void fakegpu_set_last_call(const char *name);
+/* Per-thread call log: number of fake entry points called so far, and the name of call number i. */
+FG_API uint64_t fakegpu_call_seq(void);
+FG_API const char *fakegpu_call_at(uint64_t i);
 FG_API uint64_t fakegpu_busy_us(int pid, int dev);
 FG_API uint64_t fakegpu_used_bytes(int dev);
 FG_API uint64_t fakegpu_proc_used_bytes(int pid, int dev);

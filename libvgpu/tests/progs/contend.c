@@ -9,14 +9,29 @@
 static uint64_t g_chunk;
 static int g_iters, g_hold;
 static CUcontext g_ctx;
+static pthread_barrier_t g_start, g_filled;
 static _Atomic unsigned long long g_granted, g_oom, g_other, g_free_fail, g_max_used;
 
 static void *worker(void *arg)
 {
     (void)arg;
     CK(cuCtxSetCurrent(g_ctx));
+    pthread_barrier_wait(&g_start); /* all threads contend from the same moment */
     CUdeviceptr *held = calloc((size_t)g_hold, sizeof(*held));
     int n = 0, head = 0;
+    /* Fill phase: everyone takes HOLD chunks, then all churn together (demand is threads x HOLD). */
+    for (int i = 0; i < g_hold; i++) {
+        CUresult rc = cuMemAlloc(&held[n], g_chunk);
+        if (rc == CUDA_SUCCESS) {
+            n++;
+            atomic_fetch_add(&g_granted, 1);
+        } else if (rc == CUDA_ERROR_OUT_OF_MEMORY) {
+            atomic_fetch_add(&g_oom, 1);
+        } else {
+            atomic_fetch_add(&g_other, 1);
+        }
+    }
+    pthread_barrier_wait(&g_filled);
     for (int i = 0; g_iters == 0 || i < g_iters; i++) {
         if (n == g_hold) {
             if (cuMemFree(held[head]) != CUDA_SUCCESS)
@@ -62,6 +77,8 @@ int main(int argc, char **argv)
     g_ctx = setup_ctx(0);
     emit("\"event\":\"ready\",\"pid\":%d", (int)getpid());
     pthread_t *t = calloc((size_t)threads, sizeof(*t));
+    pthread_barrier_init(&g_start, NULL, (unsigned)threads);
+    pthread_barrier_init(&g_filled, NULL, (unsigned)threads);
     for (int i = 0; i < threads; i++)
         pthread_create(&t[i], NULL, worker, NULL);
     for (int i = 0; i < threads; i++)

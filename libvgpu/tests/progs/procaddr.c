@@ -8,6 +8,32 @@ static CUcontext g_ctx;
 static CUfunction g_fn;
 static CUdeviceptr g_ptr;
 static const char *g_reached;
+static uint64_t g_seq0;
+
+/* The first call since g_seq0 that belongs to base's family (base, base_vN, base_ptsz/_ptds...). */
+static const char *family_call(const char *base)
+{
+    uint64_t (*seq)(void) = (uint64_t(*)(void))fake_sym("fakegpu_call_seq");
+    const char *(*at)(uint64_t) = (const char *(*)(uint64_t))fake_sym("fakegpu_call_at");
+    if (!seq || !at)
+        return "?";
+    size_t n = strlen(base);
+    for (uint64_t i = g_seq0, end = seq(); i < end; i++) {
+        const char *name = at(i);
+        if (!name || strncmp(name, base, n) != 0)
+            continue;
+        if (name[n] == '\0' || strncmp(name + n, "_v", 2) == 0 || strncmp(name + n, "_pt", 3) == 0)
+            return name;
+    }
+    return "-";
+}
+
+static uint64_t call_seq(void)
+{
+    uint64_t (*seq)(void) = (uint64_t(*)(void))fake_sym("fakegpu_call_seq");
+    return seq ? seq() : 0;
+}
+static unsigned long long g_hi;
 
 typedef CUresult (*any_fn)();
 
@@ -22,19 +48,25 @@ static int call(const char *base, void *pfn)
     loc.type = CU_MEM_LOCATION_TYPE_DEVICE;
     if (strcmp(base, "cuMemAlloc") == 0) {
         CUresult rc = ((CUresult(*)(uint64_t *, size_t))pfn)(&a, 1 * MiB);
-        g_reached = fake_last_call();
         if (rc == CUDA_SUCCESS)
             cuMemFree(a ? (a > 0xFFFFFFFFULL ? a : (g_ptr & ~0xFFFFFFFFULL) | a) : 0);
         return rc;
     }
-    if (strcmp(base, "cuMemGetInfo") == 0)
-        return ((CUresult(*)(uint64_t *, uint64_t *))pfn)(&a, &b);
-    if (strcmp(base, "cuDeviceTotalMem") == 0)
-        return ((CUresult(*)(uint64_t *, CUdevice))pfn)(&a, 0);
+    if (strcmp(base, "cuMemGetInfo") == 0) {
+        a = b = 0xA5A5A5A5A5A5A5A5ULL; /* a 32-bit (v1) ABI leaves the high halves alone */
+        CUresult rc = ((CUresult(*)(uint64_t *, uint64_t *))pfn)(&a, &b);
+        g_hi = (a >> 32) == 0xA5A5A5A5ULL && (b >> 32) == 0xA5A5A5A5ULL;
+        return rc;
+    }
+    if (strcmp(base, "cuDeviceTotalMem") == 0) {
+        a = 0xA5A5A5A5A5A5A5A5ULL;
+        CUresult rc = ((CUresult(*)(uint64_t *, CUdevice))pfn)(&a, 0);
+        g_hi = (a >> 32) == 0xA5A5A5A5ULL;
+        return rc;
+    }
     if (strcmp(base, "cuCtxCreate") == 0) {
         /* v2 (ctx, flags, dev), v3 (ctx, params, n, flags, dev), v4 (ctx, params, flags, dev) */
         CUresult rc = ((CUresult(*)(CUcontext *, void *, int, unsigned int, CUdevice))pfn)(&c, NULL, 0, 0, 0);
-        g_reached = fake_last_call();
         if (rc == CUDA_SUCCESS) {
             cuCtxDestroy(c);
             cuCtxSetCurrent(g_ctx);
@@ -60,7 +92,6 @@ static int call(const char *base, void *pfn)
         CK(cuGraphCreate(&g, 0));
         CUresult rc = ((CUresult(*)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t, void *))pfn)(&node, g, NULL,
                                                                                                       0, &params);
-        g_reached = fake_last_call();
         cuGraphDestroy(g);
         return rc;
     }
@@ -70,7 +101,6 @@ static int call(const char *base, void *pfn)
     if (strcmp(base, "cuMemAllocAsync") == 0) {
         CUdeviceptr d = 0;
         CUresult rc = ((CUresult(*)(CUdeviceptr *, size_t, CUstream))pfn)(&d, 2 * MiB, NULL);
-        g_reached = fake_last_call();
         if (rc == CUDA_SUCCESS)
             cuMemFreeAsync(d, NULL);
         return rc;
@@ -112,14 +142,15 @@ int main(void)
                 CUresult rc = cuGetProcAddress(g_bases[i], &pfn, g_versions[j], (cuuint64_t)flags, &st);
                 const char *reached = "-";
                 int crc = -1;
+                g_hi = 0;
                 if (rc == CUDA_SUCCESS && pfn) {
-                    g_reached = NULL;
+                    g_seq0 = call_seq();
                     crc = call(g_bases[i], pfn);
-                    reached = g_reached ? g_reached : fake_last_call();
+                    reached = family_call(g_bases[i]);
                 }
                 emit("\"event\":\"gpa\",\"symbol\":\"%s\",\"version\":%d,\"flags\":%d,\"rc\":%d,\"status\":%d,"
-                     "\"null\":%d,\"reached\":\"%s\",\"call_rc\":%d",
-                     g_bases[i], g_versions[j], flags, rc, (int)st, pfn == NULL, reached, crc);
+                     "\"null\":%d,\"reached\":\"%s\",\"call_rc\":%d,\"abi32\":%llu",
+                     g_bases[i], g_versions[j], flags, rc, (int)st, pfn == NULL, reached, crc, g_hi);
             }
         }
     }
@@ -129,8 +160,9 @@ int main(void)
         lib ? (CUresult(*)(const char *, void **, int, cuuint64_t))dlsym(lib, "cuGetProcAddress") : NULL;
     void *pfn = NULL;
     CUresult rc = gpa1 ? gpa1("cuCtxCreate", &pfn, 11040, 0) : CUDA_ERROR_NOT_FOUND;
-    g_reached = NULL;
+    g_seq0 = call_seq();
     int crc = pfn ? call("cuCtxCreate", pfn) : -1;
+    g_reached = pfn ? family_call("cuCtxCreate") : "-";
     emit("\"event\":\"gpa_v1\",\"symbol\":\"cuCtxCreate\",\"version\":11040,\"rc\":%d,\"reached\":\"%s\",\"call_rc\":%d",
          rc, g_reached ? g_reached : "-", crc);
     return 0;

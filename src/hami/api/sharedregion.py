@@ -15,7 +15,7 @@ import ctypes
 import mmap
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 MAGIC = 19920718
@@ -144,7 +144,7 @@ class RegionSnapshot:
     last_kernel_time: int
 
     def used(self, device: int) -> int:
-        """Bytes accounted on ``device`` summed over live processes (what the cap is checked against)."""
+        """Bytes accounted on ``device``, summed over live processes (what the cap checks)."""
         return sum(p.devices[device].total for p in self.processes)
 
     def sm_util(self, device: int) -> int:
@@ -154,9 +154,13 @@ class RegionSnapshot:
 
 def _validate(region: SharedRegion, path: str) -> None:
     if region.initialized_flag != MAGIC:
-        raise SharedRegionError(path, "initialized_flag", f"{region.initialized_flag} is not the magic {MAGIC}")
+        raise SharedRegionError(
+            path, "initialized_flag", f"{region.initialized_flag} is not the magic {MAGIC}"
+        )
     if region.major_version != MAJOR_VERSION:
-        raise SharedRegionError(path, "major_version", f"{region.major_version} unsupported (want {MAJOR_VERSION})")
+        raise SharedRegionError(
+            path, "major_version", f"{region.major_version} unsupported (want {MAJOR_VERSION})"
+        )
     if not 0 <= region.proc_num <= MAX_PROCS:
         raise SharedRegionError(path, "proc_num", f"{region.proc_num} out of range 0..{MAX_PROCS}")
 
@@ -174,7 +178,7 @@ def _device_usage(slot: ProcSlot, dev: int) -> DeviceUsage:
 
 
 def snapshot(region: SharedRegion, path: str = "<memory>") -> RegionSnapshot:
-    """Validate ``region`` and copy it into plain data (live slots only: pid != 0 and status != 0)."""
+    """Validate ``region`` and copy it into plain data (live slots only: pid, status != 0)."""
     _validate(region, path)
     procs = []
     for i in range(region.proc_num):
@@ -232,4 +236,6 @@ def map_region(path: str) -> Iterator[SharedRegion]:
         yield region
     finally:
         del region
-        mm.close()
+        # the caller may still hold the structure; then the mapping goes when it does
+        with suppress(BufferError):
+            mm.close()

@@ -18,6 +18,7 @@ from typing import Any
 import click
 import yaml
 
+from hami.api.types import PodSingleDevice
 from hami.config.devices import ConfigError, load_device_config
 from hami.scheduler.simulation import InputError, SimulationResult, load_nodes, load_pods, simulate
 
@@ -45,7 +46,7 @@ def _read_docs(path: Path | None, bundled: str) -> tuple[list[Any], str]:
         raise InputError(f"{source}: invalid YAML{line}: {problem}") from exc
 
 
-def _devices_text(containers: Any) -> str:
+def _devices_text(containers: PodSingleDevice) -> str:
     parts = []
     for c in containers:
         if c:

@@ -12,15 +12,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
+from hami.api.annotations import NODE_NVIDIA_SCORE
+from hami.api.noderegister import encode_node_scores
 from hami.api.types import DeviceInfo
 from hami.deviceplugin.health import HealthState, XidWatcher
 from hami.deviceplugin.install import current_library
 from hami.deviceplugin.inventory import mig_resources, node_devices
 from hami.deviceplugin.kubelet import Endpoint, KubeletSession, socket_name_for
 from hami.deviceplugin.nvml import Nvml
-from hami.deviceplugin.register import Registrar
+from hami.deviceplugin.register import Registrar, register_annotations
 from hami.deviceplugin.service import GpuPlugin, MigPlugin, random_cache_name
 from hami.deviceplugin.settings import PluginSettings
+from hami.deviceplugin.topology import asymmetric_pairs, score_matrix
 from hami.k8s.port import KubeClient
 
 log = logging.getLogger(__name__)
@@ -73,7 +76,7 @@ class DevicePluginApp:
         self.registrar = Registrar(
             kube,
             settings.node_name,
-            self.inventory,
+            register_annotations(self.inventory, self._score_annotation()),
             self.health,
             interval_s=settings.register_interval_s,
             error_interval_s=settings.register_error_interval_s,
@@ -83,6 +86,16 @@ class DevicePluginApp:
             if settings.health_checks
             else None
         )
+
+    def _score_annotation(self) -> dict[str, str]:
+        """``hami.io/node-nvidia-score`` when enabled (topology is static: computed once)."""
+        if not self.settings.topology_score:
+            return {}
+        uuids = [d.id for d in self.inventory()]
+        links = self.nvml.links()
+        for a, b in asymmetric_pairs(uuids, links):
+            log.warning("node %s: asymmetric GPU P2P link %s <-> %s", self.settings.node_name, a, b)
+        return {NODE_NVIDIA_SCORE: encode_node_scores(score_matrix(uuids, links))}
 
     def inventory(self) -> list[DeviceInfo]:
         return node_devices(self.gpus, self.settings, self.health.snapshot())

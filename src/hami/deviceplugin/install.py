@@ -79,6 +79,8 @@ def install_hook(source_lib: Path, vgpu_dir: Path, version: str | None = None) -
         if not versioned.exists():
             _atomic_copy(source_lib, versioned, 0o755)
             log.info("installed %s", versioned)
+        else:
+            os.utime(versioned)  # newest mtime marks the current version (rollbacks too)
         _atomic_copy(versioned, vgpu_dir / LIB_NAME, 0o755)
         preload = vgpu_dir / PRELOAD_NAME
         _atomic_write(preload, f"{CONTAINER_LIB}\n".encode(), 0o644)

@@ -2,8 +2,9 @@
 
 kubelet forgets every plugin when it restarts: it re-creates ``kubelet.sock`` and wipes the
 plugin sockets in its directory. :class:`KubeletSession` watches both files (cheap ``stat``
-polling, no inotify dependency) and, whenever kubelet's socket is new or ours has vanished,
-restarts the gRPC servers and registers again, backing off while kubelet is not answering.
+polling, no inotify dependency) and, whenever kubelet's socket is new or ours has vanished (or
+on request, e.g. SIGHUP), restarts the gRPC servers and registers again, backing off while
+kubelet is not answering.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ class KubeletSession:
         self.registrations = 0
         self.registered = asyncio.Event()
         self._servers: list[grpc.aio.Server] = []
+        self._force = False
+
+    def request_reregister(self) -> None:
+        """Restart the servers and register again at the next poll (SIGHUP)."""
+        self._force = True
 
     @property
     def kubelet_socket(self) -> Path:
@@ -133,7 +139,9 @@ class KubeletSession:
         try:
             while True:
                 current = _identity(self.kubelet_socket)
-                if current is not None and (current != seen or not self._ours_present()):
+                stale = current != seen or not self._ours_present() or self._force
+                if current is not None and stale:
+                    self._force = False
                     self.registered.clear()
                     await self._start_servers()
                     if await self._register_all():

@@ -61,6 +61,15 @@ class XidEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class GpuLink:
+    """How GPU ``a`` reaches GPU ``b``: NVML's common-ancestor level and active NVLinks a -> b."""
+
+    level: int | None
+    """``NVML_TOPOLOGY_*`` (0 same board ... 50 cross-CPU); None when NVML cannot tell."""
+    nvlinks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessUsage:
     """GPU memory held by one process."""
 
@@ -81,6 +90,10 @@ class Nvml(Protocol):
 
     def processes(self, uuid: str) -> list[ProcessUsage]:
         """Compute processes on the GPU ``uuid``."""
+        ...
+
+    def links(self) -> dict[tuple[str, str], GpuLink]:
+        """Link data for every ordered pair of distinct GPUs (uuid a, uuid b)."""
         ...
 
     def close(self) -> None:
@@ -113,6 +126,7 @@ class FakeNvml:
 
     gpus: list[GpuInfo] = field(default_factory=list)
     procs: dict[str, list[ProcessUsage]] = field(default_factory=dict)
+    topology: dict[tuple[str, str], GpuLink] = field(default_factory=dict)
     _events: queue.Queue[XidEvent] = field(default_factory=queue.Queue)
     closed: bool = False
 
@@ -147,6 +161,14 @@ class FakeNvml:
 
     def processes(self, uuid: str) -> list[ProcessUsage]:
         return list(self.procs.get(uuid, []))
+
+    def links(self) -> dict[tuple[str, str], GpuLink]:
+        return {
+            (a.uuid, b.uuid): self.topology.get((a.uuid, b.uuid), GpuLink(None))
+            for a in self.gpus
+            for b in self.gpus
+            if a.uuid != b.uuid
+        }
 
     def set_memory(self, uuid: str, memory_mib: int) -> None:
         self.gpus = [replace(g, memory_mib=memory_mib) if g.uuid == uuid else g for g in self.gpus]
@@ -235,11 +257,10 @@ class PynvmlNvml:
         node = self._optional("nvmlDeviceGetNumaNodeId", handle)
         if node is not None:
             return int(node)
-        pci = self._optional("nvmlDeviceGetPciInfo", handle)
-        if pci is None:
+        bus_id = self._bus_id(handle)
+        if bus_id is None:
             return None
-        bus_id = pci.busId.decode() if isinstance(pci.busId, bytes) else str(pci.busId)
-        path = self._sysfs / "bus/pci/devices" / bus_id.lower()[-12:] / "numa_node"
+        path = self._sysfs / "bus/pci/devices" / bus_id[-12:] / "numa_node"
         try:
             value = int(path.read_text().strip())
         except (OSError, ValueError):
@@ -286,6 +307,42 @@ class PynvmlNvml:
             ProcessUsage(pid=int(p.pid), used_mib=int(p.usedGpuMemory or 0) // (1024 * 1024))
             for p in procs
         ]
+
+    def links(self) -> dict[tuple[str, str], GpuLink]:
+        with self._lock:
+            uuids = [str(self._call("nvmlDeviceGetUUID", h)) for h in self._handles]
+            buses = [self._bus_id(h) for h in self._handles]
+            out: dict[tuple[str, str], GpuLink] = {}
+            for i, ha in enumerate(self._handles):
+                for j, hb in enumerate(self._handles):
+                    if i == j:
+                        continue
+                    level = self._optional("nvmlDeviceGetTopologyCommonAncestor", ha, hb)
+                    out[(uuids[i], uuids[j])] = GpuLink(
+                        None if level is None else int(level), self._nvlinks(ha, buses[j])
+                    )
+        return out
+
+    def _bus_id(self, handle: Any) -> str | None:
+        pci = self._optional("nvmlDeviceGetPciInfo", handle)
+        if pci is None:
+            return None
+        bus = pci.busId.decode() if isinstance(pci.busId, bytes) else str(pci.busId)
+        return bus.lower()
+
+    def _nvlinks(self, handle: Any, remote_bus: str | None) -> int:
+        if remote_bus is None:
+            return 0
+        count = 0
+        for link in range(int(getattr(self._nv, "NVML_NVLINK_MAX_LINKS", 0))):
+            if not self._optional("nvmlDeviceGetNvLinkState", handle, link):
+                continue
+            pci = self._optional("nvmlDeviceGetNvLinkRemotePciInfo", handle, link)
+            if pci is None:
+                continue
+            bus = pci.busId.decode() if isinstance(pci.busId, bytes) else str(pci.busId)
+            count += bus.lower() == remote_bus
+        return count
 
     def close(self) -> None:
         if self._event_set is not None:

@@ -43,6 +43,7 @@ from hami.k8s.port import JsonObj, KubeClient, obj_key
 
 log = logging.getLogger(__name__)
 
+_PRECOND = grpc.StatusCode.FAILED_PRECONDITION
 HEALTHY = "Healthy"
 UNHEALTHY = "Unhealthy"
 
@@ -207,14 +208,15 @@ class GpuPlugin(_Plugin):
                 )
             except (AllocateError, ApiError) as exc:
                 log.error("node %s: Allocate %s: %s", node, sizes, exc)
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+                code = grpc.StatusCode.UNAVAILABLE if isinstance(exc, ApiError) else _PRECOND
+                await context.abort(code, str(exc))
                 raise AssertionError("unreachable") from exc
             try:
                 allocs = await self._serve(pod, sizes)
             except (AllocateError, DecodeError, OSError, ApiError) as exc:
                 message = f"pod {obj_key(pod)}: {exc}"
                 await pending.fail(self.kube, node, pod, message)
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, message)
+                await context.abort(_PRECOND, message)
                 raise AssertionError("unreachable") from exc
         return pb.AllocateResponse(container_responses=[allocation_pb(a) for a in allocs])
 

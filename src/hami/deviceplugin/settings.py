@@ -8,15 +8,24 @@ here is honoured. The pure modules (inventory, allocate) read only this object.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from hami.config.devices import (
+    ConfigError,
+    DeviceConfig,
+    load_device_config,
+    parse_device_config,
+)
+
 log = logging.getLogger(__name__)
 
-OPERATING_MODES = ("hami-core", "mig")
+OPERATING_MODES = ("hami-core",)
+"""Dynamic MIG (operatingmode ``mig``) is not implemented; use ``migstrategy: mixed``."""
 MIG_STRATEGIES = ("none", "mixed")
 CORE_POLICIES = ("default", "force", "disable")
 
@@ -55,6 +64,8 @@ class PluginSettings:
     register_error_interval_s: float = 5.0
     health_checks: bool = True
     ignored_xids: frozenset[int] = frozenset({13, 31, 43, 45, 68, 109})
+    topology_score: bool = False
+    """Publish ``hami.io/node-nvidia-score`` (env ``ENABLE_TOPOLOGY_SCORE``)."""
     list_resend_s: float | None = 30.0
     """Re-send the full ListAndWatch list this often (None: only on changes)."""
     pod_lookup_retries: int = 3
@@ -68,9 +79,14 @@ class PluginSettings:
         if self.memory_scaling <= 0 or self.core_scaling <= 0:
             raise SettingsError("devicememoryscaling/devicecorescaling: must be > 0")
         if self.operating_mode not in OPERATING_MODES:
-            raise SettingsError(f"operatingmode: {self.operating_mode!r} not in {OPERATING_MODES}")
+            raise SettingsError(
+                f"operatingmode: {self.operating_mode!r} not supported (use one of "
+                f"{OPERATING_MODES})"
+            )
         if self.mig_strategy not in MIG_STRATEGIES:
-            raise SettingsError(f"migstrategy: {self.mig_strategy!r} not in {MIG_STRATEGIES}")
+            raise SettingsError(
+                f"migstrategy: {self.mig_strategy!r} not supported (use one of {MIG_STRATEGIES})"
+            )
         if self.gpu_core_policy not in CORE_POLICIES:
             raise SettingsError(f"gpuCorePolicy: {self.gpu_core_policy!r} not in {CORE_POLICIES}")
         if "/" not in self.resource_name:
@@ -94,84 +110,93 @@ class PluginSettings:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = sorted(value) if isinstance(value, frozenset) else str(value)
+            if isinstance(value, frozenset):
+                value = sorted(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
         return out
 
 
-# Field names of a ``nodeconfig`` entry -> PluginSettings field.
-_NODECONFIG_KEYS: dict[str, str] = {
-    "operatingmode": "operating_mode",
-    "devicememoryscaling": "memory_scaling",
-    "devicecorescaling": "core_scaling",
-    "devicesplitcount": "split_count",
-    "preconfigureddevicememory": "preconfigured_memory",
-    "libcudaloglevel": "libcuda_log_level",
-    "enablenumatopology": "enable_numa_topology",
-    "migstrategy": "mig_strategy",
-    "enablegetpreferredallocation": "enable_preferred_allocation",
-}
+def from_device_config(cfg: DeviceConfig, base: PluginSettings) -> PluginSettings:
+    """Overlay the device-config ``nvidia:`` section, then this node's ``nodeconfig`` entry."""
+    nv = cfg.nvidia
+    out = replace(
+        base,
+        resource_name=nv.resource_count_name,
+        split_count=nv.device_split_count,
+        memory_scaling=nv.device_memory_scaling,
+        core_scaling=nv.device_core_scaling,
+        preconfigured_memory=nv.pre_configured_device_memory,
+        disable_core_limit=nv.disable_core_limit,
+        gpu_core_policy=nv.gpu_core_policy,
+        libcuda_log_level=nv.lib_cuda_log_level,
+        enable_numa_topology=nv.enable_numa_topology,
+        mig_strategy=nv.mig_strategy,
+    )
+    node = cfg.node(base.node_name)
+    if node is None:
+        return out
+    overrides: dict[str, Any] = {
+        "operating_mode": node.operatingmode,
+        "memory_scaling": node.devicememoryscaling,
+        "core_scaling": node.devicecorescaling,
+        "split_count": node.devicesplitcount,
+        "preconfigured_memory": node.preconfigureddevicememory,
+        "libcuda_log_level": node.libcudaloglevel,
+        "enable_numa_topology": node.enablenumatopology,
+        "mig_strategy": node.migstrategy,
+        "enable_preferred_allocation": node.enablegetpreferredallocation,
+    }
+    if node.filterdevices is not None:
+        overrides["filter_uuids"] = frozenset(node.filterdevices.uuid)
+        overrides["filter_indexes"] = frozenset(node.filterdevices.index)
+    return replace(out, **{k: v for k, v in overrides.items() if v is not None})
 
-# Keys of the device-config ``nvidia:`` section -> PluginSettings field.
-_NVIDIA_KEYS: dict[str, str] = {
-    "resourceCountName": "resource_name",
-    "deviceSplitCount": "split_count",
-    "deviceMemoryScaling": "memory_scaling",
-    "deviceCoreScaling": "core_scaling",
-    "preConfiguredDeviceMemory": "preconfigured_memory",
-    "disableCoreLimit": "disable_core_limit",
-    "gpuCorePolicy": "gpu_core_policy",
-    "libCudaLogLevel": "libcuda_log_level",
-    "enableNumaTopology": "enable_numa_topology",
-    "migstrategy": "mig_strategy",
-}
 
-
-def _coerce(name: str, raw: Any, current: Any) -> Any:
-    """Convert a decoded YAML/JSON value to the type of the field it overrides."""
+def load_node_config_file(path: Path) -> DeviceConfig:
+    """Read the per-node ``config.json`` (``{"nodeconfig": [...]}``); missing file = no entries."""
+    if not path.exists():
+        return DeviceConfig()
     try:
-        if name == "libcuda_log_level":
-            return None if raw is None else int(raw)
-        if isinstance(current, bool):
-            if isinstance(raw, str):
-                return raw.strip().lower() in ("1", "t", "true", "yes")
-            return bool(raw)
-        if isinstance(current, int):
-            return int(raw)
-        if isinstance(current, float):
-            return float(raw)
-        return str(raw)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{name}: cannot use {raw!r}") from None
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"{path}: cannot read node config: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: expected an object with a 'nodeconfig' list")
+    try:
+        return parse_device_config({"nodeconfig": raw.get("nodeconfig") or []}, str(path))
+    except ConfigError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
-def _apply(
-    base: PluginSettings, values: Mapping[str, Any], keys: Mapping[str, str]
+def disabled_health(env_value: str | None) -> tuple[bool, frozenset[int]]:
+    """``DP_DISABLE_HEALTHCHECKS``: ``all``/``xids`` turn checks off; a number list adds XIDs."""
+    if not env_value:
+        return True, frozenset()
+    parts = {p.strip().lower() for p in env_value.split(",") if p.strip()}
+    if parts & {"all", "xids"}:
+        return False, frozenset()
+    return True, frozenset(int(p) for p in parts if p.isdigit())
+
+
+def load_settings(
+    base: PluginSettings,
+    device_config: Path | None,
+    node_config: Path | None,
+    overrides: Mapping[str, Any],
+    disable_healthchecks: str | None = None,
 ) -> PluginSettings:
-    changes: dict[str, Any] = {}
-    for key, attr in keys.items():
-        if key in values and values[key] is not None:
-            changes[attr] = _coerce(attr, values[key], getattr(base, attr))
-    return replace(base, **changes) if changes else base
-
-
-def apply_nvidia_section(base: PluginSettings, nvidia: Mapping[str, Any]) -> PluginSettings:
-    """Overlay the device-config file's ``nvidia:`` section."""
-    return _apply(base, nvidia, _NVIDIA_KEYS)
-
-
-def apply_nodeconfig(base: PluginSettings, entries: list[Mapping[str, Any]]) -> PluginSettings:
-    """Overlay the ``nodeconfig`` entry whose ``name`` is this node, if any."""
-    for entry in entries:
-        if entry.get("name") != base.node_name:
-            continue
-        out = _apply(base, entry, _NODECONFIG_KEYS)
-        filters = entry.get("filterdevices") or {}
-        if not isinstance(filters, Mapping):
-            raise SettingsError("nodeconfig.filterdevices: must be an object")
-        try:
-            uuids = frozenset(str(u) for u in filters.get("uuid") or ())
-            indexes = frozenset(int(i) for i in filters.get("index") or ())
-        except (TypeError, ValueError):
-            raise SettingsError("nodeconfig.filterdevices: bad uuid/index list") from None
-        return replace(out, filter_uuids=uuids, filter_indexes=indexes)
-    return base
+    """Defaults < device-config file < node config.json entry < explicit CLI/env overrides."""
+    try:
+        cfg = load_device_config(device_config)
+    except ConfigError as exc:
+        raise SettingsError(str(exc)) from exc
+    if node_config is not None:
+        per_node = load_node_config_file(node_config).nodeconfig
+        cfg = cfg.model_copy(update={"nodeconfig": [*per_node, *cfg.nodeconfig]})
+    out = from_device_config(cfg, base)
+    checks, extra = disabled_health(disable_healthchecks)
+    out = replace(out, health_checks=checks, ignored_xids=out.ignored_xids | extra)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(out, **given) if given else out

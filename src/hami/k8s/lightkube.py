@@ -7,6 +7,7 @@ its exceptions into :mod:`hami.k8s.errors`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
@@ -240,13 +241,13 @@ class LightkubeClient:
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node},
             }
         )
-        try:
+        # The apiserver answers a Status (201), not a Binding: lightkube's decode of it fails
+        # after the bind succeeded.
+        with contextlib.suppress(msgspec.ValidationError):
             await _call(
                 self._client.create(binding, name=name, namespace=namespace),
                 f"bind pod {namespace}/{name} to {node}",
             )
-        except msgspec.ValidationError:
-            pass  # the apiserver answers a Status (201), not a Binding: the bind succeeded
 
     # -- nodes ----------------------------------------------------------------------------------
     async def get_node(self, name: str) -> JsonObj:

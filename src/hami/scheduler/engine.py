@@ -83,8 +83,18 @@ def _insufficient(node: NodeUsage, plan: PodPlan) -> bool:
     return any(r is not None and r.nums > n for r in plan.requests)
 
 
-def fit_pod(node: NodeUsage, plan: PodPlan, quota: tuple[int | None, int | None] | None) -> NodeFit:
-    """Fit every container of the pod on ``node`` (which is left untouched)."""
+def fit_pod(
+    node: NodeUsage,
+    plan: PodPlan,
+    quota: tuple[int | None, int | None] | None,
+    *,
+    reason_only: bool = False,
+) -> NodeFit:
+    """Fit every container of the pod on ``node`` (which is left untouched).
+
+    ``reason_only`` skips the policy ordering: for a node already known not to fit, only the
+    per-reason counts matter and they do not depend on the order.
+    """
     if _insufficient(node, plan):
         return NodeFit(None, NODE_INSUFFICIENT_DEVICE)
     room = QuotaRoom(*quota) if quota is not None else None
@@ -100,8 +110,12 @@ def fit_pod(node: NodeUsage, plan: PodPlan, quota: tuple[int | None, int | None]
             continue
         is_init = i < plan.init_count
         devs = node.devices if is_init else shared
-        ordered = order_devices(
-            devs, plan.chain, weights=plan.weights, numa_bind=plan.selection.numa_bind
+        ordered = (
+            devs
+            if reason_only
+            else order_devices(
+                devs, plan.chain, weights=plan.weights, numa_bind=plan.selection.numa_bind
+            )
         )
         c_room = QuotaRoom(room.mem, room.cores) if (room is not None and is_init) else room
         res = fit_container(

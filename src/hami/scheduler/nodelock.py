@@ -20,7 +20,7 @@ from hami.api.errors import DecodeError
 from hami.api.nodelock import format_lock, is_expired, parse_lock
 from hami.k8s import errors
 from hami.k8s.informer import Backoff
-from hami.k8s.port import KubeClient
+from hami.k8s.port import JsonObj, KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +67,29 @@ class NodeLocker:
             mutex = self._mutexes[node] = asyncio.Lock()
         return mutex
 
-    async def acquire(self, node: str, namespace: str, name: str) -> None:
-        """Lock ``node`` for pod ``namespace/name`` or raise :class:`NodeLockError`."""
+    async def acquire(
+        self, node: str, namespace: str, name: str, *, cached: JsonObj | None = None
+    ) -> None:
+        """Lock ``node`` for pod ``namespace/name`` or raise :class:`NodeLockError`.
+
+        ``cached`` (the node as an informer last saw it) saves the first GET; a stale copy only
+        costs a Conflict (the patch carries its resourceVersion) and a fresh read."""
         async with self._mutex(node):
             last: Exception | None = None
-            for attempt in range(self.retries):
+            attempt = 0
+            while attempt < self.retries:
+                use, cached = cached, None
                 try:
-                    if await self._try_acquire(node, namespace, name):
-                        self.stats.acquired += 1
-                        return
+                    obj = use if use is not None else await self.client.get_node(node)
+                    await self._try_acquire(node, namespace, name, obj)
+                    self.stats.acquired += 1
+                    return
                 except errors.Conflict as exc:
                     self.stats.conflicts += 1
                     last = exc
                 except NodeLockError:
+                    if use is not None:
+                        continue  # judge contention on a fresh read only
                     self.stats.contention += 1
                     raise
                 except errors.NotFound as exc:
@@ -90,29 +100,30 @@ class NodeLocker:
                         self.stats.failures += 1
                         raise NodeLockError(f"node {node}: lock failed: {exc}") from exc
                     last = exc
+                if use is not None:
+                    continue  # a stale cached copy: retry at once with a fresh read
                 await asyncio.sleep(self.backoff.delay(attempt))
+                attempt += 1
             self.stats.failures += 1
             raise NodeLockError(
                 f"node {node}: lock for {namespace}/{name} failed "
                 f"after {self.retries} tries: {last}"
             )
 
-    async def _try_acquire(self, node: str, namespace: str, name: str) -> bool:
-        obj = await self.client.get_node(node)
+    async def _try_acquire(self, node: str, namespace: str, name: str, obj: JsonObj) -> None:
         meta = obj.get("metadata") or {}
         current = (meta.get("annotations") or {}).get(NODE_LOCK)
         now = self.clock()
         if current:
             verdict = await self._judge(node, current, namespace, name, now)
             if verdict == "mine":
-                return True
+                return
         await self.client.patch_node_metadata(
             node,
             annotations={NODE_LOCK: format_lock(now, namespace, name)},
             resource_version=str(meta.get("resourceVersion", "")) or None,
         )
         log.debug("node %s locked for %s/%s", node, namespace, name)
-        return True
 
     async def _judge(
         self, node: str, current: str, namespace: str, name: str, now: datetime

@@ -89,7 +89,7 @@ class SchedulerRunner:
         if settings.leader_elect:
             self.elector = LeaderElector(
                 client,
-                namespace=settings.leader_elect_resource_namespace,
+                namespace=settings.lease_namespace,
                 name=settings.leader_elect_resource_name,
                 identity=self.identity,
                 lease_duration=settings.lease_duration,
@@ -258,6 +258,8 @@ class SchedulerThread:
             raise RuntimeError("scheduler did not start in time")
         if self._error is not None:
             raise RuntimeError(f"scheduler failed to start: {self._error}") from self._error
+        if not self.call(lambda r: r.service.wait_synced(timeout), timeout + 1):
+            raise RuntimeError("scheduler caches did not sync in time")
         return self
 
     def _main(self) -> None:

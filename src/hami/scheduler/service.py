@@ -334,18 +334,23 @@ class SchedulerService:
             self.stats.bind_failed += 1
             return {"Error": str(exc)}
         ref = f"{ns}/{name}"
-        try:
-            pod = await self.client.get_pod(ns, name)
-        except errors.ApiError as exc:
-            self.stats.bind_failed += 1
-            return {"Error": f"bind pod {ref}: {exc}"}
+        pod = self.pod_informer.get(ref)
+        if pod is None or (uid and _meta(pod).get("uid") != uid):
+            try:
+                pod = await self.client.get_pod(ns, name)
+            except errors.ApiError as exc:
+                self.stats.bind_failed += 1
+                return {"Error": f"bind pod {ref}: {exc}"}
         if uid and _meta(pod).get("uid") != uid:
             self.stats.bind_failed += 1
             return {"Error": f"bind pod {ref}: uid {uid} does not match the pod"}
-        managed = bool((_meta(pod).get("annotations") or {}).get(VGPU_NODE))
+        # Reserved by our filter (the cached pod may predate the annotation patch) or annotated.
+        managed = str(_meta(pod).get("uid") or "") in self.pods or bool(
+            (_meta(pod).get("annotations") or {}).get(VGPU_NODE)
+        )
         if managed:
             try:
-                await self.locker.acquire(node, ns, name)
+                await self.locker.acquire(node, ns, name, cached=self.node_informer.get(node))
             except NodeLockError as exc:
                 return self._bind_failed(pod, ref, node, str(exc))
         try:

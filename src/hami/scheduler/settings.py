@@ -74,9 +74,7 @@ class SchedulerSettings(BaseSettings):
     force_overwrite_default_scheduler: bool = True
     leader_elect: bool = False
     leader_elect_resource_name: str = "hami-scheduler"
-    leader_elect_resource_namespace: str = Field(
-        "default", validation_alias=AliasChoices("leader_elect_resource_namespace", "POD_NAMESPACE")
-    )
+    leader_elect_resource_namespace: str = Field("", description="Lease namespace (pod's).")
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
@@ -112,6 +110,11 @@ class SchedulerSettings(BaseSettings):
         if not parts or bad:
             raise ValueError(f"unknown GPU policy {bad or value!r}; allowed: {sorted(allowed)}")
         return ",".join(parts)
+
+    @property
+    def lease_namespace(self) -> str:
+        """The Lease's namespace: the flag, else the scheduler pod's own namespace."""
+        return self.leader_elect_resource_namespace or self.pod_namespace
 
     def summary(self) -> dict[str, Any]:
         """The effective configuration as plain JSON-able values (for the start-up log)."""

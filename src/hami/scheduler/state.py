@@ -9,14 +9,16 @@ passed in), no asyncio.
 Speed: nodes are pruned by per-node summaries kept up to date on every change, ranked by the
 node policy's pre-placement score, and fitted in detail best-first until one fits; only when no
 node fits is every node fitted in detail to give each its reason (equal scores: name order).
-On success ``failed_nodes`` therefore lists only the nodes fitted in detail that failed.
+On success ``failed_nodes`` therefore lists only the nodes fitted in detail that failed
+(kube-scheduler ignores it then); on failure it names every candidate, unknown ones included.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,6 +44,7 @@ from hami.scheduler.policy import topology
 from hami.scheduler.usage import DeviceCharge, MigAllocation, NodeUsage, ScoreIndex, pod_charges
 
 NODE_UNREGISTERED = "node unregistered"
+REASON_CACHE_PLANS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +96,12 @@ class _PodRecord:
     node: str
     charges: dict[str, DeviceCharge]
     mig: tuple[MigAllocation, ...]
+    mem: int = 0
+    cores: int = 0
 
-    @property
-    def mem(self) -> int:
-        return sum(c.mem for c in self.charges.values())
-
-    @property
-    def cores(self) -> int:
-        return sum(c.cores for c in self.charges.values())
+    def __post_init__(self) -> None:
+        self.mem = sum(c.mem for c in self.charges.values())
+        self.cores = sum(c.cores for c in self.charges.values())
 
 
 def _cordoned(value: str | None) -> list[str]:
@@ -121,7 +122,10 @@ class ClusterState:
         self._pods: dict[str, _PodRecord] = {}
         self._pods_by_node: dict[str, set[str]] = {}
         self._quota: dict[str, tuple[int | None, int | None]] = {}
+        self._ns_usage: dict[str, list[int]] = {}
+        """Namespace -> [MiB, cores] reserved by its pods (for quota checks)."""
         self._index = ScoreIndex()
+        self._reasons: OrderedDict[Hashable, dict[str, tuple[NodeUsage, int, str]]] = OrderedDict()
         self._lock = threading.RLock()
 
     # --- nodes --------------------------------------------------------------------------------
@@ -192,6 +196,9 @@ class ClusterState:
         self._charge(rec, 1)
 
     def _charge(self, rec: _PodRecord, sign: int) -> None:
+        used = self._ns_usage.setdefault(rec.namespace, [0, 0])
+        used[0] += sign * rec.mem
+        used[1] += sign * rec.cores
         target = self._nodes.get(rec.node)
         if target is not None:
             target.charge(rec.charges, sign, rec.mig)
@@ -214,11 +221,11 @@ class ClusterState:
         limits = self._quota.get(namespace)
         if limits is None:
             return None
-        recs = [r for r in self._pods.values() if r.namespace == namespace]
+        used_mem, used_cores = self._ns_usage.get(namespace, (0, 0))
         mem, cores = limits
         return (
-            None if mem is None else mem - sum(r.mem for r in recs),
-            None if cores is None else cores - sum(r.cores for r in recs),
+            None if mem is None else mem - used_mem,
+            None if cores is None else cores - used_cores,
         )
 
     # --- filter -------------------------------------------------------------------------------
@@ -263,22 +270,53 @@ class ClusterState:
         quota = self._quota_room(namespace)
         nodes = self._nodes
         cand = None if candidates is None else set(candidates)
-        failed = {} if cand is None else dict.fromkeys(cand - nodes.keys(), NODE_UNREGISTERED)
+        failed: dict[str, str] = {}
         pruned: list[str] = []
+        sel = plan.selection
         for _, name in self._index.ordered(plan.node_prefers_high):
             if cand is not None and name not in cand:
                 continue
             node = nodes[name]
-            if not all(node.may_fit(r) for r in reqs):
+            if not all(node.may_fit(r, sel) for r in reqs):
                 pruned.append(name)
                 continue
             fit = fit_pod(node, plan, quota)
             if fit.devices is not None:
                 return self._success(name, fit, plan, failed, now)
             failed[name] = fit.reason
-        for name in pruned:
-            failed[name] = fit_pod(nodes[name], plan, quota).reason
+        if cand is not None:
+            failed.update(dict.fromkeys(cand.difference(nodes), NODE_UNREGISTERED))
+        failed.update(self._pruned_reasons(plan, quota, pruned))
         return FilterOutcome(None, failed_nodes=failed, init_count=plan.init_count)
+
+    def _pruned_reasons(
+        self, plan: PodPlan, quota: tuple[int | None, int | None] | None, names: list[str]
+    ) -> dict[str, str]:
+        """Detailed reasons for pruned nodes, cached per (plan, quota) and node version.
+
+        A pending pod is retried by kube-scheduler again and again; only nodes whose usage
+        changed since the last try are fitted again.
+        """
+        key = (plan, quota)
+        cache = self._reasons.get(key)
+        if cache is None:
+            cache = self._reasons[key] = {}
+            if len(self._reasons) > REASON_CACHE_PLANS:
+                self._reasons.popitem(last=False)
+        else:
+            self._reasons.move_to_end(key)
+        out: dict[str, str] = {}
+        for name in names:
+            node = self._nodes[name]
+            hit = cache.get(name)
+            if hit is not None and hit[0] is node and hit[1] == node.version:
+                out[name] = hit[2]
+                continue
+            fit = fit_pod(node, plan, quota, reason_only=True)
+            reason = fit.reason if fit.devices is None else fit_pod(node, plan, quota).reason
+            cache[name] = (node, node.version, reason)
+            out[name] = reason
+        return out
 
     @staticmethod
     def _success(

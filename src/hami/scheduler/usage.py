@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hami.api.types import PERCENTAGE_UNSET, ContainerRequest, DeviceInfo, PodSingleDevice
-from hami.device.nvidia.fit import MIG_MODE, DeviceUsage
+from hami.device.nvidia.fit import MIG_MODE, DeviceUsage, Selection
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,8 @@ class NodeUsage:
 
     __slots__ = (
         "by_id", "cordoned", "devices", "free_cores", "free_fracs", "free_mems", "has_mig",
-        "name", "pair_scores", "score",
+        "n_exclusive_ok", "n_idle", "name", "pair_scores", "score", "type_counts", "usable_ids",
+        "version",
     )  # fmt: skip
 
     def __init__(
@@ -93,6 +94,12 @@ class NodeUsage:
         self.free_mems: list[int] = []
         self.free_cores: list[int] = []
         self.free_fracs: list[float] = []
+        self.n_idle = 0
+        self.n_exclusive_ok = 0
+        self.type_counts: dict[tuple[str, str], int] = {}
+        self.usable_ids: frozenset[str] = frozenset()
+        self.version = 0
+        """Bumped on every usage change; lets callers cache per-node results."""
         self.refresh()
 
     def charge(
@@ -116,11 +123,14 @@ class NodeUsage:
         self.refresh()
 
     def refresh(self) -> None:
-        """Recompute the summary after a usage change (O(GPUs on this node))."""
-        used = count = ucores = tcores = umem = tmem = 0
+        """Recompute the summary after a usage change (O(GPUs on this node), one pass)."""
+        self.version += 1
+        used = count = ucores = tcores = umem = tmem = idle = excl_ok = 0
         mems: list[int] = []
         cores: list[int] = []
         fracs: list[float] = []
+        counts: dict[tuple[str, str], int] = {}
+        ids: list[str] = []
         for d in self.devices:
             used += d.used
             count += d.count
@@ -128,11 +138,18 @@ class NodeUsage:
             tcores += d.totalcore
             umem += d.usedmem
             tmem += d.totalmem
-            if d.health and d.used < d.count and d.id not in self.cordoned:
-                mems.append(d.totalmem - d.usedmem)
-                cores.append(d.totalcore - d.usedcores)
-                # (free + 1) / total keeps the percentage check conservative under floor division
-                fracs.append((d.totalmem - d.usedmem + 1) / d.totalmem if d.totalmem > 0 else 1.0)
+            if not d.health or d.used >= d.count or d.id in self.cordoned:
+                continue
+            free = d.totalmem - d.usedmem
+            mems.append(free)
+            cores.append(d.totalcore - d.usedcores)
+            # (free + 1) / total keeps the percentage check conservative under floor division
+            fracs.append((free + 1) / d.totalmem if d.totalmem > 0 else 1.0)
+            idle += d.used == 0
+            excl_ok += d.used == 0 or d.totalcore != 100
+            key = (d.type.lower(), d.mode)
+            counts[key] = counts.get(key, 0) + 1
+            ids.append(d.id)
         self.score = 10 * (
             (used / count if count else 0.0)
             + (ucores / tcores if tcores else 0.0)
@@ -142,8 +159,11 @@ class NodeUsage:
         cores.sort(reverse=True)
         fracs.sort(reverse=True)
         self.free_mems, self.free_cores, self.free_fracs = mems, cores, fracs
+        self.n_idle, self.n_exclusive_ok = idle, excl_ok
+        self.type_counts = counts
+        self.usable_ids = frozenset(ids)
 
-    def may_fit(self, req: ContainerRequest) -> bool:
+    def may_fit(self, req: ContainerRequest, sel: Selection | None = None) -> bool:
         """Cheap necessary condition for one container; False means the detailed fit must fail."""
         if self.has_mig:
             return True
@@ -159,7 +179,22 @@ class NodeUsage:
             self.free_fracs[n - 1] * 100 + 1e-6 < req.mem_percentage_req
         ):
             return False
-        return self.free_cores[n - 1] >= req.coresreq
+        if self.free_cores[n - 1] < max(req.coresreq, 1):
+            return False  # a core-booked GPU cannot take even a 0-core request (check 13)
+        if req.coresreq == 100 and self.n_exclusive_ok < n:
+            return False
+        return sel is None or self._selection_may_fit(sel, n)
+
+    def _selection_may_fit(self, sel: Selection, n: int) -> bool:
+        if sel.mutex and self.n_idle < n:
+            return False
+        if sel.filters_types and (
+            sum(c for (t, m), c in self.type_counts.items() if sel.type_mode_ok(t, m)) < n
+        ):
+            return False
+        if sel.use_uuids and sum(1 for u in sel.use_uuids if u in self.usable_ids) < n:
+            return False
+        return not sel.nouse_uuids or len(self.usable_ids - sel.nouse_uuids) >= n
 
 
 class ScoreIndex:

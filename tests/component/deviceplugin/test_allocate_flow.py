@@ -10,25 +10,36 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hami.api import annotations as ann
+from hami.deviceplugin.inventory import physical_uuid
+from hami.deviceplugin.nvml import FakeNvml, GpuInfo, MigDevice
+from hami.deviceplugin.settings import PluginSettings
+from hami.k8s.errors import ServerError
+from hami.k8s.fake import FakeKube
 from tests.support.kubelet import AdmissionError, AdmissionResult
 
-from .conftest import CACHE_NAME, Rig
-from .pods import NODE, NS, UUID_A, UUID_B, bound_pod, container, lock_value
+from .conftest import CACHE_NAME, Rig, make_rig
+from .pods import NS, UUID_A, UUID_B, bound_pod, container, lock_value
 
 GPU = "nvidia.com/gpu"
 
 
-def _setup(rig: Rig, pod: dict[str, Any], *, lock: bool = True) -> None:
-    rig.kube.add("pods", pod)
+def _setup(rig: Rig, pod: dict[str, Any], *, lock: bool = True) -> dict[str, Any]:
+    """Store the pod (the apiserver assigns its uid) and take the node lock for it."""
+    rig.cluster.add_pod(pod)
     if lock:
-        node = rig.kube.get("nodes", "", NODE)
-        node["metadata"]["annotations"][ann.NODE_LOCK] = lock_value(pod["metadata"]["name"])
-        rig.kube.update("nodes", node)
+        rig.cluster.set_node_annotation(ann.NODE_LOCK, lock_value(pod["metadata"]["name"]))
+    return rig.cluster.pod(pod["metadata"]["name"])
+
+
+def _uid(pod: dict[str, Any]) -> str:
+    return str(pod["metadata"]["uid"])
 
 
 async def _admit(rig: Rig, pod: dict[str, Any]) -> AdmissionResult:
@@ -37,11 +48,11 @@ async def _admit(rig: Rig, pod: dict[str, Any]) -> AdmissionResult:
 
 
 def _pod_annos(rig: Rig, name: str) -> dict[str, str]:
-    return dict(rig.kube.get("pods", NS, name)["metadata"]["annotations"])
+    return rig.annotations(name)
 
 
 def _lock(rig: Rig) -> str | None:
-    return rig.kube.get("nodes", "", NODE)["metadata"]["annotations"].get(ann.NODE_LOCK)
+    return rig.node_annotations().get(ann.NODE_LOCK)
 
 
 def _mounts(result: AdmissionResult, ctr: str) -> list[tuple[str, str, bool]]:
@@ -63,7 +74,7 @@ async def test_single_container(rig: Rig) -> None:
     pod = bound_pod(
         "p1", f"{UUID_A},NVIDIA,3000,30:;", containers=[container("main", 1)], uid="uid-p1"
     )
-    _setup(rig, pod)
+    pod = _setup(rig, pod)
     result = await _admit(rig, pod)
     assert result.envs("main") == {
         "NVIDIA_VISIBLE_DEVICES": UUID_A,
@@ -71,13 +82,13 @@ async def test_single_container(rig: Rig) -> None:
         "CUDA_DEVICE_SM_LIMIT": "30",
         "CUDA_DEVICE_MEMORY_SHARED_CACHE": f"/usr/local/vgpu/{CACHE_NAME}",
     }
-    assert _mounts(result, "main") == _expected_mounts(rig, "uid-p1", "main")
+    assert _mounts(result, "main") == _expected_mounts(rig, _uid(pod), "main")
     annos = _pod_annos(rig, "p1")
     assert annos[ann.DEVICES_TO_ALLOCATE] == ";"
     assert annos[ann.DEVICES_ALLOCATED] == f"{UUID_A},NVIDIA,3000,30:;"
     assert annos[ann.BIND_PHASE] == "success"
     assert _lock(rig) is None
-    host_dir = rig.settings.vgpu_dir / "containers" / "uid-p1_main"
+    host_dir = rig.settings.vgpu_dir / "containers" / f"{_uid(pod)}_main"
     assert stat.S_IMODE(os.stat(host_dir).st_mode) == 0o777
 
 
@@ -97,9 +108,8 @@ async def test_multi_container_with_init_and_multi_gpu(rig: Rig) -> None:
             container("trainer", 2),
             container("eval", 1, env={"CUDA_DISABLE_CONTROL": "true"}),
         ],
-        uid="uid-p2",
     )
-    _setup(rig, pod)
+    pod = _setup(rig, pod)
     result = await _admit(rig, pod)
     assert [a.container for a in result.allocations] == ["prep", "trainer", "eval"]
     assert result.envs("prep")["NVIDIA_VISIBLE_DEVICES"] == UUID_B
@@ -111,8 +121,8 @@ async def test_multi_container_with_init_and_multi_gpu(rig: Rig) -> None:
         "CUDA_DEVICE_SM_LIMIT": "30",
         "CUDA_DEVICE_MEMORY_SHARED_CACHE": f"/usr/local/vgpu/{CACHE_NAME}",
     }
-    assert _mounts(result, "trainer") == _expected_mounts(rig, "uid-p2", "trainer")
-    assert _mounts(result, "eval") == _expected_mounts(rig, "uid-p2", "eval")[:3]
+    assert _mounts(result, "trainer") == _expected_mounts(rig, _uid(pod), "trainer")
+    assert _mounts(result, "eval") == _expected_mounts(rig, _uid(pod), "eval")[:3]
     assert result.envs("eval")["CUDA_DEVICE_SM_LIMIT"] == "0"
     annos = _pod_annos(rig, "p2")
     assert annos[ann.DEVICES_TO_ALLOCATE] == ";;;;"
@@ -156,7 +166,11 @@ async def test_fallback_without_lock(rig: Rig) -> None:
 @pytest.mark.parametrize(
     ("value", "gpus", "message"),
     [
-        (f"{UUID_A},NVIDIA,1000,0:;", 2, "kubelet requested 2 device(s) but the scheduler assigned 1"),
+        (
+            f"{UUID_A},NVIDIA,1000,0:;",
+            2,
+            "kubelet requested 2 device(s) but the scheduler assigned 1",
+        ),
         ("GPU-x,NVIDIA,lots,0:;", 1, "usedmem is not an integer"),
         ("GPU-x,NVIDIA:;", 1, "device entry needs 4 fields"),
     ],
@@ -185,11 +199,75 @@ async def test_no_pending_pod(rig: Rig) -> None:
 async def test_lock_of_other_pod_is_not_released(rig: Rig) -> None:
     pod = bound_pod("p5", f"{UUID_A},NVIDIA,1000,0:;", containers=[container("main", 2)])
     _setup(rig, pod, lock=False)
-    node = rig.kube.get("nodes", "", NODE)
-    node["metadata"]["annotations"][ann.NODE_LOCK] = lock_value("someone-else")
-    rig.kube.update("nodes", node)
+    rig.cluster.set_node_annotation(ann.NODE_LOCK, lock_value("someone-else"))
     with pytest.raises(AdmissionError):
         await _admit(rig, pod)
     assert _pod_annos(rig, "p5")[ann.BIND_PHASE] == "failed"
     assert _lock(rig) is not None
 
+
+@pytest.mark.parametrize(
+    ("value", "gpus", "expected"),
+    [
+        (f"{UUID_B},NVIDIA,1000,0:;", 1, {UUID_B}),
+        (f"{UUID_B},NVIDIA,1000,0:{UUID_A},NVIDIA,1000,0:;", 2, {UUID_A, UUID_B}),
+    ],
+    ids=["one-gpu", "two-gpus"],
+)
+async def test_preferred_allocation_follows_scheduler(
+    settings: PluginSettings, sock_dir: Path, value: str, gpus: int, expected: set[str]
+) -> None:
+    async with make_rig(replace(settings, enable_preferred_allocation=True), sock_dir) as rig:
+        pod = _setup(rig, bound_pod("pref", value, containers=[container("main", gpus)]))
+        result = await _admit(rig, pod)
+        (alloc,) = result.for_container("main")
+        assert alloc.preferred_asked
+        assert {physical_uuid(i) for i in alloc.device_ids} == expected
+        assert rig.annotations("pref")[ann.BIND_PHASE] == "success"
+
+
+async def test_mig_mixed_passthrough(settings: PluginSettings, sock_dir: Path) -> None:
+    nvml = FakeNvml(
+        gpus=[
+            GpuInfo(0, UUID_A, "Tesla V100-PCIE-32GB", 32768),
+            GpuInfo(
+                1,
+                UUID_B,
+                "NVIDIA A100-SXM4-40GB",
+                40960,
+                mig_enabled=True,
+                mig_devices=(
+                    MigDevice("MIG-one", "1g.5gb", 4864),
+                    MigDevice("MIG-two", "1g.5gb", 4864),
+                ),
+            ),
+        ]
+    )
+    async with make_rig(replace(settings, mig_strategy="mixed"), sock_dir, nvml=nvml) as rig:
+        mig = "nvidia.com/mig-1g.5gb"
+        assert await asyncio.to_thread(rig.kubelet.wait_devices, GPU, 10)
+        assert await asyncio.to_thread(rig.kubelet.wait_devices, mig, 2)
+        assert sorted(rig.kubelet.table.devices(mig)) == ["MIG-one", "MIG-two"]
+        names = sorted(r.endpoint for r in rig.kubelet.registrations)
+        assert names == ["nvidia-gpu.sock", "nvidia-mig-1g.5gb.sock"]
+        pod = bound_pod("m", "", containers=[container("main", 1, resource=mig)])
+        result = await asyncio.to_thread(rig.kubelet.admit, pod)
+        (alloc,) = result.for_container("main")
+        assert dict(alloc.response.envs) == {"NVIDIA_VISIBLE_DEVICES": alloc.device_ids[0]}
+        assert list(alloc.response.mounts) == []
+
+
+async def test_apiserver_unreachable_fails_admission(
+    settings: PluginSettings, sock_dir: Path
+) -> None:
+    async with make_rig(settings, sock_dir) as rig:
+        pod = _setup(
+            rig, bound_pod("p6", f"{UUID_A},NVIDIA,1000,0:;", containers=[container("main", 1)])
+        )
+        assert isinstance(rig.kube, FakeKube)
+        rig.kube.fail_next("get_node", ServerError("etcd down"))
+        with pytest.raises(AdmissionError, match="code = Unavailable desc = etcd down"):
+            await _admit(rig, pod)
+        assert rig.annotations("p6")[ann.BIND_PHASE] == "allocating"  # untouched: kubelet retries
+        result = await _admit(rig, pod)  # the API is back: the retry succeeds
+        assert result.envs("main")["NVIDIA_VISIBLE_DEVICES"] == UUID_A

@@ -12,10 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from hami.api import annotations as ann
+from hami.deviceplugin.nvml import GpuLink
 from hami.deviceplugin.settings import PluginSettings
 
-from .conftest import Rig, start_rig
-from .pods import NODE, UUID_A, UUID_B
+from .conftest import Rig, make_rig, two_gpus
+from .pods import UUID_A, UUID_B
 
 GPU = "nvidia.com/gpu"
 
@@ -52,7 +53,7 @@ async def test_list_and_watch_two_gpus_split_ten(rig: Rig) -> None:
 
 async def test_node_register_annotation(rig: Rig) -> None:
     assert await _wait(lambda: rig.app.registrar.patches >= 1)
-    value = rig.kube.get("nodes", "", NODE)["metadata"]["annotations"][ann.NODE_NVIDIA_REGISTER]
+    value = rig.node_annotations()[ann.NODE_NVIDIA_REGISTER]
     assert value == (
         f'[{{"id":"{UUID_A}","count":10,"devmem":32768,"devcore":100,'
         '"type":"NVIDIA-Tesla V100-PCIE-32GB","mode":"hami-core","health":true},'
@@ -74,7 +75,7 @@ async def test_xid_marks_gpu_unhealthy_and_streams(rig: Rig) -> None:
     assert bad == sorted(f"{UUID_A}-{i}" for i in range(10))
     # the node annotation follows: health omitted (false) for A, true for B
     assert await _wait(lambda: rig.app.registrar.patches >= 2)
-    value = rig.kube.get("nodes", "", NODE)["metadata"]["annotations"][ann.NODE_NVIDIA_REGISTER]
+    value = rig.node_annotations()[ann.NODE_NVIDIA_REGISTER]
     assert f'"id":"{UUID_A}","count":10,"devmem":32768,"devcore":100,' in value
     assert value.count('"health":true') == 1
 
@@ -90,28 +91,55 @@ async def test_reregisters_after_kubelet_restart(rig: Rig) -> None:
 
 async def test_renamed_resource_and_numa(settings: PluginSettings, sock_dir: Path) -> None:
     s = replace(settings, resource_name="example.com/vgpu", enable_numa_topology=True)
-    r, ctx = await start_rig(s, sock_dir)
-    try:
-        async with ctx:  # type: ignore[attr-defined]
-            assert await asyncio.to_thread(r.kubelet.wait_devices, "example.com/vgpu", 20)
-            (req,) = r.kubelet.registrations
-            assert req.resource_name == "example.com/vgpu"
-            numa = {d.numa_nodes for i, d in r.kubelet.table.devices(req.resource_name).items()}
-            assert numa == {(0,), (1,)}
-    finally:
-        r.kubelet.close()
+    async with make_rig(s, sock_dir) as r:
+        assert await asyncio.to_thread(r.kubelet.wait_devices, "example.com/vgpu", 20)
+        (req,) = r.kubelet.registrations
+        assert req.resource_name == "example.com/vgpu"
+        numa = {d.numa_nodes for d in r.kubelet.table.devices(req.resource_name).values()}
+        assert numa == {(0,), (1,)}
 
 
 async def test_starts_before_kubelet_and_registers_later(
     settings: PluginSettings, sock_dir: Path
 ) -> None:
-    r, ctx = await start_rig(settings, sock_dir)
-    r.kubelet.stop()  # kubelet not up yet
-    try:
-        async with ctx:  # type: ignore[attr-defined]
-            await asyncio.sleep(0.2)
-            assert r.kubelet.registrations == []
-            await asyncio.to_thread(r.kubelet.start)
-            assert await asyncio.to_thread(r.kubelet.wait_devices, GPU, 20)
-    finally:
-        r.kubelet.close()
+    async with make_rig(settings, sock_dir, kubelet_up=False) as r:
+        await asyncio.sleep(0.3)  # plugin polls for kubelet.sock, which is not there yet
+        assert r.kubelet.registrations == []
+        await asyncio.to_thread(r.kubelet.start)
+        assert await asyncio.to_thread(r.kubelet.wait_devices, GPU, 20)
+
+
+async def test_topology_score_annotation(settings: PluginSettings, sock_dir: Path) -> None:
+    nvml = two_gpus()
+    nvml.topology = {(UUID_A, UUID_B): GpuLink(10, 2), (UUID_B, UUID_A): GpuLink(10, 2)}
+    async with make_rig(replace(settings, topology_score=True), sock_dir, nvml=nvml) as r:
+        assert await _wait(lambda: ann.NODE_NVIDIA_SCORE in r.node_annotations())
+        assert r.node_annotations()[ann.NODE_NVIDIA_SCORE] == (
+            f'[{{"uuid":"{UUID_A}","score":{{"{UUID_B}":200}}}},'
+            f'{{"uuid":"{UUID_B}","score":{{"{UUID_A}":200}}}}]'
+        )
+
+
+async def test_reregisters_when_plugin_socket_removed(rig: Rig) -> None:
+    """Real kubelet wipes the plugin sockets on restart; a vanished socket means re-register."""
+    assert await asyncio.to_thread(rig.kubelet.wait_devices, GPU, 20)
+    (rig.settings.plugin_dir / rig.settings.socket_name).unlink()
+    assert await _wait(lambda: rig.app.session.registrations == 2)
+    assert await asyncio.to_thread(rig.kubelet.wait_for, lambda k: len(k.registrations) == 2)
+    assert await asyncio.to_thread(rig.kubelet.wait_devices, GPU, 20)
+
+
+async def test_reregisters_on_request(rig: Rig) -> None:
+    assert await asyncio.to_thread(rig.kubelet.wait_devices, GPU, 20)
+    rig.app.session.request_reregister()
+    assert await _wait(lambda: rig.app.session.registrations == 2)
+    assert await asyncio.to_thread(rig.kubelet.wait_devices, GPU, 20)
+
+
+async def test_periodic_full_resend(settings: PluginSettings, sock_dir: Path) -> None:
+    async with make_rig(replace(settings, list_resend_s=0.1), sock_dir) as r:
+        assert await asyncio.to_thread(r.kubelet.wait_devices, GPU, 20)
+        ep = r.kubelet.endpoint(GPU)
+        assert ep is not None
+        assert await _wait(lambda: ep.messages >= 3)
+        assert r.kubelet.table.capacity(GPU) == (20, 20)

@@ -37,11 +37,20 @@ def make_node(
         "kind": "Node",
         "metadata": {"name": name, "labels": {"gpu": "on", **(labels or {})}, "annotations": anns},
         "status": {
-            "capacity": {"nvidia.com/gpu": str(count), "cpu": "64", "memory": "256Gi", "pods": "500"},
-            "allocatable": {"nvidia.com/gpu": str(count), "cpu": "64", "memory": "256Gi",
-                            "pods": "500"},
+            "capacity": {
+                "nvidia.com/gpu": str(count),
+                "cpu": "64",
+                "memory": "256Gi",
+                "pods": "500",
+            },
+            "allocatable": {
+                "nvidia.com/gpu": str(count),
+                "cpu": "64",
+                "memory": "256Gi",
+                "pods": "500",
+            },
         },
-    }  # fmt: skip
+    }
 
 
 def container(

@@ -79,7 +79,7 @@ async def test_garbage_pod_annotations_give_clear_error(harness: Harness) -> Non
 
 @pytest.mark.parametrize(
     "register",
-    ["not-a-device-list", "[{\"id\": 3}]", "GPU-x,ten,1,1,NVIDIA,0,true:"],
+    ["not-a-device-list", '[{"id": 3}]', "GPU-x,ten,1,1,NVIDIA,0,true:"],
     ids=["words", "json-wrong-type", "legacy-bad-int"],
 )
 async def test_garbage_node_annotations_skip_only_that_node(register: str) -> None:
@@ -97,8 +97,16 @@ async def test_garbage_node_annotations_skip_only_that_node(register: str) -> No
 async def test_garbage_allocated_annotation_is_ignored() -> None:
     kube = FakeKube()
     kube.add("nodes", make_node("n"))
-    kube.add("pods", make_pod("junk", annotations={
-        "hami.io/vgpu-node": "n", "hami.io/vgpu-devices-allocated": "GPU-1,NVIDIA,x,y"}))  # fmt: skip
+    kube.add(
+        "pods",
+        make_pod(
+            "junk",
+            annotations={
+                "hami.io/vgpu-node": "n",
+                "hami.io/vgpu-devices-allocated": "GPU-1,NVIDIA,x,y",
+            },
+        ),
+    )
     async with serve(kube) as h:
         assert sum(g.usedmem for n in h.service.state.nodes() for g in n.gpus) == 0
         await _still_schedules(h, nodes=["n"])

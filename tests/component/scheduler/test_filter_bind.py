@@ -55,7 +55,9 @@ async def test_filter_writes_decision_and_bind_binds(harness: Harness) -> None:
     assert bound["spec"]["nodeName"] == node
     assert bound["metadata"]["annotations"]["hami.io/bind-phase"] == "allocating"
     assert int(bound["metadata"]["annotations"]["hami.io/bind-time"]) > 0
-    lock = parse_lock(harness.kube.get("nodes", "", node)["metadata"]["annotations"]["hami.io/mutex.lock"])
+    lock = parse_lock(
+        harness.kube.get("nodes", "", node)["metadata"]["annotations"]["hami.io/mutex.lock"]
+    )
     assert (lock.namespace, lock.name) == ("default", "p1")
     await harness.service.recorder.flush()
     assert len(_events(harness.kube, "FilteringSucceed")) == 1
@@ -77,7 +79,9 @@ async def test_unschedulable_pod_reports_every_node(harness: Harness) -> None:
     await harness.service.recorder.flush()
     failed = _events(harness.kube, "FilteringFailed")
     assert len(failed) == 1 and failed[0]["type"] == "Warning"
-    assert "hami.io/vgpu-node" not in (harness.kube.get("pods", "default", "big")["metadata"].get("annotations") or {})
+    assert "hami.io/vgpu-node" not in (
+        harness.kube.get("pods", "default", "big")["metadata"].get("annotations") or {}
+    )
 
 
 async def test_retried_filter_does_not_double_count(harness: Harness) -> None:
@@ -162,7 +166,9 @@ async def test_restart_rebuilds_same_usage(kube: FakeKube) -> None:
 async def test_deleted_and_finished_pods_free_usage(harness: Harness) -> None:
     for name in ("d1", "d2"):
         pod = await _create(harness, make_pod(name, containers=[container(gpumem=1000)]))
-        assert (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["nodenames"]
+        assert (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()[
+            "nodenames"
+        ]
     await harness.settle()
     harness.kube.delete("pods", "default", "d1")
     done = harness.kube.get("pods", "default", "d2")

@@ -79,8 +79,13 @@ def _not_found_path() -> ApiError:
 class App:
     """The stand-in's request handler; ``store`` is looked up per request (restart may swap it)."""
 
-    def __init__(self, store: Callable[[], Store], faults: Faults, bookmark_interval: float,
-                 token: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Callable[[], Store],
+        faults: Faults,
+        bookmark_interval: float,
+        token: str | None = None,
+    ) -> None:
         self._store = store
         self.faults = faults
         self.bookmark_interval = bookmark_interval
@@ -99,6 +104,8 @@ class App:
         if failure is not None:
             return _fail(failure)
         try:
+            if req.query.get("dryRun"):
+                raise errors.bad_request("the stand-in does not implement dryRun")
             return self._discovery(req) or await self._resource(req)
         except ApiError as exc:
             return _fail(exc)
@@ -155,8 +162,16 @@ class App:
             if method != "POST":
                 raise self._not_allowed(method)
             store.bind(ns, r.name, self._json(req))
-            return _ok({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                        "status": "Success", "code": 201}, 201)
+            return _ok(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "code": 201,
+                },
+                201,
+            )
         if method == "GET":
             return _ok(with_type(r.rt, store.get(r.rt, ns, r.name)))
         if method == "PUT":
@@ -166,7 +181,7 @@ class App:
             obj = store.patch(r.rt, ns, r.name, content_type, req.body, r.sub)
             return _ok(with_type(r.rt, obj))
         if method == "DELETE" and not r.sub:
-            options = json.loads(req.body) if req.body.strip() else {}
+            options = self._json(req) if req.body.strip() else {}
             obj, gone = store.delete(r.rt, ns, r.name, options if isinstance(options, dict) else {})
             if not gone or r.rt.returns_deleted_object or r.rt is resources.NAMESPACES:
                 return _ok(with_type(r.rt, obj))
@@ -174,22 +189,38 @@ class App:
             if r.rt.group:
                 details["group"] = r.rt.group
             details |= {"kind": r.rt.plural, "uid": obj["metadata"]["uid"]}
-            return _ok({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                        "status": "Success", "details": details})
+            return _ok(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": details,
+                }
+            )
         raise self._not_allowed(method)
 
     @staticmethod
     def _not_allowed(method: str) -> ApiError:
-        return ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the "
-                        f"requested resource ({method})", {})
+        return ApiError(
+            405,
+            "MethodNotAllowed",
+            f"the server does not allow this method on the requested resource ({method})",
+            {},
+        )
 
     @staticmethod
     def _json(req: Request) -> Any:
         media = req.headers.get("content-type", "application/json").split(";")[0].strip()
         if media not in ("application/json", ""):
-            raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an '
-                           f'unknown format - accepted media types include: application/json '
-                           f'(stand-in does not decode "{media}")', {})
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an "
+                f"unknown format - accepted media types include: application/json "
+                f'(stand-in does not decode "{media}")',
+                {},
+            )
         try:
             return json.loads(req.body)
         except ValueError as exc:
@@ -202,17 +233,28 @@ class App:
             limit = int(q.get("limit") or 0)
         except ValueError as exc:
             raise errors.bad_request(f"limit: invalid value {q.get('limit')!r}") from exc
-        result = store.list(r.rt, r.namespace, selector, limit=limit,
-                            continue_token=q.get("continue", ""),
-                            resource_version=q.get("resourceVersion", ""),
-                            match=q.get("resourceVersionMatch", ""))
+        result = store.list(
+            r.rt,
+            r.namespace,
+            selector,
+            limit=limit,
+            continue_token=q.get("continue", ""),
+            resource_version=q.get("resourceVersion", ""),
+            match=q.get("resourceVersionMatch", ""),
+        )
         meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
         if result.continue_token:
             meta["continue"] = result.continue_token
         if result.remaining is not None:
             meta["remainingItemCount"] = result.remaining
-        return _ok({"kind": r.rt.list_kind, "apiVersion": r.rt.api_version, "metadata": meta,
-                    "items": result.items})
+        return _ok(
+            {
+                "kind": r.rt.list_kind,
+                "apiVersion": r.rt.api_version,
+                "metadata": meta,
+                "items": result.items,
+            }
+        )
 
     def _delete_collection(self, store: Store, r: Route, req: Request) -> Response:
         q = req.query
@@ -226,31 +268,52 @@ class App:
             except ApiError:
                 continue
             items.append(deleted)
-        return _ok({"kind": r.rt.list_kind, "apiVersion": r.rt.api_version,
-                    "metadata": {"resourceVersion": str(store.resource_version)}, "items": items})
+        return _ok(
+            {
+                "kind": r.rt.list_kind,
+                "apiVersion": r.rt.api_version,
+                "metadata": {"resourceVersion": str(store.resource_version)},
+                "items": items,
+            }
+        )
 
     # ------------------------------------------------------------------ watch
 
     def _watch(self, store: Store, r: Route, req: Request) -> Stream:
         q = req.query
         selector = parse(q.get("labelSelector", ""), q.get("fieldSelector", ""), r.rt)
-        timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
+        try:  # 0 or absent: no client timeout (the real server then picks 30-60 min)
+            timeout = float(q.get("timeoutSeconds") or 0) or None
+        except ValueError as exc:
+            raise errors.bad_request(
+                f"timeoutSeconds: invalid value {q['timeoutSeconds']!r}"
+            ) from exc
         bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+        initial_end = bookmarks and q.get("sendInitialEvents") == "true"
         watcher = Watcher(asyncio.get_running_loop(), r.rt, r.namespace, selector)
         try:
-            initial, start_rv = store.open_watch(watcher, q.get("resourceVersion", ""))
+            from_rv = "" if q.get("sendInitialEvents") == "true" else q.get("resourceVersion", "")
+            initial, start_rv = store.open_watch(watcher, from_rv)
         except ApiError as exc:
             if exc.code != 410:
                 raise
             return Stream(200, _once(encode({"type": "ERROR", "object": exc.status()})))
-        stream = Stream(200, self._events(store, watcher, initial, start_rv, timeout, bookmarks))
+        events = self._events(store, watcher, initial, start_rv, timeout, bookmarks, initial_end)
+        stream = Stream(200, events)
         self.streams.add(stream)
         self._watchers[stream] = watcher
         return stream
 
-    async def _events(self, store: Store, watcher: Watcher, initial: list[tuple[str, Any]],
-                      start_rv: int, timeout: float | None,
-                      bookmarks: bool) -> AsyncIterator[bytes]:
+    async def _events(
+        self,
+        store: Store,
+        watcher: Watcher,
+        initial: list[tuple[str, Any]],
+        start_rv: int,
+        timeout: float | None,
+        bookmarks: bool,
+        initial_end: bool = False,
+    ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         last_rv = start_rv
         deadline = loop.time() + timeout if timeout is not None else None
@@ -258,6 +321,10 @@ class App:
         try:
             for kind, obj in initial:
                 yield encode({"type": kind, "object": obj})
+            if initial_end:  # sendInitialEvents: mark the end of the initial state
+                mark = bookmark(watcher.rt, last_rv)
+                mark["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
+                yield encode({"type": "BOOKMARK", "object": mark})
             while True:
                 now = loop.time()
                 if deadline is not None and now >= deadline:
@@ -268,10 +335,12 @@ class App:
                     next_mark = now + self.bookmark_interval
                     yield encode({"type": "BOOKMARK", "object": bookmark(watcher.rt, last_rv)})
                     continue
-                waits = [t - now for t in (deadline, next_mark if bookmarks else None) if t]
+                marks = (deadline, next_mark if bookmarks else None)
+                waits = [t - now for t in marks if t is not None]
                 try:
-                    event = await asyncio.wait_for(watcher.queue.get(),
-                                                   min(waits) if waits else None)
+                    event = await asyncio.wait_for(
+                        watcher.queue.get(), min(waits) if waits else None
+                    )
                 except TimeoutError:
                     continue
                 if event is None:

@@ -11,8 +11,12 @@ from typing import Any
 from .errors import ApiError, invalid
 from .resources import ResourceType
 
-_MUTABLE_POD_SPEC = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds",
-                     "schedulingGates")
+_MUTABLE_POD_SPEC = (
+    "activeDeadlineSeconds",
+    "tolerations",
+    "terminationGracePeriodSeconds",
+    "schedulingGates",
+)
 
 
 def _qos(spec: dict[str, Any]) -> str:
@@ -54,6 +58,20 @@ def _default_pod(obj: dict[str, Any]) -> None:
     spec.setdefault("securityContext", {})
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("priority", 0)
+    spec.setdefault("serviceAccountName", "default")
+    spec["serviceAccount"] = spec["serviceAccountName"]
+    tolerations = spec.setdefault("tolerations", [])
+    keys = {t.get("key") for t in tolerations if isinstance(t, dict)}
+    for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if taint not in keys:  # what the DefaultTolerationSeconds admission plugin adds
+            tolerations.append(
+                {
+                    "key": taint,
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 300,
+                }
+            )
     obj["status"] = {"phase": "Pending", "qosClass": _qos(spec)}
 
 
@@ -79,8 +97,10 @@ def _strip_mutable(spec: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in spec.items() if k not in _MUTABLE_POD_SPEC}
     for key in ("containers", "initContainers"):
         if isinstance(out.get(key), list):
-            out[key] = [{k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c
-                        for c in out[key]]
+            out[key] = [
+                {k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c
+                for c in out[key]
+            ]
     return out
 
 

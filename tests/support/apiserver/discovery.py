@@ -66,8 +66,15 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
         for sub in sorted(rt.subresources):
             verbs = ["create"] if sub == "binding" else ["get", "patch", "update"]
             kind = "Binding" if sub == "binding" else rt.kind
-            entries.append({"name": f"{rt.plural}/{sub}", "singularName": "",
-                            "namespaced": rt.namespaced, "kind": kind, "verbs": verbs})
+            entries.append(
+                {
+                    "name": f"{rt.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                    "kind": kind,
+                    "verbs": verbs,
+                }
+            )
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",

@@ -84,7 +84,9 @@ def conflict(rt: ResourceType, name: str, why: str) -> ApiError:
     )
 
 
-STALE = "the object has been modified; please apply your changes to the latest version and try again"
+STALE = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
 
 
 def stale(rt: ResourceType, name: str) -> ApiError:

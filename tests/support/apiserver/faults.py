@@ -42,8 +42,9 @@ class Faults:
         self._delays: list[_Delay] = []
         self.hits: list[tuple[str, str, int]] = []
 
-    def fail_next(self, method: str, path_regex: str, status: int, count: int = 1,
-                  message: str | None = None) -> None:
+    def fail_next(
+        self, method: str, path_regex: str, status: int, count: int = 1, message: str | None = None
+    ) -> None:
         """Answer the next ``count`` matching requests with a Status of code ``status``."""
         with self._lock:
             self._failures.append(_Failure(method, re.compile(path_regex), status, count, message))
@@ -61,8 +62,11 @@ class Faults:
     def check(self, method: str, path: str) -> tuple[float, ApiError | None]:
         """Seconds to wait and the failure to answer with (if any) for this request."""
         with self._lock:
-            wait = sum(d.seconds for d in self._delays
-                       if _method_matches(d.method, method) and d.pattern.search(path))
+            wait = sum(
+                d.seconds
+                for d in self._delays
+                if _method_matches(d.method, method) and d.pattern.search(path)
+            )
             for failure in self._failures:
                 if _method_matches(failure.method, method) and failure.pattern.search(path):
                     failure.remaining -= 1

@@ -48,7 +48,7 @@ class Stream:
     status: int
     chunks: AsyncIterator[bytes]
     content_type: str = "application/json"
-    transport: asyncio.BaseTransport | None = field(default=None, repr=False)
+    transport: asyncio.WriteTransport | None = field(default=None, repr=False)
 
 
 Handler = Callable[[Request], Awaitable[Response | Stream]]
@@ -65,8 +65,9 @@ def _parse(event: h11.Request, body: bytes) -> Request:
 class HttpServer:
     """Serves ``handler`` on host:port; ``stop`` closes the listener and every connection."""
 
-    def __init__(self, handler: Handler, host: str, port: int,
-                 ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, handler: Handler, host: str, port: int, ssl_context: ssl.SSLContext | None
+    ) -> None:
         self._handler = handler
         self._host = host
         self.port = port
@@ -125,8 +126,10 @@ class HttpServer:
             return await self._handler(request)
         except Exception:
             log.exception("stand-in handler crashed on %s %s", request.method, request.path)
-            body = (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
-                    b'"message":"stand-in internal error","reason":"InternalError","code":500}\n')
+            body = (
+                b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+                b'"message":"stand-in internal error","reason":"InternalError","code":500}\n'
+            )
             return Response(500, body)
 
     @staticmethod
@@ -162,8 +165,13 @@ class HttpServer:
         writer.write(conn.send(h11.Data(data=resp.body)) or b"")
         writer.write(conn.send(h11.EndOfMessage()) or b"")
 
-    async def _stream(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter, stream: Stream) -> None:
+    async def _stream(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        stream: Stream,
+    ) -> None:
         stream.transport = writer.transport
         headers = [*self._headers(stream.content_type), ("transfer-encoding", "chunked")]
         writer.write(conn.send(h11.Response(status_code=stream.status, headers=headers)) or b"")

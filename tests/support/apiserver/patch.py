@@ -70,7 +70,9 @@ def apply_patch(doc: dict[str, Any], content_type: str, body: bytes) -> dict[str
         result = json_patch(doc, patch)
     else:
         if not isinstance(patch, dict):
-            raise bad_request("unable to find api field in struct: strategic merge patch is not a map")
+            raise bad_request(
+                "unable to find api field in struct: strategic merge patch is not a map"
+            )
         result = strategic_merge(doc, patch)
     if not isinstance(result, dict):
         raise bad_request("patched document is not a JSON object")
@@ -78,6 +80,7 @@ def apply_patch(doc: dict[str, Any], content_type: str, body: bytes) -> dict[str
 
 
 # ---------------------------------------------------------------------------- RFC 7386
+
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, ``null`` deletes, anything else replaces."""
@@ -93,6 +96,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- RFC 6902
+
 
 def _unprocessable(message: str) -> ApiError:
     return ApiError(422, "Invalid", message, {})
@@ -204,6 +208,7 @@ def json_patch(doc: Any, ops: Any) -> Any:
 
 # ---------------------------------------------------------------------------- strategic
 
+
 def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
     key = MERGE_KEYS.get(field)
     if field in PRIMITIVE_SETS:
@@ -223,7 +228,9 @@ def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
             return [p for p in patch if not (isinstance(p, dict) and "$patch" in p)]
         if key not in item:
             raise bad_request(f"map: {item} does not contain declared merge key: {key}")
-        idx = next((i for i, c in enumerate(out) if isinstance(c, dict) and c.get(key) == item[key]), None)
+        idx = next(
+            (i for i, c in enumerate(out) if isinstance(c, dict) and c.get(key) == item[key]), None
+        )
         if directive == "delete":
             if idx is not None:
                 del out[idx]

@@ -7,7 +7,7 @@ selectors), so paths, list kinds and error messages come out as the real server 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 _META_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 _POD_FIELDS = _META_FIELDS | {
@@ -61,7 +61,8 @@ class ResourceType:
         "update",
         "watch",
     )
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # Key of the resource whose storage this one shares ("" = its own).
+    storage: str = ""
 
     @property
     def api_version(self) -> str:
@@ -73,8 +74,13 @@ class ResourceType:
         return f"{self.group}/{self.version}/{self.plural}"
 
     @property
+    def storage_key(self) -> str:
+        """Key of the table holding these objects (events.k8s.io Events live with core ones)."""
+        return self.storage or self.key
+
+    @property
     def group_resource(self) -> str:
-        """Qualified resource name as used in Status messages: ``pods``, ``leases.coordination.k8s.io``."""
+        """Qualified name used in Status messages: ``pods``, ``leases.coordination.k8s.io``."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     @property
@@ -84,30 +90,68 @@ class ResourceType:
 
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
-        "", "v1", "namespaces", "Namespace", False, frozenset({"status", "finalize"}),
-        field_labels=frozenset({"metadata.name", "status.phase"}), short_names=("ns",),
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        False,
+        frozenset({"status", "finalize"}),
+        field_labels=frozenset({"metadata.name", "status.phase"}),
+        short_names=("ns",),
     ),
     ResourceType(
-        "", "v1", "nodes", "Node", False, frozenset({"status"}),
-        field_labels=frozenset({"metadata.name", "spec.unschedulable"}), short_names=("no",),
+        "",
+        "v1",
+        "nodes",
+        "Node",
+        False,
+        frozenset({"status"}),
+        field_labels=frozenset({"metadata.name", "spec.unschedulable"}),
+        short_names=("no",),
     ),
     ResourceType(
-        "", "v1", "pods", "Pod", True, frozenset({"status", "binding"}),
-        field_labels=_POD_FIELDS, generation_fields=("spec",), returns_deleted_object=True,
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        True,
+        frozenset({"status", "binding"}),
+        field_labels=_POD_FIELDS,
+        generation_fields=("spec",),
+        returns_deleted_object=True,
         short_names=("po",),
     ),
-    ResourceType("", "v1", "events", "Event", True, field_labels=_EVENT_FIELDS, short_names=("ev",)),
+    ResourceType(
+        "", "v1", "events", "Event", True, field_labels=_EVENT_FIELDS, short_names=("ev",)
+    ),
     ResourceType("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
     ResourceType(
-        "", "v1", "resourcequotas", "ResourceQuota", True, frozenset({"status"}),
+        "",
+        "v1",
+        "resourcequotas",
+        "ResourceQuota",
+        True,
+        frozenset({"status"}),
         short_names=("quota",),
     ),
-    ResourceType("events.k8s.io", "v1", "events", "Event", True, field_labels=_EVENT_FIELDS,
-                 short_names=("ev",)),
+    ResourceType(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        True,
+        field_labels=_EVENT_FIELDS,
+        short_names=("ev",),
+        storage="/v1/events",
+    ),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType(
-        "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
-        "MutatingWebhookConfiguration", False, generation_fields=("webhooks",),
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        False,
+        generation_fields=("webhooks",),
     ),
 )
 

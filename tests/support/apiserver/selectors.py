@@ -15,7 +15,9 @@ from typing import Any
 from .errors import bad_request
 from .resources import ResourceType
 
-_KEY = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,252}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_KEY = re.compile(
+    r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,252}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 
 
@@ -75,7 +77,9 @@ def _check_key(key: str, source: str) -> str:
 
 def _check_value(value: str, source: str) -> str:
     if not _VALUE.match(value):
-        raise bad_request(f"unable to parse requirement: invalid label value {value!r} in {source!r}")
+        raise bad_request(
+            f"unable to parse requirement: invalid label value {value!r} in {source!r}"
+        )
     return value
 
 
@@ -100,7 +104,9 @@ def parse_labels(selector: str) -> tuple[Requirement, ...]:
             op = {"==": "=", ">": "gt", "<": "lt"}.get(op, op)
             if op in ("gt", "lt") and not re.fullmatch(r"-?\d+", value):
                 raise bad_request(f"unable to parse requirement: {value!r} is not an integer")
-            reqs.append(Requirement(_check_key(key, selector), op, (_check_value(value, selector),)))
+            reqs.append(
+                Requirement(_check_key(key, selector), op, (_check_value(value, selector),))
+            )
         elif part.startswith("!"):
             reqs.append(Requirement(_check_key(part[1:].strip(), selector), "!"))
         elif re.fullmatch(r"\S+", part):
@@ -144,7 +150,7 @@ def _unescape(text: str) -> str:
 
 
 def parse_fields(selector: str, rt: ResourceType) -> tuple[FieldRequirement, ...]:
-    """Parse a ``fieldSelector``; fields the resource does not support are a 400 like the real one."""
+    """Parse a ``fieldSelector``; unsupported fields are a 400, as on the real server."""
     out: list[FieldRequirement] = []
     if not selector.strip():
         return ()

@@ -42,16 +42,24 @@ from .watch import with_type
 class ApiServer:
     """The stand-in server bound to 127.0.0.1 (random port unless given), optionally over TLS."""
 
-    def __init__(self, *, port: int = 0, tls: bool = False, history: int = 1000,
-                 bookmark_interval: float = 1.0, token: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        tls: bool = False,
+        history: int = 1000,
+        bookmark_interval: float = 1.0,
+        token: str | None = None,
+    ) -> None:
         self._history = history
         self._store = Store(history=history)
         self.faults = Faults()
         self.cert: ServingCert | None = make_serving_cert() if tls else None
         self.token = token
         self.app = App(lambda: self._store, self.faults, bookmark_interval, token)
-        self._http = HttpServer(self.app, "127.0.0.1", port,
-                                self.cert.server_context() if self.cert else None)
+        self._http = HttpServer(
+            self.app, "127.0.0.1", port, self.cert.server_context() if self.cert else None
+        )
 
     @property
     def store(self) -> Store:
@@ -118,8 +126,13 @@ class StoreAccess:
         rt = self.resolve(resource)
         return with_type(rt, self._store().get(rt, namespace if rt.namespaced else "", name))
 
-    def list(self, resource: str, namespace: str | None = None, label_selector: str = "",
-             field_selector: str = "") -> list[dict[str, Any]]:
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> list[dict[str, Any]]:
         rt = self.resolve(resource)
         selector = parse(label_selector, field_selector, rt)
         result = self._store().list(rt, namespace if rt.namespaced else None, selector)
@@ -131,15 +144,21 @@ class StoreAccess:
         ns = meta.get("namespace", "default") if rt.namespaced else ""
         return with_type(rt, self._store().update(rt, ns, meta["name"], obj, subresource))
 
-    def patch(self, resource: str, name: str, patch: Any, namespace: str = "default",
-              content_type: str = MERGE, subresource: str = "") -> dict[str, Any]:
+    def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: Any,
+        namespace: str = "default",
+        content_type: str = MERGE,
+        subresource: str = "",
+    ) -> dict[str, Any]:
         import json
 
         rt = self.resolve(resource)
         body = patch if isinstance(patch, bytes) else json.dumps(patch).encode()
         ns = namespace if rt.namespaced else ""
-        return with_type(rt, self._store().patch(rt, ns, name, content_type, body,
-                                                      subresource))
+        return with_type(rt, self._store().patch(rt, ns, name, content_type, body, subresource))
 
     def delete(self, resource: str, name: str, namespace: str = "default") -> dict[str, Any]:
         rt = self.resolve(resource)
@@ -159,11 +178,14 @@ class ApiServerThread:
 
     def __init__(self, *, tmp_dir: Path | None = None, **options: Any) -> None:
         self._options = options
-        self._tmp = tempfile.TemporaryDirectory(prefix="hami-apiserver-") if tmp_dir is None else None
+        self._tmp = (
+            tempfile.TemporaryDirectory(prefix="hami-apiserver-") if tmp_dir is None else None
+        )
         self._dir = Path(self._tmp.name) if self._tmp else tmp_dir
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="apiserver-standin",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="apiserver-standin", daemon=True
+        )
         self.server: ApiServer | None = None
         self.store = StoreAccess(lambda: self._srv().store)
         self.kubeconfig_path = Path(self._dir or ".") / "kubeconfig"
@@ -182,9 +204,12 @@ class ApiServerThread:
 
         self.server = self._call(make())
         assert self.server is not None
-        write_kubeconfig(self.kubeconfig_path, self.server.url,
-                         ca_pem=self.server.cert.ca_pem if self.server.cert else None,
-                         token=self.server.token)
+        write_kubeconfig(
+            self.kubeconfig_path,
+            self.server.url,
+            ca_pem=self.server.cert.ca_pem if self.server.cert else None,
+            token=self.server.token,
+        )
         return self
 
     def stop(self) -> None:
@@ -202,8 +227,12 @@ class ApiServerThread:
     def __enter__(self) -> ApiServerThread:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # ------------------------------------------------------------------ conveniences
@@ -225,8 +254,9 @@ class ApiServerThread:
         cert = self._srv().cert
         return cert.ca_pem if cert else None
 
-    def fail_next(self, method: str, path_regex: str, status: int, count: int = 1,
-                  message: str | None = None) -> None:
+    def fail_next(
+        self, method: str, path_regex: str, status: int, count: int = 1, message: str | None = None
+    ) -> None:
         self._srv().faults.fail_next(method, path_regex, status, count, message)
 
     def delay(self, path_regex: str, seconds: float, method: str = "*") -> None:

@@ -9,6 +9,7 @@ the history window gets 410 Expired. Objects are plain dicts without ``kind``/``
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import datetime
 import json
@@ -22,18 +23,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import errors
+from .convert import from_storage, to_storage
 from .defaults import check_update, prepare_create
 from .errors import ApiError
 from .patch import apply_patch
 from .resources import NAMESPACES, RESOURCES, ResourceType
 from .selectors import Selector
-from .watch import Event, Watcher
+from .watch import Event, Watcher, with_type
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 SEED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-_SYSTEM_META = ("uid", "creationTimestamp", "name", "namespace", "generateName", "generation",
-                "deletionTimestamp", "deletionGracePeriodSeconds")
+_SYSTEM_META = (
+    "uid",
+    "creationTimestamp",
+    "name",
+    "namespace",
+    "generateName",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
 
 
 def _now() -> str:
@@ -62,11 +72,12 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
 class Store:
     """Objects keyed by (resource, namespace, name) plus the watch history and open watchers."""
 
-    def __init__(self, history: int = 1000, start_rv: int = 1000,
-                 clock: Callable[[], str] = _now) -> None:
+    def __init__(
+        self, history: int = 1000, start_rv: int = 1000, clock: Callable[[], str] = _now
+    ) -> None:
         self.lock = threading.RLock()
         self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
-            rt.key: {} for rt in RESOURCES
+            rt.storage_key: {} for rt in RESOURCES
         }
         self._rv = start_rv
         self._history: deque[Event] = deque()
@@ -96,13 +107,14 @@ class Store:
             self._history.clear()
             self._compacted = self._rv
 
-    def _commit(self, rt: ResourceType, kind: str, obj: dict[str, Any],
-                old: dict[str, Any] | None) -> dict[str, Any]:
+    def _commit(
+        self, rt: ResourceType, kind: str, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> dict[str, Any]:
         self._rv += 1
         meta = obj["metadata"]
         meta["resourceVersion"] = str(self._rv)
         ns, name = meta.get("namespace", ""), meta["name"]
-        table = self._objects[rt.key]
+        table = self._objects[rt.storage_key]
         if kind == "DELETED":
             table.pop((ns, name), None)
         else:
@@ -118,7 +130,7 @@ class Store:
         return copy.deepcopy(obj)
 
     def _lookup(self, rt: ResourceType, ns: str, name: str) -> dict[str, Any]:
-        obj = self._objects[rt.key].get((ns if rt.namespaced else "", name))
+        obj = self._objects[rt.storage_key].get((ns if rt.namespaced else "", name))
         if obj is None:
             raise errors.not_found(rt, name)
         return obj
@@ -127,11 +139,19 @@ class Store:
 
     def get(self, rt: ResourceType, ns: str, name: str) -> dict[str, Any]:
         with self.lock:
-            return copy.deepcopy(self._lookup(rt, ns, name))
+            return from_storage(rt, copy.deepcopy(self._lookup(rt, ns, name)))
 
-    def list(self, rt: ResourceType, ns: str | None, selector: Selector | None = None, *,
-             limit: int = 0, continue_token: str = "", resource_version: str = "",
-             match: str = "") -> ListResult:
+    def list(
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        selector: Selector | None = None,
+        *,
+        limit: int = 0,
+        continue_token: str = "",
+        resource_version: str = "",
+        match: str = "",
+    ) -> ListResult:
         selector = selector or Selector()
         with self.lock:
             list_rv, start = self._rv, ""
@@ -141,10 +161,11 @@ class Store:
                 wanted = _parse_rv(resource_version)
                 if wanted < self._compacted:
                     raise errors.expired(
-                        f"too old resource version: {wanted} ({self._compacted + 1})")
-            keys = sorted(k for k in self._objects[rt.key] if ns is None or k[0] == ns)
+                        f"too old resource version: {wanted} ({self._compacted + 1})"
+                    )
+            keys = sorted(k for k in self._objects[rt.storage_key] if ns is None or k[0] == ns)
             keys = [k for k in keys if "\x00".join(k) > start] if start else keys
-            matched = [k for k in keys if selector.matches(self._objects[rt.key][k])]
+            matched = [k for k in keys if selector.matches(self._objects[rt.storage_key][k])]
             token, remaining = None, None
             if limit > 0 and len(matched) > limit:
                 last = matched[limit - 1]
@@ -152,7 +173,8 @@ class Store:
                 if selector.empty:
                     remaining = len(matched) - limit
                 matched = matched[:limit]
-            items = [copy.deepcopy(self._objects[rt.key][k]) for k in matched]
+            table = self._objects[rt.storage_key]
+            items = [from_storage(rt, copy.deepcopy(table[k])) for k in matched]
         return ListResult(items, list_rv, token, remaining)
 
     def _decode_continue(self, token: str) -> tuple[int, str]:
@@ -168,19 +190,22 @@ class Store:
                 "token in this response to retrieve the remainder of the results. Continuing with "
                 "the provided token results in an inconsistent list - objects that were created, "
                 "modified, or deleted between the time the first chunk was returned and now may "
-                "show up in the list.")
+                "show up in the list."
+            )
         return rv, start.rstrip("\x00")
 
     # ------------------------------------------------------------------ writes
 
     def create(self, rt: ResourceType, ns: str, body: Any) -> dict[str, Any]:
-        obj = _check_body(rt, body)
+        obj = to_storage(rt, _check_body(rt, body))
         meta = _meta(obj)
         with self.lock:
             if rt.namespaced:
                 if meta.get("namespace") not in (None, "", ns):
-                    raise errors.bad_request("the namespace of the provided object does not match "
-                                             "the namespace sent on the request")
+                    raise errors.bad_request(
+                        "the namespace of the provided object does not match "
+                        "the namespace sent on the request"
+                    )
                 meta["namespace"] = ns
                 if ("", ns) not in self._objects[NAMESPACES.key]:
                     raise errors.not_found(NAMESPACES, ns)
@@ -188,19 +213,30 @@ class Store:
                 meta.pop("namespace", None)
             if not meta.get("name"):
                 if not meta.get("generateName"):
-                    raise errors.invalid(rt, "", "metadata.name: Required value: name or "
-                                         "generateName is required")
+                    raise errors.invalid(
+                        rt, "", "metadata.name: Required value: name or generateName is required"
+                    )
                 meta["name"] = meta["generateName"] + "".join(
-                    random.choice(_GEN_CHARS) for _ in range(5))
+                    random.choice(_GEN_CHARS) for _ in range(5)
+                )
             name = str(meta["name"])
             if not _NAME.match(name):
-                raise errors.invalid(rt, name, f'metadata.name: Invalid value: "{name}": a '
-                                     "lowercase RFC 1123 subdomain must consist of lower case "
-                                     "alphanumeric characters, '-' or '.'")
+                raise errors.invalid(
+                    rt,
+                    name,
+                    f'metadata.name: Invalid value: "{name}": a '
+                    "lowercase RFC 1123 subdomain must consist of lower case "
+                    "alphanumeric characters, '-' or '.'",
+                )
             if meta.get("resourceVersion"):
-                raise ApiError(500, "InternalError", "Internal error occurred: resourceVersion "
-                               "should not be set on objects to be created", {})
-            if (ns if rt.namespaced else "", name) in self._objects[rt.key]:
+                raise ApiError(
+                    500,
+                    "InternalError",
+                    "Internal error occurred: resourceVersion "
+                    "should not be set on objects to be created",
+                    {},
+                )
+            if (ns if rt.namespaced else "", name) in self._objects[rt.storage_key]:
                 raise errors.already_exists(rt, name)
             for key in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
                 meta.pop(key, None)
@@ -209,18 +245,23 @@ class Store:
             if rt.generation_fields:
                 meta["generation"] = 1
             prepare_create(rt, obj)
-            return self._commit(rt, "ADDED", obj, None)
+            return from_storage(rt, self._commit(rt, "ADDED", obj, None))
 
-    def update(self, rt: ResourceType, ns: str, name: str, body: Any,
-               subresource: str = "") -> dict[str, Any]:
-        new = _check_body(rt, body)
+    def update(
+        self, rt: ResourceType, ns: str, name: str, body: Any, subresource: str = ""
+    ) -> dict[str, Any]:
+        new = to_storage(rt, _check_body(rt, body))
         meta = _meta(new)
         if meta.get("name", name) != name:
-            raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not "
-                                     f"match the name on the URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({meta.get('name')}) does not "
+                f"match the name on the URL ({name})"
+            )
         if rt.namespaced and meta.get("namespace") not in (None, "", ns):
-            raise errors.bad_request("the namespace of the provided object does not match the "
-                                     "namespace sent on the request")
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request"
+            )
         with self.lock:
             old = self._lookup(rt, ns, name)
             wanted = meta.get("resourceVersion")
@@ -247,10 +288,11 @@ class Store:
                 check_update(rt, old, new)
                 if any(new.get(f) != old.get(f) for f in rt.generation_fields):
                     meta["generation"] = int(old["metadata"].get("generation", 0)) + 1
-            return self._write_update(rt, old, new)
+            return from_storage(rt, self._write_update(rt, old, new))
 
-    def _write_update(self, rt: ResourceType, old: dict[str, Any],
-                      new: dict[str, Any]) -> dict[str, Any]:
+    def _write_update(
+        self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any]
+    ) -> dict[str, Any]:
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
             return copy.deepcopy(old)  # no-op writes keep the resourceVersion, like etcd
@@ -258,16 +300,25 @@ class Store:
             return self._commit(rt, "DELETED", new, old)
         return self._commit(rt, "MODIFIED", new, old)
 
-    def patch(self, rt: ResourceType, ns: str, name: str, content_type: str, body: bytes,
-              subresource: str = "") -> dict[str, Any]:
+    def patch(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        content_type: str,
+        body: bytes,
+        subresource: str = "",
+    ) -> dict[str, Any]:
         with self.lock:
             old = self._lookup(rt, ns, name)
-            doc = {"kind": rt.kind, "apiVersion": rt.api_version, **copy.deepcopy(old)}
+            doc = {"kind": rt.kind, "apiVersion": rt.api_version}
+            doc.update(from_storage(rt, copy.deepcopy(old)))
             patched = apply_patch(doc, content_type, body)
             return self.update(rt, ns, name, patched, subresource)
 
-    def delete(self, rt: ResourceType, ns: str, name: str,
-               options: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+    def delete(
+        self, rt: ResourceType, ns: str, name: str, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """Delete; returns (object, deleted_now). Finalizers defer deletion (deletionTimestamp)."""
         options = options or {}
         with self.lock:
@@ -275,29 +326,37 @@ class Store:
             pre = options.get("preconditions") or {}
             meta = old["metadata"]
             if pre.get("uid") and pre["uid"] != meta["uid"]:
-                raise errors.conflict(rt, name, f"Precondition failed: UID in precondition: "
-                                      f"{pre['uid']}, UID in object meta: {meta['uid']}")
+                raise errors.conflict(
+                    rt,
+                    name,
+                    f"Precondition failed: UID in precondition: "
+                    f"{pre['uid']}, UID in object meta: {meta['uid']}",
+                )
             if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
-                raise errors.conflict(rt, name, "Precondition failed: ResourceVersion in "
-                                      f"precondition: {pre['resourceVersion']}, ResourceVersion "
-                                      f"in object meta: {meta['resourceVersion']}")
+                raise errors.conflict(
+                    rt,
+                    name,
+                    "Precondition failed: ResourceVersion in "
+                    f"precondition: {pre['resourceVersion']}, ResourceVersion "
+                    f"in object meta: {meta['resourceVersion']}",
+                )
             if rt is NAMESPACES:
                 return self._delete_namespace(old), True
             if meta.get("finalizers"):
                 if meta.get("deletionTimestamp"):
-                    return copy.deepcopy(old), False
+                    return from_storage(rt, copy.deepcopy(old)), False
                 new = copy.deepcopy(old)
                 new["metadata"]["deletionTimestamp"] = self._clock()
                 new["metadata"]["deletionGracePeriodSeconds"] = 0
-                return self._commit(rt, "MODIFIED", new, old), False
-            return self._commit(rt, "DELETED", copy.deepcopy(old), old), True
+                return from_storage(rt, self._commit(rt, "MODIFIED", new, old)), False
+            return from_storage(rt, self._commit(rt, "DELETED", copy.deepcopy(old), old)), True
 
     def _delete_namespace(self, old: dict[str, Any]) -> dict[str, Any]:
         ns = old["metadata"]["name"]
         for rt in RESOURCES:
             if rt.namespaced:
-                for key in sorted(k for k in self._objects[rt.key] if k[0] == ns):
-                    gone = self._objects[rt.key][key]
+                for key in sorted(k for k in self._objects[rt.storage_key] if k[0] == ns):
+                    gone = self._objects[rt.storage_key][key]
                     self._commit(rt, "DELETED", copy.deepcopy(gone), gone)
         final = copy.deepcopy(old)
         final["metadata"]["deletionTimestamp"] = self._clock()
@@ -319,11 +378,15 @@ class Store:
             pods_binding = ResourceType("", "v1", "pods/binding", "Binding", True)
             spec = old.get("spec") or {}
             if old["metadata"].get("deletionTimestamp"):
-                raise errors.conflict(pods_binding, name,
-                                      f"pod {name} is being deleted, cannot be assigned to a host")
+                raise errors.conflict(
+                    pods_binding, name, f"pod {name} is being deleted, cannot be assigned to a host"
+                )
             if spec.get("nodeName"):
-                raise errors.conflict(pods_binding, name, f"pod {name} is already assigned to "
-                                      f'node "{spec["nodeName"]}"')
+                raise errors.conflict(
+                    pods_binding,
+                    name,
+                    f'pod {name} is already assigned to node "{spec["nodeName"]}"',
+                )
             new = copy.deepcopy(old)
             new["spec"]["nodeName"] = node
             annotations = (binding.get("metadata") or {}).get("annotations") or {}
@@ -331,28 +394,39 @@ class Store:
                 new["metadata"].setdefault("annotations", {}).update(annotations)
             conditions = new.setdefault("status", {}).setdefault("conditions", [])
             conditions[:] = [c for c in conditions if c.get("type") != "PodScheduled"]
-            conditions.append({"type": "PodScheduled", "status": "True",
-                               "lastProbeTime": None, "lastTransitionTime": self._clock()})
+            conditions.append(
+                {
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": self._clock(),
+                }
+            )
             self._commit(PODS, "MODIFIED", new, old)
 
     # ------------------------------------------------------------------ watches
 
-    def open_watch(self, watcher: Watcher,
-                   resource_version: str) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+    def open_watch(
+        self, watcher: Watcher, resource_version: str
+    ) -> tuple[builtins.list[tuple[str, dict[str, Any]]], int]:
         """Register ``watcher``; return the events to send first and the rv they cover."""
         with self.lock:
             if resource_version in ("", "0"):
                 initial = []
-                for (ns, _), obj in sorted(self._objects[watcher.rt.key].items()):
+                for (ns, _), obj in sorted(self._objects[watcher.rt.storage_key].items()):
                     if watcher.namespace in (None, ns) and watcher.selector.matches(obj):
                         initial.append(("ADDED", watcher_obj(watcher, obj)))
             else:
                 wanted = _parse_rv(resource_version)
                 if wanted < self._compacted:
                     raise errors.expired(
-                        f"too old resource version: {wanted} ({self._compacted + 1})")
-                initial = [t for e in self._history if e.rv > wanted
-                           and (t := watcher.translate(e)) is not None]
+                        f"too old resource version: {wanted} ({self._compacted + 1})"
+                    )
+                initial = [
+                    t
+                    for e in self._history
+                    if e.rv > wanted and (t := watcher.translate(e)) is not None
+                ]
             self._watchers.add(watcher)
             return initial, self._rv
 
@@ -369,17 +443,16 @@ class Store:
 
 
 def watcher_obj(watcher: Watcher, obj: dict[str, Any]) -> dict[str, Any]:
-    from .watch import with_type
-
-    return with_type(watcher.rt, obj)
+    return with_type(watcher.rt, from_storage(watcher.rt, obj))
 
 
 def _parse_rv(text: str) -> int:
     try:
         return int(text)
     except ValueError as exc:
-        raise errors.bad_request(f'resourceVersion: Invalid value: "{text}": must be an '
-                                 "integer") from exc
+        raise errors.bad_request(
+            f'resourceVersion: Invalid value: "{text}": must be an integer'
+        ) from exc
 
 
 def _encode_continue(rv: int, start: str) -> str:
@@ -389,14 +462,16 @@ def _encode_continue(rv: int, start: str) -> str:
 
 def _check_body(rt: ResourceType, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise errors.bad_request(f"the body of the request for {rt.group_resource} must be a "
-                                 "JSON object")
+        raise errors.bad_request(
+            f"the body of the request for {rt.group_resource} must be a JSON object"
+        )
     obj = copy.deepcopy(body)
     kind, api_version = obj.pop("kind", None), obj.pop("apiVersion", None)
     if kind not in (None, "", rt.kind) or api_version not in (None, "", rt.api_version):
-        raise errors.bad_request(f"the API version in the data ({api_version}) does not match "
-                                 f"the expected API version ({rt.api_version})"
-                                 if api_version != rt.api_version else
-                                 f"the kind in the data ({kind}) does not match the expected "
-                                 f"kind ({rt.kind})")
+        raise errors.bad_request(
+            f"the API version in the data ({api_version}) does not match "
+            f"the expected API version ({rt.api_version})"
+            if api_version != rt.api_version
+            else f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+        )
     return obj

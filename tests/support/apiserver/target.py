@@ -3,7 +3,8 @@
 With ``HAMI_CONFORMANCE_KUBECONFIG`` set to a kubeconfig path, the fixtures here connect to that
 cluster instead of starting the stand-in, so the same assertions check the real server. Each test
 gets a fresh namespace (deleted afterwards); tests that need the stand-in's knobs (fault
-injection, history size, restart) take the ``standin`` fixture and are skipped on a real cluster.
+injection, history size, restart) take ``kube_standin`` and are skipped on a real cluster.
+The fixtures are registered in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class Target:
         return self.standin is None
 
     def lightkube(self) -> AsyncClient:
-        return AsyncClient(config=KubeConfig.from_file(self.kubeconfig_path),
-                           namespace=self.namespace)
+        return AsyncClient(
+            config=KubeConfig.from_file(self.kubeconfig_path), namespace=self.namespace
+        )
 
     def http(self) -> httpx.AsyncClient:
         return httpx_client(self.kubeconfig_path, timeout=httpx.Timeout(10.0))
@@ -59,7 +61,8 @@ async def _wait_default_service_account(http: httpx.AsyncClient, ns: str) -> Non
 
 
 @pytest.fixture
-def standin_server() -> Iterator[ApiServerThread | None]:
+def kube_standin_server() -> Iterator[ApiServerThread | None]:
+    """The stand-in serving ``kube`` (None when testing a real cluster)."""
     if real_kubeconfig() is not None:
         yield None
         return
@@ -68,15 +71,18 @@ def standin_server() -> Iterator[ApiServerThread | None]:
 
 
 @pytest.fixture
-async def kube(standin_server: ApiServerThread | None) -> AsyncIterator[Target]:
+async def kube(kube_standin_server: ApiServerThread | None) -> AsyncIterator[Target]:
     """The target server with a fresh namespace for this test."""
     ns = f"hami-conf-{uuid.uuid4().hex[:8]}"
-    path = real_kubeconfig() or (standin_server.kubeconfig_path if standin_server else None)
+    standin = kube_standin_server
+    path = real_kubeconfig() or (standin.kubeconfig_path if standin else None)
     assert path is not None
-    target = Target(path, ns, standin_server)
+    target = Target(path, ns, standin)
     async with target.http() as http:
-        created = await http.post("/api/v1/namespaces", json={"apiVersion": "v1",
-                                  "kind": "Namespace", "metadata": {"name": ns}})
+        created = await http.post(
+            "/api/v1/namespaces",
+            json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+        )
         assert created.status_code == 201, created.text
         if target.real:
             await _wait_default_service_account(http, ns)
@@ -88,14 +94,14 @@ async def kube(standin_server: ApiServerThread | None) -> AsyncIterator[Target]:
 
 
 @pytest.fixture
-async def http(kube: Target) -> AsyncIterator[httpx.AsyncClient]:
+async def kube_http(kube: Target) -> AsyncIterator[httpx.AsyncClient]:
     """Raw httpx client to the target."""
     async with kube.http() as client:
         yield client
 
 
 @pytest.fixture
-async def lk(kube: Target) -> AsyncIterator[AsyncClient]:
+async def kube_lk(kube: Target) -> AsyncIterator[AsyncClient]:
     """lightkube AsyncClient (unmodified) to the target, defaulting to the test namespace."""
     client = kube.lightkube()
     try:
@@ -105,7 +111,7 @@ async def lk(kube: Target) -> AsyncIterator[AsyncClient]:
 
 
 @pytest.fixture
-def standin(kube: Target) -> ApiServerThread:
+def kube_standin(kube: Target) -> ApiServerThread:
     """The stand-in behind ``kube``; skips the test against a real cluster."""
     if kube.standin is None:
         pytest.skip("needs the stand-in's fault injection / history control")
@@ -129,8 +135,9 @@ class WatchStream:
 
         async def pump() -> None:
             try:
-                async with self._http.stream("GET", self._path, params=self._params,
-                                             timeout=httpx.Timeout(10.0, read=None)) as resp:
+                async with self._http.stream(
+                    "GET", self._path, params=self._params, timeout=httpx.Timeout(10.0, read=None)
+                ) as resp:
                     self.status_code = resp.status_code
                     opened.set_result(None)
                     async for line in resp.aiter_lines():
@@ -152,10 +159,7 @@ class WatchStream:
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            await asyncio.wait([self._task])
 
     async def next(self, timeout: float = 10.0) -> dict[str, object] | None:
         """The next event, or None once the stream has ended."""

@@ -14,6 +14,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from .convert import from_storage
 from .resources import ResourceType
 from .selectors import Selector
 
@@ -57,8 +58,8 @@ class Watcher:
             self.closed = True
 
     def translate(self, event: Event) -> tuple[str, dict[str, Any]] | None:
-        """The (type, object) this watch reports for ``event``, or None if it is not its business."""
-        if event.rt.key != self.rt.key:
+        """The (type, object) this watch reports for ``event``, or None if not its business."""
+        if event.rt.storage_key != self.rt.storage_key:
             return None
         if self.namespace is not None and event.namespace != self.namespace:
             return None
@@ -74,7 +75,7 @@ class Watcher:
                 return None
         elif not now:
             return None
-        return kind, with_type(self.rt, event.obj)
+        return kind, with_type(self.rt, from_storage(self.rt, event.obj))
 
 
 def with_type(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:

@@ -42,18 +42,25 @@ class PluginEndpoint:
         self.options = api_pb2.DevicePluginOptions()
         self._stream: grpc.Future | None = None  # the ListAndWatch call, cancellable
         self._stopped = threading.Event()
+        self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self.messages = 0
 
     def connect(self) -> None:
-        """Dial, fetch options, start consuming ListAndWatch. Raises grpc.RpcError on failure."""
+        """Dial and fetch the options. Raises grpc.RpcError / FutureTimeoutError on failure."""
         grpc.channel_ready_future(self._channel).result(timeout=DIAL_TIMEOUT_S)
         self.options = self.stub.GetDevicePluginOptions(api_pb2.Empty(), timeout=DIAL_TIMEOUT_S)
-        self._stream = self.stub.ListAndWatch(api_pb2.Empty())
-        self._thread = threading.Thread(
-            target=self._consume, name=f"kubelet-lw-{self.resource}", daemon=True
-        )
-        self._thread.start()
+
+    def start_watch(self) -> None:
+        """Open ListAndWatch and consume it on a thread (call once the endpoint is current)."""
+        with self._guard:
+            if self._stopped.is_set():
+                return
+            self._stream = self.stub.ListAndWatch(api_pb2.Empty())
+            self._thread = threading.Thread(
+                target=self._consume, name=f"kubelet-lw-{self.resource}", daemon=True
+            )
+            self._thread.start()
 
     def _consume(self) -> None:
         assert self._stream is not None
@@ -80,9 +87,11 @@ class PluginEndpoint:
 
     def close(self) -> None:
         """Stop consuming (without reporting the stream's end) and close the channel."""
-        self._stopped.set()
-        if self._stream is not None:
-            self._stream.cancel()
+        with self._guard:
+            self._stopped.set()
+            stream, thread = self._stream, self._thread
+        if stream is not None:
+            stream.cancel()
         self._channel.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)

@@ -227,6 +227,7 @@ class KubeletStandIn:
             self._changed.notify_all()
         if old is not None:
             old.close()
+        ep.start_watch()
 
     def _on_devices(self, ep: PluginEndpoint, devices: list[DeviceState]) -> None:
         with self._lock:

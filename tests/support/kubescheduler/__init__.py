@@ -20,7 +20,8 @@ from .extender import (
     parse_filter_result,
 )
 from .fit import fit_error_message, node_failures, parse_quantity, pod_requests
-from .scheduler import Failure, KubeSchedulerStandIn, KubeSchedulerThread
+from .runner import KubeSchedulerThread
+from .scheduler import Failure, KubeSchedulerStandIn
 
 __all__ = [
     "ConfigError",

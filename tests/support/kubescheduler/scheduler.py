@@ -7,7 +7,7 @@ verb, picks the first feasible node and binds through the extender's bind verb (
 the extender binds; `pods/binding` otherwise). Failures leave the pod Pending with a
 `FailedScheduling` event and `PodScheduled=False`, and retry with bounded exponential backoff.
 Runs as asyncio tasks (`async with KubeSchedulerStandIn(...)`) or in a thread
-(`KubeSchedulerThread`).
+(`KubeSchedulerThread` in runner.py).
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ import datetime as dt
 import json
 import logging
 import secrets
-import threading
 from collections import Counter
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +90,7 @@ class KubeSchedulerStandIn:
         self.self_binds: list[tuple[str, str]] = []
         self.events: list[dict[str, Any]] = []
         self.relists = 0
+        self.retry_delays: dict[str, list[float]] = {}
 
     @property
     def binder(self) -> ExtenderClient | None:
@@ -148,16 +147,21 @@ class KubeSchedulerStandIn:
 
     # ---- informer ------------------------------------------------------------------------
     async def _watch_pods(self) -> None:
+        """Reflector loop: list, then watch from the last resourceVersion seen (events and
+        bookmarks); relist only when the watch fails or reports 410 Expired."""
         assert self._api is not None
+        rv: str | None = None
         while True:
             try:
-                rv = await self._list_pods()
-                self._synced.set()
-                await self._watch_from(rv)
+                if rv is None:
+                    rv = await self._list_pods()
+                    self._synced.set()
+                rv = await self._watch_from(rv)
             except asyncio.CancelledError:
                 raise
             except (httpx.HTTPError, ValueError, KeyError) as err:
                 log.info("kube-scheduler: pod watch ended (%s); relisting", err)
+                rv = None
                 await asyncio.sleep(0.1)
 
     async def _list_pods(self) -> str:
@@ -173,7 +177,8 @@ class KubeSchedulerStandIn:
             self._observe(p)
         return str(body["metadata"]["resourceVersion"])
 
-    async def _watch_from(self, rv: str) -> None:
+    async def _watch_from(self, rv: str) -> str | None:
+        """One watch request; returns where to resume, or None to relist."""
         assert self._api is not None
         params = {
             "fieldSelector": POD_FIELD_SELECTOR,
@@ -186,7 +191,7 @@ class KubeSchedulerStandIn:
             "GET", "/api/v1/pods", params=params, timeout=httpx.Timeout(10, read=None)
         ) as r:
             if r.status_code == 410:
-                return
+                return None
             r.raise_for_status()
             async for line in r.aiter_lines():
                 if not line.strip():
@@ -194,12 +199,16 @@ class KubeSchedulerStandIn:
                 ev = json.loads(line)
                 typ, obj = ev.get("type"), ev.get("object") or {}
                 if typ == "ERROR":
-                    return  # e.g. 410 Expired: relist
+                    return None  # e.g. 410 Expired: relist
+                rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+                if typ == "BOOKMARK":
+                    continue
                 if typ == "DELETED":
                     self._forget(_key(obj))
                 elif typ in ("ADDED", "MODIFIED"):
                     self._observe(obj)
                 await self._notify()
+        return rv
 
     def _observe(self, pod: dict[str, Any]) -> None:
         key = _key(pod)
@@ -252,6 +261,7 @@ class KubeSchedulerStandIn:
     def _retry_later(self, key: str) -> None:
         n = self.attempts[key]
         delay = min(self.initial_backoff_s * 2 ** (n - 1), self.max_backoff_s)
+        self.retry_delays.setdefault(key, []).append(delay)
 
         def fire() -> None:
             self._backoff.pop(key, None)
@@ -342,6 +352,12 @@ class KubeSchedulerStandIn:
             if r.status_code not in (200, 201):
                 return Failure(key, "SchedulerError", f"binding rejected: {r.status_code} {r.text}")
         self.bound[key] = node
+        # "Assume" the pod on its node until the watch confirms it, so the next pod's fit
+        # already counts it, as kube-scheduler's cache does.
+        if key in self._pods and not (self._pods[key].get("spec") or {}).get("nodeName"):
+            assumed = dict(self._pods[key])
+            assumed["spec"] = {**(assumed.get("spec") or {}), "nodeName": node}
+            self._pods[key] = assumed
         meta = pod["metadata"]
         await self._event(
             pod,
@@ -416,39 +432,3 @@ class KubeSchedulerStandIn:
             log.warning(
                 "kube-scheduler: event for %s/%s: %s %s", ns, meta["name"], r.status_code, r.text
             )
-
-
-class KubeSchedulerThread:
-    """Runs a KubeSchedulerStandIn on its own event loop in a daemon thread (for sync tests)."""
-
-    def __init__(self, api_url: str, config: SchedulerConfig, **kw: Any) -> None:
-        self._args = (api_url, config, kw)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, daemon=True, name="kube-scheduler"
-        )
-        self.scheduler: KubeSchedulerStandIn | None = None
-
-    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float = 15) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    def __enter__(self) -> KubeSchedulerStandIn:
-        self._thread.start()
-        api_url, config, kw = self._args
-
-        async def make() -> KubeSchedulerStandIn:
-            return await KubeSchedulerStandIn(api_url, config, **kw).start()
-
-        self.scheduler = self._run(make())
-        return self.scheduler
-
-    def wait_until(self, predicate: Any, timeout: float = 10.0) -> bool:
-        assert self.scheduler is not None
-        return bool(self._run(self.scheduler.wait_until(predicate, timeout), timeout + 5))
-
-    def __exit__(self, *exc: object) -> None:
-        if self.scheduler is not None:
-            self._run(self.scheduler.stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()

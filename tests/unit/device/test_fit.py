@@ -233,3 +233,21 @@ def test_selection_from_annotations(annos: dict[str, str], expected: Selection) 
 
 def test_format_reasons_skips_zero_counts() -> None:
     assert format_reasons(Counter({"B": 1, "A": 2, "C": 0}), 3) == "2/3 A, 1/3 B"
+
+
+def test_topology_chooser_sees_every_device_the_quota_allows_alone() -> None:
+    seen: list[int] = []
+
+    def choose(devs: list[DeviceUsage], n: int) -> list[DeviceUsage]:
+        seen.append(len(devs))
+        return devs[-n:]
+
+    room = QuotaRoom(2000, None)
+    devs = [gpu("GPU-1"), gpu("GPU-2"), gpu("GPU-3")]
+    res = fit_container(devs, req(nums=2, mem=1000), Selection(), quota=room, choose=choose)
+    assert seen == [3] and [d.uuid for d in res.devices or ()] == ["GPU-2", "GPU-3"]
+    assert room.mem == 0
+    res = fit_container(
+        devs, req(nums=2, mem=1000), Selection(), quota=QuotaRoom(1500, None), choose=choose
+    )
+    assert res.devices is None and res.reasons["ResourceQuotaNotFit"] == 2

@@ -55,7 +55,7 @@ def test_register_annotation_golden() -> None:
         ({"split_count": 4}, "count", [4, 4]),
         ({"filter_uuids": frozenset({"GPU-aaaa"})}, "id", ["GPU-bbbb"]),
         ({"filter_indexes": frozenset({1})}, "id", ["GPU-aaaa"]),
-        ({"operating_mode": "mig"}, "mode", ["mig", "mig"]),
+        ({"operating_mode": "hami-core"}, "mode", ["hami-core", "hami-core"]),
     ],
     ids=["mem-scaling", "core-scaling", "split", "filter-uuid", "filter-index", "mode"],
 )

@@ -16,14 +16,16 @@ from hypothesis import strategies as st
 
 from hami.api.types import DeviceInfo
 from hami.config.devices import DeviceConfig
-from hami.device.nvidia.fit import Selection, fit_container
-from hami.device.nvidia.request import container_requests
+from hami.device.nvidia.fit import DeviceUsage
+from hami.device.nvidia.score import device_score
+from hami.scheduler.engine import fit_pod, plan_pod
 from hami.scheduler.policy import order_devices
 from hami.scheduler.state import ClusterState
 from hami.scheduler.usage import NodeUsage
 from tests.unit.scheduler.helpers import ctr
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+UUIDS = tuple(f"GPU-{n}-{i}" for n in range(4) for i in range(4))
 MODELS = ("NVIDIA A100-SXM4-40GB", "NVIDIA-Tesla T4", "NVIDIA-Tesla V100-PCIE-32GB")
 
 
@@ -76,6 +78,9 @@ def pod(draw: st.DrawFn, i: int) -> dict[str, Any]:
         annos["nvidia.com/use-gputype"] = draw(st.sampled_from(("A100", "T4")))
     if draw(st.integers(0, 4)) == 0:
         annos["nvidia.com/numa-bind"] = "true"
+    if draw(st.integers(0, 4)) == 0:
+        key = draw(st.sampled_from(("nvidia.com/use-gpuuuid", "nvidia.com/nouse-gpuuuid")))
+        annos[key] = ",".join(draw(st.lists(st.sampled_from(UUIDS), max_size=3)))
     spec: dict[str, Any] = {
         "containers": [container(draw, f"c{j}") for j in range(draw(st.integers(1, 3)))]
     }
@@ -117,7 +122,9 @@ def test_stream_never_overcommits(nodes: list[list[DeviceInfo]], data: st.DataOb
 
 @settings(max_examples=100, deadline=None)
 @given(nodes=cluster(), data=st.data())
-def test_pruning_is_conservative(nodes: list[list[DeviceInfo]], data: st.DataObject) -> None:
+def test_pruning_never_drops_a_node_that_fits(
+    nodes: list[list[DeviceInfo]], data: st.DataObject
+) -> None:
     cs = ClusterState(DeviceConfig())
     cs.upsert_node("n", nodes[0])
     for i in range(data.draw(st.integers(0, 6))):
@@ -130,8 +137,27 @@ def test_pruning_is_conservative(nodes: list[list[DeviceInfo]], data: st.DataObj
         d.used, d.usedmem, d.usedcores = g.used, g.usedmem, g.usedcores
     usage.refresh()
     probe = data.draw(pod(99))
-    for req in container_requests(probe, DeviceConfig().nvidia):
-        if req is None or usage.may_fit(req):
-            continue
-        ordered = order_devices(usage.devices, ("spread",))
-        assert fit_container(ordered, req, Selection()).devices is None
+    plan = plan_pod(probe, DeviceConfig().nvidia, node_policy="binpack", gpu_policy="spread")
+    reqs = [r for r in plan.requests if r is not None]
+    if not all(usage.may_fit(r, plan.selection) for r in reqs):
+        assert fit_pod(usage, plan, None).devices is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    usage=st.lists(
+        st.tuples(st.integers(0, 10), st.integers(0, 40960), st.integers(0, 100)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_binpack_and_spread_order_consistently(usage: list[tuple[int, int, int]]) -> None:
+    devs = []
+    for i, (used, mem, cores) in enumerate(usage):
+        dev = DeviceUsage(f"g{i}", i, "NVIDIA A100", 0, "hami-core", True, 10, 40960, 100)
+        dev.used, dev.usedmem, dev.usedcores = used, mem, cores
+        devs.append(dev)
+    spread = [device_score(d) for d in order_devices(devs, ("spread",))]
+    binpack = [device_score(d) for d in order_devices(devs, ("binpack",))]
+    assert spread == sorted(spread)
+    assert binpack == sorted(binpack, reverse=True)

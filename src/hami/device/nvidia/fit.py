@@ -94,13 +94,21 @@ class Selection:
     numa_bind: bool = False
     mutex: bool = False
 
+    @property
+    def filters_types(self) -> bool:
+        """True when type or mode constraints are set (lets node pruning skip the check)."""
+        return bool(self.use_types or self.nouse_types or self.vgpu_mode)
+
     def type_ok(self, dev: DeviceUsage) -> bool:
-        low = dev.type.lower()
-        if self.use_types and not any(t in low for t in self.use_types):
+        return self.type_mode_ok(dev.type.lower(), dev.mode)
+
+    def type_mode_ok(self, low_type: str, mode: str) -> bool:
+        """Type filters (case-insensitive substrings) and ``nvidia.com/vgpu-mode``."""
+        if self.use_types and not any(t in low_type for t in self.use_types):
             return False
-        if any(t in low for t in self.nouse_types):
+        if any(t in low_type for t in self.nouse_types):
             return False
-        return not self.vgpu_mode or dev.mode in self.vgpu_mode
+        return not self.vgpu_mode or mode in self.vgpu_mode
 
     def uuid_ok(self, dev: DeviceUsage) -> bool:
         if self.use_uuids and dev.id not in self.use_uuids:
@@ -206,9 +214,10 @@ def _skip_reason(
         return CARD_NOT_HEALTH
     if dev.id in cordoned:
         return CARD_CORDONED
-    if req.type.lower() not in dev.type.lower() or not sel.type_ok(dev):
+    low = dev.type.lower()
+    if req.type.lower() not in low or (sel.filters_types and not sel.type_mode_ok(low, dev.mode)):
         return CARD_TYPE_MISMATCH
-    if not sel.uuid_ok(dev):
+    if (sel.use_uuids or sel.nouse_uuids) and not sel.uuid_ok(dev):
         return CARD_UUID_MISMATCH
     if dev.used >= dev.count:
         return CARD_TIME_SLICING_EXHAUSTED
@@ -227,6 +236,24 @@ def _skip_reason(
     return None
 
 
+def _grant(
+    dev: DeviceUsage, req: ContainerRequest, sel: Selection, cordoned: frozenset[str]
+) -> tuple[ContainerDevice, MigPick | None] | str:
+    """The device one container would get on ``dev``, or the reason it cannot."""
+    memreq = resolve_memreq(req, dev)
+    why = _skip_reason(dev, req, sel, cordoned, memreq)
+    if why is not None:
+        return why
+    if dev.mode != MIG_MODE:
+        return ContainerDevice(dev.id, req.type, memreq, req.coresreq), None
+    found = pick_mig(dev, memreq)
+    if found is None:
+        return CARD_MIG_INFEASIBLE
+    profile, start, size = found
+    granted = ContainerDevice(dev.id, req.type, profile.memory_mb, profile.core)
+    return granted, MigPick(dev.id, profile.name, start, size)
+
+
 def fit_container(
     ordered: Sequence[DeviceUsage],
     req: ContainerRequest,
@@ -239,41 +266,28 @@ def fit_container(
     """Fit ``req`` on ``ordered`` (preferred device first); never takes two slots of one GPU.
 
     Does not modify the devices; the caller applies the result with :func:`add_usage`.
+    With ``choose`` (topology-aware) every fitting device is collected and ``choose`` picks.
     """
     reasons: Counter[str] = Counter()
     picked: list[tuple[DeviceUsage, ContainerDevice, MigPick | None]] = []
     numa: int | None = None
-    room_mem = 0
-    room_cores = 0
     for dev in ordered:
         if choose is None and len(picked) == req.nums:
             break
         if sel.numa_bind and numa is not None and dev.numa != numa:
             reasons[NUMA_NOT_FIT] += len(picked)
             picked.clear()
-            room_mem = room_cores = 0
-        memreq = resolve_memreq(req, dev)
-        why = _skip_reason(dev, req, sel, cordoned, memreq)
-        if why is not None:
-            reasons[why] += 1
+        got = _grant(dev, req, sel, cordoned)
+        if isinstance(got, str):
+            reasons[got] += 1
             continue
-        mig: MigPick | None = None
-        cores = req.coresreq
-        if dev.mode == MIG_MODE:
-            found = pick_mig(dev, memreq)
-            if found is None:
-                reasons[CARD_MIG_INFEASIBLE] += 1
+        if quota is not None:
+            held = [] if choose is not None else [p[1] for p in picked]
+            if not _quota_fits(quota, [*held, got[0]]):
+                reasons[RESOURCE_QUOTA_NOT_FIT] += 1
                 continue
-            profile, start, size = found
-            memreq, cores = profile.memory_mb, profile.core
-            mig = MigPick(dev.id, profile.name, start, size)
-        if quota is not None and not quota.fits(room_mem + memreq, room_cores + cores):
-            reasons[RESOURCE_QUOTA_NOT_FIT] += 1
-            continue
-        room_mem += memreq
-        room_cores += cores
         numa = dev.numa
-        picked.append((dev, ContainerDevice(dev.id, req.type, memreq, cores), mig))
+        picked.append((dev, got[0], got[1]))
     if len(picked) < req.nums:
         if picked:
             reasons[ALLOCATED_INSUFFICIENT] += len(picked)
@@ -281,9 +295,17 @@ def fit_container(
     if choose is not None and len(picked) > req.nums:
         chosen = {d.id for d in choose([p[0] for p in picked], req.nums)}
         picked = [p for p in picked if p[0].id in chosen]
+    granted = [p[1] for p in picked]
     if quota is not None:
-        quota.take(sum(p[1].usedmem for p in picked), sum(p[1].usedcores for p in picked))
-    return FitResult(tuple(p[1] for p in picked), reasons, tuple(p[2] for p in picked))
+        if not _quota_fits(quota, granted):
+            reasons[RESOURCE_QUOTA_NOT_FIT] += len(granted)
+            return FitResult(None, reasons)
+        quota.take(sum(g.usedmem for g in granted), sum(g.usedcores for g in granted))
+    return FitResult(tuple(granted), reasons, tuple(p[2] for p in picked))
+
+
+def _quota_fits(quota: QuotaRoom, devices: Sequence[ContainerDevice]) -> bool:
+    return quota.fits(sum(d.usedmem for d in devices), sum(d.usedcores for d in devices))
 
 
 def add_usage(dev: DeviceUsage, granted: ContainerDevice, mig: MigPick | None = None) -> None:

@@ -1,0 +1,199 @@
+"""End-to-end extender benchmark: /filter + /bind over HTTP against the apiserver stand-in.
+
+Starts the kube-apiserver stand-in with N nodes x G GPUs and P pending pods, runs our scheduler
+(lightkube client, informers, uvicorn) in a thread, and drives it like kube-scheduler does:
+POST /filter with every node name, then POST /bind to the chosen node; a pod whose bind fails
+(node lock held) is retried. After each successful bind the node lock is released directly in
+the store, as the device plugin's Allocate would. Prints pods/s and p50/p99 latencies;
+``--json`` prints one object with ``pods_per_s``, ``filter_p99_ms``, ``bind_p99_ms``, ...
+
+    python bench/extender.py [--nodes 500 --gpus 8 --pods 2000 --concurrency 8] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+
+from hami.api.nodelock import parse_lock
+from hami.k8s.fake import FakeKube
+from hami.k8s.lightkube import LightkubeClient
+from hami.scheduler.runner import SchedulerThread
+from hami.scheduler.settings import SchedulerSettings
+from tests.component.scheduler.objects import container, make_node, make_pod
+from tests.support.apiserver import ApiServerThread
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+Release = Callable[[str, str, str], Awaitable[None]]
+
+
+def _store_release(api: ApiServerThread) -> Release:
+    """The device plugin's lock release, straight into the apiserver stand-in's store."""
+
+    async def release(node: str, ns: str, name: str) -> None:
+        obj = api.store.get("nodes", node, namespace="")
+        lock = (obj["metadata"].get("annotations") or {}).get("hami.io/mutex.lock")
+        if lock and parse_lock(lock).owned_by(ns, name):
+            api.store.patch("nodes", node, {"metadata": {"annotations": {
+                "hami.io/mutex.lock": None}}}, namespace="")  # fmt: skip
+
+    return release
+
+
+def _fake_release(sched: SchedulerThread) -> Release:
+    """The same against the in-memory fake, run on the scheduler's own loop."""
+
+    async def release(node: str, ns: str, name: str) -> None:
+        async def on_loop(runner: Any) -> None:
+            await runner.client.patch_node_metadata(node, annotations={"hami.io/mutex.lock": None})
+
+        await asyncio.get_running_loop().run_in_executor(None, sched.call, on_loop)
+
+    return release
+
+
+async def _drive(
+    release: Release, url: str, pods: list[dict[str, Any]], names: list[str], workers: int
+) -> dict[str, Any]:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for pod in pods:
+        queue.put_nowait(pod)
+    filter_lat: list[float] = []
+    bind_lat: list[float] = []
+    outcome = {"bound": 0, "unschedulable": 0, "bind_retries": 0, "errors": 0}
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+
+        async def worker() -> None:
+            while not queue.empty():
+                pod = queue.get_nowait()
+                meta = pod["metadata"]
+                for _attempt in range(20):
+                    t0 = time.perf_counter()
+                    resp = (await http.post("/filter", json={
+                        "pod": pod, "nodes": None, "nodenames": names})).json()  # fmt: skip
+                    filter_lat.append(time.perf_counter() - t0)
+                    if resp.get("error"):
+                        outcome["errors"] += 1
+                        break
+                    if not resp.get("nodenames"):
+                        outcome["unschedulable"] += 1
+                        break
+                    node = resp["nodenames"][0]
+                    t0 = time.perf_counter()
+                    bind = (await http.post("/bind", json={
+                        "PodName": meta["name"], "PodNamespace": meta["namespace"],
+                        "PodUID": meta["uid"], "Node": node})).json()  # fmt: skip
+                    bind_lat.append(time.perf_counter() - t0)
+                    if not bind.get("Error"):
+                        outcome["bound"] += 1
+                        await release(node, meta["namespace"], meta["name"])
+                        break
+                    outcome["bind_retries"] += 1
+                    await asyncio.sleep(0.005)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        wall = time.perf_counter() - started
+    return {
+        **outcome,
+        "wall_s": round(wall, 2),
+        "pods_per_s": round(outcome["bound"] / wall, 1) if wall else 0.0,
+        "filter_p50_ms": round(_pct(filter_lat, 0.5), 2),
+        "filter_p99_ms": round(_pct(filter_lat, 0.99), 2),
+        "bind_p50_ms": round(_pct(bind_lat, 0.5), 2),
+        "bind_p99_ms": round(_pct(bind_lat, 0.99), 2),
+        "filter_mean_ms": round(statistics.fmean(filter_lat) * 1000, 2) if filter_lat else 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--gpus", type=int, default=8)
+    parser.add_argument("--pods", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--node-policy", default="binpack", choices=["binpack", "spread"])
+    parser.add_argument(
+        "--backend",
+        default="apiserver",
+        choices=["apiserver", "fake"],
+        help="apiserver stand-in over HTTP, or the in-memory fake",
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    nodes = [make_node(f"node-{i:04d}", gpus=args.gpus, mem=32768, split=10)
+             for i in range(args.nodes)]  # fmt: skip
+    names = [n["metadata"]["name"] for n in nodes]
+    rng = random.Random(1)
+    pods = [
+        make_pod(f"bench-{i:05d}", uid=f"uid-{i:05d}", containers=[container(
+            gpu=rng.choice([1, 1, 1, 2]), gpumem=rng.choice([1000, 2000, 4000, 8000]),
+            gpucores=rng.choice([0, 10, 20]))])
+        for i in range(args.pods)
+    ]  # fmt: skip
+    settings = SchedulerSettings.model_validate({
+        "http_bind": "127.0.0.1:0", "metrics_bind_address": "127.0.0.1:0",
+        "node_scheduler_policy": args.node_policy, "kube_timeout": 60,
+    })  # fmt: skip
+    if args.backend == "fake":
+
+        def fake() -> FakeKube:
+            kube = FakeKube()
+            for obj in nodes:
+                kube.add("nodes", obj)
+            for obj in pods:
+                kube.add("pods", obj)
+            return kube
+
+        with SchedulerThread(settings, fake) as sched:
+            result = asyncio.run(_drive(_fake_release(sched), sched.url, pods, names,
+                                        args.concurrency))  # fmt: skip
+    else:
+        with ApiServerThread() as api:
+            for obj in nodes:
+                api.store.create(obj)
+            pods = [api.store.create(obj) for obj in pods]
+            path = api.kubeconfig_path
+            with SchedulerThread(settings, lambda: LightkubeClient.from_kubeconfig(path)) as sched:
+                result = asyncio.run(_drive(_store_release(api), sched.url, pods, names,
+                                            args.concurrency))  # fmt: skip
+    result = {
+        "nodes": args.nodes,
+        "gpus_per_node": args.gpus,
+        "pods": args.pods,
+        "concurrency": args.concurrency,
+        "backend": args.backend,
+        "node_policy": args.node_policy,
+        **result,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>16}: {value}")
+
+
+if __name__ == "__main__":
+    main()

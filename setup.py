@@ -1,0 +1,69 @@
+"""Build hook: wheels and sdists of hami carry libvgpu.
+
+Metadata lives in pyproject.toml; this file only adds what setuptools cannot express there:
+- ``build_py`` runs ``make -C libvgpu lib`` and ships the result as package data
+  ``hami/_lib/libvgpu.so`` (``hami run`` and the device plugin's installer find it there);
+- the wheel is platform-tagged because it holds a native library;
+- the sdist includes the C sources so a wheel can be built from it.
+Editable installs skip the C build (``make -C libvgpu`` builds it in the checkout). Environment:
+``HAMI_SKIP_LIBVGPU=1`` skips the library, ``HAMI_LIBVGPU_MAKE_TARGET`` (default ``lib``) and
+``HAMI_LIBVGPU_SO`` (default ``libvgpu/build/libvgpu.so``) pick another build, e.g. a release one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from setuptools import Distribution, setup
+from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
+
+HERE = Path(__file__).resolve().parent
+LIBVGPU = HERE / "libvgpu"
+# Sources the sdist must carry (build outputs and fetched NVIDIA headers excluded).
+SDIST_SKIP = ("libvgpu/build/", "libvgpu/third_party/")
+
+
+class BuildPyWithLibvgpu(build_py):  # type: ignore[misc]
+    """Copy the Python packages, then build libvgpu and add it as hami/_lib/libvgpu.so."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False) or os.environ.get("HAMI_SKIP_LIBVGPU"):
+            return
+        target = os.environ.get("HAMI_LIBVGPU_MAKE_TARGET", "lib")
+        subprocess.run(["make", "-C", str(LIBVGPU), target], check=True)
+        built = Path(os.environ.get("HAMI_LIBVGPU_SO", LIBVGPU / "build" / "libvgpu.so"))
+        if not built.is_absolute():
+            built = HERE / built
+        dest = Path(self.build_lib) / "hami" / "_lib"
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(built, dest / "libvgpu.so")
+
+
+class SdistWithLibvgpu(sdist):  # type: ignore[misc]
+    """Include libvgpu's sources, tests kit and bench so the sdist can build a wheel."""
+
+    def add_defaults(self) -> None:
+        super().add_defaults()
+        for root in ("libvgpu", "bench/hook_overhead"):
+            for path in sorted((HERE / root).rglob("*")):
+                rel = path.relative_to(HERE).as_posix()
+                if path.is_file() and not rel.startswith(SDIST_SKIP) and "__pycache__" not in rel:
+                    self.filelist.append(rel)
+
+
+class NativeDistribution(Distribution):
+    """The wheel holds a native library: tag it for the platform, not py3-none-any."""
+
+    def has_ext_modules(self) -> bool:
+        return True
+
+
+setup(
+    distclass=NativeDistribution,
+    cmdclass={"build_py": BuildPyWithLibvgpu, "sdist": SdistWithLibvgpu},
+)

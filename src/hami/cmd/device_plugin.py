@@ -1,0 +1,129 @@
+"""``hami device-plugin``: the NVIDIA device plugin DaemonSet process.
+
+Precedence: built-in defaults < device-config file (``nvidia:``) < this node's entry in the
+per-node ``config.json`` < flags/env given explicitly. Unlike HAMi v2.10, the split-count, scaling
+and core-limit flags take effect. ``--fake-gpus N`` runs on an in-memory NVML (mock device mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.command(name="device-plugin")
+@click.option("--node-name", envvar="NODE_NAME", required=True, help="This node's name.")
+@click.option("--config-file", envvar="CONFIG_FILE", type=_PATH, help="device-config.yaml.")
+@click.option(
+    "--node-config",
+    envvar="NODE_CONFIG_FILE",
+    type=_PATH,
+    default=Path("/config/config.json"),
+    show_default=True,
+    help="Per-node overrides ({'nodeconfig': [...]}); a missing file is ignored.",
+)
+@click.option("--resource-name", envvar="RESOURCE_NAME", help="Override nvidia.com/gpu.")
+@click.option("--device-split-count", envvar="DEVICE_SPLIT_COUNT", type=int)
+@click.option("--device-memory-scaling", envvar="DEVICE_MEMORY_SCALING", type=float)
+@click.option("--device-cores-scaling", envvar="DEVICE_CORES_SCALING", type=float)
+@click.option("--disable-core-limit/--no-disable-core-limit", default=None)
+@click.option("--mig-strategy", envvar="MIG_STRATEGY", type=click.Choice(["none", "mixed"]))
+@click.option(
+    "--topology-score/--no-topology-score",
+    envvar="ENABLE_TOPOLOGY_SCORE",
+    default=None,
+    help="Publish hami.io/node-nvidia-score from NVML link data.",
+)
+@click.option("--hook-path", envvar="HOOK_PATH", type=_PATH, default=Path("/usr/local"))
+@click.option(
+    "--plugin-dir", type=_PATH, default=Path("/var/lib/kubelet/device-plugins"), show_default=True
+)
+@click.option("--install-lib", type=_PATH, help="Install this libvgpu.so into <hook>/vgpu first.")
+@click.option("--kubeconfig", envvar="KUBECONFIG", type=_PATH)
+@click.option("--fake-gpus", type=int, help="Use N in-memory fake GPUs instead of NVML.")
+@click.option("--print-config", is_flag=True, help="Print the effective settings and exit.")
+@click.option("--debug", is_flag=True)
+def command(
+    node_name: str,
+    config_file: Path | None,
+    node_config: Path,
+    resource_name: str | None,
+    device_split_count: int | None,
+    device_memory_scaling: float | None,
+    device_cores_scaling: float | None,
+    disable_core_limit: bool | None,
+    mig_strategy: str | None,
+    topology_score: bool | None,
+    hook_path: Path,
+    plugin_dir: Path,
+    install_lib: Path | None,
+    kubeconfig: Path | None,
+    fake_gpus: int | None,
+    print_config: bool,
+    debug: bool,
+) -> None:
+    """Run the NVIDIA device plugin on a GPU node."""
+    from hami.deviceplugin.settings import PluginSettings, SettingsError, load_settings
+
+    overrides: dict[str, Any] = {
+        "resource_name": resource_name,
+        "split_count": device_split_count,
+        "memory_scaling": device_memory_scaling,
+        "core_scaling": device_cores_scaling,
+        "disable_core_limit": disable_core_limit,
+        "mig_strategy": mig_strategy,
+        "topology_score": topology_score,
+    }
+    try:
+        base = PluginSettings(node_name=node_name, hook_path=hook_path, plugin_dir=plugin_dir)
+        settings = load_settings(
+            base, config_file, node_config, overrides, os.environ.get("DP_DISABLE_HEALTHCHECKS")
+        )
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if print_config:
+        click.echo(json.dumps(settings.dump(), indent=2, sort_keys=True))
+        return
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(settings, install_lib, kubeconfig, fake_gpus))
+
+
+async def _run(
+    settings: Any, install_lib: Path | None, kubeconfig: Path | None, fake_gpus: int | None
+) -> None:
+    from hami.deviceplugin.app import DevicePluginApp
+    from hami.deviceplugin.install import InstallError, install_hook
+    from hami.deviceplugin.nvml import FakeNvml, Nvml, NvmlError, PynvmlNvml
+    from hami.k8s.lightkube import LightkubeClient
+
+    if install_lib is not None:
+        try:
+            install_hook(install_lib, settings.vgpu_dir)
+        except InstallError as exc:
+            raise click.ClickException(str(exc)) from exc
+    try:
+        nvml: Nvml = FakeNvml.with_gpus(fake_gpus) if fake_gpus is not None else PynvmlNvml()
+    except NvmlError as exc:
+        raise click.ClickException(f"NVML unavailable: {exc}") from exc
+    client = LightkubeClient.from_kubeconfig(kubeconfig)
+    try:
+        app = DevicePluginApp(settings, nvml, client)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app.session.request_reregister)
+        await app.run()
+    finally:
+        await client.close()
+        nvml.close()

@@ -1,0 +1,101 @@
+"""Settings precedence and durations; metrics names/labels of spec §7.1 at scrape time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hami.scheduler.settings import SettingsError, load_settings, parse_duration
+from tests.component.scheduler.conftest import Harness
+from tests.component.scheduler.objects import container, filter_args, make_pod
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("5m", 300.0), ("28s", 28.0), ("1m30s", 90.0), ("250ms", 0.25), (12, 12.0), ("7", 7.0)],
+    ids=["minutes", "seconds", "compound", "millis", "int", "numeric-string"],
+)
+def test_durations(value: object, seconds: float) -> None:
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["5 minutes", "m5", "", "-3", True], ids=str)
+def test_bad_durations(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(value)
+
+
+def test_precedence_flags_env_file_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("node_lock_timeout: 1m\nscheduler_name: from-file\nhttp_bind: 0.0.0.0:1\n")
+    monkeypatch.setenv("HAMI_SCHEDULER_NAME", "from-env")
+    monkeypatch.setenv("HAMI_HTTP_BIND", "0.0.0.0:2")
+    s = load_settings({"http_bind": "0.0.0.0:3"}, cfg)
+    assert s.http_bind == "0.0.0.0:3"  # flag beats env and file
+    assert s.scheduler_name == "from-env"  # env beats file
+    assert s.node_lock_timeout == 60.0  # file beats default
+    assert s.gpu_scheduler_policy == "spread"  # default
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [("- a\n- b\n", "mapping"), ("bogus_key: 1\n", "bogus_key"),
+     ("gpu_scheduler_policy: fastest\n", "unknown GPU policy"), (":\n  - [", "cannot read")],
+    ids=["not-mapping", "unknown-key", "bad-policy", "bad-yaml"],
+)  # fmt: skip
+def test_bad_settings_file_names_the_file(tmp_path: Path, content: str, needle: str) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(content)
+    with pytest.raises(SettingsError) as info:
+        load_settings({}, cfg)
+    assert str(cfg) in str(info.value)
+    assert needle in str(info.value)
+
+
+async def test_metrics_reflect_the_cache(harness: Harness) -> None:
+    pod = harness.kube.add("pods", make_pod("m", containers=[container(gpumem=3000, gpucores=20)]))
+    await harness.settle()
+    body = (await harness.http.post("/filter", json=filter_args(pod, ["node-0"]))).json()
+    assert body["nodenames"] == ["node-0"]
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{harness.runner.port(1)}/metrics")).text
+    for name in ("hami_gpu_memory_limit_bytes", "hami_gpu_core_limit_ratio",
+                 "hami_gpu_memory_allocated_bytes", "hami_gpu_core_allocated_ratio",
+                 "hami_gpu_shared_count", "hami_node_gpu_overview",
+                 "hami_node_gpu_memory_allocated_ratio", "hami_vgpu_memory_allocated_bytes",
+                 "hami_vgpu_core_allocated_ratio", "hami_build_info",
+                 "hami_filter_duration_seconds_bucket", "hami_filter_total", "hami_bind_total",
+                 "hami_node_lock_total"):  # fmt: skip
+        assert f"\n{name}" in text, name
+    assert (
+        'hami_gpu_memory_limit_bytes{device_index="0",device_type="NVIDIA-Tesla T4",'
+        'device_uuid="GPU-node-0-00",node="node-0",zone="vGPU"} 1.7179869184e+10'
+    ) in text
+    assert 'hami_vgpu_memory_allocated_bytes{container_index="0"' in text
+    assert 'pod="m",zone="vGPU"} 3.145728e+09' in text
+    assert 'hami_filter_total{result="scheduled"} 1.0' in text
+
+
+async def test_quota_is_enforced_in_fit_and_webhook(harness: Harness) -> None:
+    harness.kube.add("resourcequotas", {
+        "apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "gpu", "namespace": "team"},
+        "spec": {"hard": {"limits.nvidia.com/gpumem": "4000"}}})  # fmt: skip
+    await harness.settle()
+    assert harness.service.quota_check("team", 5000, 0) is not None
+    assert harness.service.quota_check("team", 3000, 0) is None
+    first = harness.kube.add("pods", make_pod("q1", namespace="team",
+                                              containers=[container(gpumem=3000)]))  # fmt: skip
+    second = harness.kube.add("pods", make_pod("q2", namespace="team",
+                                               containers=[container(gpumem=3000)]))  # fmt: skip
+    await harness.settle()
+    assert (await harness.http.post("/filter", json=filter_args(first, ["node-0"]))).json()[
+        "nodenames"] == ["node-0"]  # fmt: skip
+    body = (await harness.http.post("/filter", json=filter_args(second, ["node-0"]))).json()
+    assert body["nodenames"] == []
+    assert "quota" in body["failedNodes"]["node-0"].lower()
+    assert "exceeding resource quota" in (harness.service.quota_check("team", 2000, 0) or "")
