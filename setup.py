@@ -44,16 +44,22 @@ class BuildPyWithLibvgpu(build_py):  # type: ignore[misc]
         shutil.copy2(built, dest / "libvgpu.so")
 
 
-class SdistWithLibvgpu(sdist):  # type: ignore[misc]
-    """Include libvgpu's sources, tests kit and bench so the sdist can build a wheel."""
+def _native_sources() -> list[str]:
+    found = []
+    for root in ("libvgpu", "bench/hook_overhead"):
+        for path in sorted((HERE / root).rglob("*")):
+            rel = path.relative_to(HERE).as_posix()
+            if path.is_file() and not rel.startswith(SDIST_SKIP) and "__pycache__" not in rel:
+                found.append(rel)
+    return found
 
-    def add_defaults(self) -> None:
-        super().add_defaults()
-        for root in ("libvgpu", "bench/hook_overhead"):
-            for path in sorted((HERE / root).rglob("*")):
-                rel = path.relative_to(HERE).as_posix()
-                if path.is_file() and not rel.startswith(SDIST_SKIP) and "__pycache__" not in rel:
-                    self.filelist.append(rel)
+
+class SdistWithLibvgpu(sdist):  # type: ignore[misc]
+    """Include libvgpu's sources, test kit and bench so the sdist can build a wheel."""
+
+    def make_release_tree(self, base_dir: str, files: list[str]) -> None:
+        extra = [f for f in _native_sources() if f not in set(files)]
+        super().make_release_tree(base_dir, [*files, *extra])
 
 
 class NativeDistribution(Distribution):

@@ -16,9 +16,13 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -68,6 +72,104 @@ def _fake_release(sched: SchedulerThread) -> Release:
             await runner.client.patch_node_metadata(node, annotations={"hami.io/mutex.lock": None})
 
         await asyncio.get_running_loop().run_in_executor(None, sched.call, on_loop)
+
+    return release
+
+
+_APISERVER = """
+import asyncio, json, sys
+from pathlib import Path
+from tests.support.apiserver import ApiServer
+from tests.support.apiserver.server import StoreAccess
+from tests.support.kubeconfig import write_kubeconfig
+
+async def main():
+    server = ApiServer()
+    await server.start()
+    store = StoreAccess(lambda: server.store)
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        store.create(json.loads(line))
+    write_kubeconfig(Path(sys.argv[1]), server.url)
+    print("READY", server.url, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run_processes(
+    args: argparse.Namespace,
+    nodes: list[dict[str, Any]],
+    pods: list[dict[str, Any]],
+    names: list[str],
+    settings: SchedulerSettings,
+) -> dict[str, Any]:
+    """apiserver stand-in, `hami scheduler` and this driver as three processes (3 GILs)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": f"{root}:{root / 'src'}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        kubeconfig = Path(tmp) / "kubeconfig"
+        api = subprocess.Popen(
+            [sys.executable, "-c", _APISERVER, str(kubeconfig)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=root,
+        )  # fmt: skip
+        sched: subprocess.Popen[str] | None = None
+        try:
+            assert api.stdin is not None and api.stdout is not None
+            for obj in [*nodes, *pods]:
+                api.stdin.write(json.dumps(obj) + "\n")
+            api.stdin.write("\n")
+            api.stdin.flush()
+            ready = api.stdout.readline().split()
+            if not ready or ready[0] != "READY":
+                raise RuntimeError("apiserver stand-in did not start")
+            api_url = ready[1]
+            port, metrics = _free_port(), _free_port()
+            sched = subprocess.Popen(
+                [sys.executable, "-c", "from hami.cli import main; main()", "scheduler",
+                 "--kubeconfig", str(kubeconfig), "--http-bind", f"127.0.0.1:{port}",
+                 "--metrics-bind-address", f"127.0.0.1:{metrics}",
+                 "--node-scheduler-policy", settings.node_scheduler_policy],
+                env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            else:
+                raise RuntimeError("scheduler did not become ready")
+            listed = httpx.get(f"{api_url}/api/v1/pods", timeout=60).json()["items"]
+            by_name = {p["metadata"]["name"]: p for p in listed}
+            live = [by_name[p["metadata"]["name"]] for p in pods]
+            return asyncio.run(_drive(_http_release(api_url), url, live, names, args.concurrency))
+        finally:
+            for proc in (sched, api):
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(10)
+
+
+def _http_release(api_url: str) -> Release:
+    """The device plugin's lock release over HTTP (the lock is ours: the bind just took it)."""
+    client = httpx.AsyncClient(base_url=api_url, timeout=30)
+    body = {"metadata": {"annotations": {"hami.io/mutex.lock": None}}}
+
+    async def release(node: str, ns: str, name: str) -> None:
+        await client.patch(f"/api/v1/nodes/{node}", json=body,
+                           headers={"Content-Type": "application/merge-patch+json"})  # fmt: skip
 
     return release
 
@@ -132,13 +234,14 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--pods", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--node-policy", default="binpack", choices=["binpack", "spread"])
     parser.add_argument(
         "--backend",
-        default="apiserver",
-        choices=["apiserver", "fake"],
-        help="apiserver stand-in over HTTP, or the in-memory fake",
+        default="process",
+        choices=["process", "apiserver", "fake"],
+        help="process: apiserver stand-in and `hami scheduler` as separate processes "
+        "(default); apiserver: both as threads of this process; fake: in-memory fake cluster",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -157,7 +260,9 @@ def main() -> None:
         "http_bind": "127.0.0.1:0", "metrics_bind_address": "127.0.0.1:0",
         "node_scheduler_policy": args.node_policy, "kube_timeout": 60,
     })  # fmt: skip
-    if args.backend == "fake":
+    if args.backend == "process":
+        result = _run_processes(args, nodes, pods, names, settings)
+    elif args.backend == "fake":
 
         def fake() -> FakeKube:
             kube = FakeKube()

@@ -29,8 +29,9 @@ static inline CUresult oom(void) { return CUDA_ERROR_OUT_OF_MEMORY; }
         int known_ = k_ && vgpu_track_take(table, k_, &size_, &dev_, &kind_) == 0; \
         CUresult r_ = (call);                                         \
         if (known_) {                                                 \
-            if (r_ == CUDA_SUCCESS) vgpu_mem_release(dev_, size_, kind_); \
-            else vgpu_track_put(table, k_, size_, dev_, kind_);       \
+            if (r_ != CUDA_SUCCESS) vgpu_track_put(table, k_, size_, dev_, kind_); \
+            else if (kind_ == VGPU_KIND_POOL) vgpu_pool_freed(size_);  \
+            else vgpu_mem_release(dev_, size_, kind_);                \
         }                                                             \
         return r_;                                                    \
     } while (0)
@@ -96,29 +97,49 @@ CUresult vgpu_w_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t Wid
 }
 VGPU_EXPORT(cuMemAllocPitch_v2)
 
-/* ---- stream-ordered allocations: live bytes are counted ---- */
-#define ASYNC_ALLOC(fn, ...)                                                                   \
+/* ---- stream-ordered allocations: the pool's reservation is charged (pools.c) ---- */
+#define ASYNC_ALLOC(fn, pool, ...)                                                             \
     CU_NEED(fn);                                                                               \
     if (!dptr) return REAL(fn)(__VA_ARGS__);                                                   \
-    ALLOC_BODY(VGPU_T_DPTR, vgpu_current_device(), bytesize, REAL(fn)(__VA_ARGS__), *dptr)
+    vgpu_pool_op_t op;                                                                         \
+    if (vgpu_pool_begin(&op, bytesize, pool, vgpu_current_device()) != 0) return oom();        \
+    CUresult r = REAL(fn)(__VA_ARGS__);                                                        \
+    vgpu_pool_end(&op, r, r == CUDA_SUCCESS ? *dptr : 0);                                      \
+    return r
 
 CUresult vgpu_w_cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream) {
-    ASYNC_ALLOC(cuMemAllocAsync, dptr, bytesize, hStream);
+    ASYNC_ALLOC(cuMemAllocAsync, NULL, dptr, bytesize, hStream);
 }
 VGPU_EXPORT(cuMemAllocAsync)
 CUresult vgpu_w_cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream) {
-    ASYNC_ALLOC(cuMemAllocAsync_ptsz, dptr, bytesize, hStream);
+    ASYNC_ALLOC(cuMemAllocAsync_ptsz, NULL, dptr, bytesize, hStream);
 }
 VGPU_EXPORT(cuMemAllocAsync_ptsz)
 CUresult vgpu_w_cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream) {
-    ASYNC_ALLOC(cuMemAllocFromPoolAsync, dptr, bytesize, pool, hStream);
+    ASYNC_ALLOC(cuMemAllocFromPoolAsync, pool, dptr, bytesize, pool, hStream);
 }
 VGPU_EXPORT(cuMemAllocFromPoolAsync)
 CUresult vgpu_w_cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
                                              CUstream hStream) {
-    ASYNC_ALLOC(cuMemAllocFromPoolAsync_ptsz, dptr, bytesize, pool, hStream);
+    ASYNC_ALLOC(cuMemAllocFromPoolAsync_ptsz, pool, dptr, bytesize, pool, hStream);
 }
 VGPU_EXPORT(cuMemAllocFromPoolAsync_ptsz)
+
+CUresult vgpu_w_cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep) {
+    CU_NEED(cuMemPoolTrimTo);
+    CUresult r = REAL(cuMemPoolTrimTo)(pool, minBytesToKeep);
+    if (r == CUDA_SUCCESS) vgpu_pool_settle_handle(pool, 0);
+    return r;
+}
+VGPU_EXPORT(cuMemPoolTrimTo)
+
+CUresult vgpu_w_cuMemPoolDestroy(CUmemoryPool pool) {
+    CU_NEED(cuMemPoolDestroy);
+    CUresult r = REAL(cuMemPoolDestroy)(pool);
+    if (r == CUDA_SUCCESS) vgpu_pool_settle_handle(pool, 1);
+    return r;
+}
+VGPU_EXPORT(cuMemPoolDestroy)
 
 CUresult vgpu_w_cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
     CU_NEED(cuMemFreeAsync);
@@ -157,13 +178,19 @@ static uint64_t format_bytes(CUarray_format f) {
     }
 }
 
+/* arrays are laid out in rows aligned to 512 bytes (texture pitch alignment) */
+static uint64_t array_bytes(uint64_t w, uint64_t h, uint64_t depth, unsigned ch, CUarray_format f) {
+    uint64_t row = w * (ch ? ch : 1) * format_bytes(f);
+    row = (row + 511) / 512 * 512;
+    return row * (h ? h : 1) * (depth ? depth : 1);
+}
+
 static uint64_t array3d_bytes(const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned level) {
     uint64_t w = d->Width >> level, h = d->Height >> level, depth = d->Depth >> level;
     if (!w) w = 1;
-    if (!h) h = 1;
-    if (!depth) depth = 1;
-    uint64_t ch = d->NumChannels ? d->NumChannels : 1;
-    return w * h * depth * ch * format_bytes(d->Format);
+    if (d->Height && !h) h = 1;
+    if (d->Depth && !depth) depth = 1;
+    return array_bytes(w, h, depth, d->NumChannels, d->Format);
 }
 
 static CUresult track_object(CUresult r, void *obj, int dev, uint64_t size) {
@@ -179,8 +206,7 @@ CUresult vgpu_w_cuArrayCreate_v2(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *
     CU_NEED(cuArrayCreate_v2);
     if (!pHandle || !d) return REAL(cuArrayCreate_v2)(pHandle, d);
     int dev = vgpu_current_device();
-    uint64_t size = (uint64_t)d->Width * (d->Height ? d->Height : 1) * (d->NumChannels ? d->NumChannels : 1) *
-                    format_bytes(d->Format);
+    uint64_t size = array_bytes(d->Width, d->Height, 1, d->NumChannels, d->Format);
     if (vgpu_mem_reserve(dev, size, VGPU_KIND_DATA) != 0) return oom();
     CUresult r = REAL(cuArrayCreate_v2)(pHandle, d);
     return track_object(r, r == CUDA_SUCCESS ? (void *)*pHandle : NULL, dev, size);

@@ -43,6 +43,13 @@ uint64_t vgpu_mem_used(int dev) {
     if (dev < 0 || dev >= VGPU_MAX_DEVICES) return 0;
     vgpu_region_t *r = vgpu_region();
     vgpu_slot_t *me = vgpu_my_slot();
+    /* queries are not hot: drop processes that exited since (a sibling's stale usage must not show) */
+    int n = atomic_load((_Atomic int32_t *)&r->proc_num);
+    for (int i = 0; i < n; i++)
+        if (r->procs[i].pid && r->procs[i].status == 0 && &r->procs[i] != me) {
+            vgpu_region_reclaim();
+            break;
+        }
     uint64_t sum = sum_total(r, dev);
     if (me < r->procs || me >= r->procs + VGPU_MAX_PROCS) sum += atomic_load(A64(&me->used[dev].total));
     return sum;
@@ -81,6 +88,13 @@ int vgpu_mem_reserve(int dev, uint64_t bytes, int kind) {
     return 0;
 }
 
+void vgpu_mem_add(int dev, uint64_t bytes, int kind) {
+    if (dev < 0 || dev >= VGPU_MAX_DEVICES || bytes == 0) return;
+    vgpu_slot_t *me = vgpu_my_slot();
+    atomic_fetch_add(A64(&me->used[dev].total), bytes);
+    atomic_fetch_add_explicit(A64(kind_field(me, dev, kind)), bytes, memory_order_relaxed);
+}
+
 void vgpu_mem_release(int dev, uint64_t bytes, int kind) {
     if (dev < 0 || dev >= VGPU_MAX_DEVICES || bytes == 0) return;
     vgpu_slot_t *me = vgpu_my_slot();
@@ -95,15 +109,35 @@ int vgpu_current_device(void) {
     return -1;
 }
 
-/* NVML device -> CUDA ordinal, honouring CUDA_VISIBLE_DEVICES (indices or UUID prefixes). */
+int vgpu_cuda_uuid(int cudadev, char out[VGPU_UUID_LEN]) {
+    CUuuid u;
+    if (!vgpu_real[VGPU_H_cuDeviceGetUuid_v2] || REAL(cuDeviceGetUuid_v2)(&u, cudadev) != CUDA_SUCCESS) return -1;
+    const unsigned char *b = (const unsigned char *)u.bytes;
+    snprintf(out, VGPU_UUID_LEN, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    return 0;
+}
+
+/* NVML device -> CUDA ordinal. By UUID when this process already uses CUDA (immune to device
+ * ordering and CUDA_VISIBLE_DEVICES); otherwise from CUDA_VISIBLE_DEVICES (indices or UUID
+ * prefixes), identity when unset. */
 int vgpu_nvml_to_cuda(nvmlDevice_t dev) {
     vgpu_nvml_ready();
     vgpu_config_init();
+    char uuid[VGPU_UUID_LEN] = {0};
+    if (vgpu_real[VGPU_H_nvmlDeviceGetUUID]) REAL(nvmlDeviceGetUUID)(dev, uuid, sizeof uuid - 1);
+    int count = 0;
+    if (uuid[0] && atomic_load_explicit(&vgpu_cuda_state, memory_order_acquire) == 2 &&
+        vgpu_real[VGPU_H_cuDeviceGetCount] && REAL(cuDeviceGetCount)(&count) == CUDA_SUCCESS) {
+        for (int d = 0; d < count && d < VGPU_MAX_DEVICES; d++) {
+            char cu[VGPU_UUID_LEN];
+            if (vgpu_cuda_uuid(d, cu) == 0 && !strcmp(cu, uuid)) return d;
+        }
+        return -1;
+    }
     unsigned int idx = 0;
     if (!vgpu_real[VGPU_H_nvmlDeviceGetIndex] || REAL(nvmlDeviceGetIndex)(dev, &idx) != NVML_SUCCESS) return -1;
     if (vgpu_cfg.visible_n < 0) return (int)idx;
-    char uuid[VGPU_UUID_LEN] = {0};
-    if (vgpu_real[VGPU_H_nvmlDeviceGetUUID]) REAL(nvmlDeviceGetUUID)(dev, uuid, sizeof uuid - 1);
     for (int i = 0; i < vgpu_cfg.visible_n; i++) {
         const char *e = vgpu_cfg.visible[i];
         if (e[0] >= '0' && e[0] <= '9') {
@@ -123,17 +157,10 @@ int vgpu_cuda_to_nvml(int cudadev, nvmlDevice_t *out) {
         if (!vgpu_real[VGPU_H_nvmlInit_v2] || REAL(nvmlInit_v2)() != NVML_SUCCESS) return -1;
         atomic_store(&inited, 1);
     }
-    if (vgpu_real[VGPU_H_cuDeviceGetUuid_v2] && vgpu_real[VGPU_H_nvmlDeviceGetHandleByUUID]) {
-        CUuuid u;
-        if (REAL(cuDeviceGetUuid_v2)(&u, cudadev) == CUDA_SUCCESS) {
-            const unsigned char *b = (const unsigned char *)u.bytes;
-            char buf[VGPU_UUID_LEN];
-            snprintf(buf, sizeof buf,
-                     "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                     b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-            if (REAL(nvmlDeviceGetHandleByUUID)(buf, out) == NVML_SUCCESS) return 0;
-        }
-    }
+    char buf[VGPU_UUID_LEN];
+    if (vgpu_real[VGPU_H_nvmlDeviceGetHandleByUUID] && vgpu_cuda_uuid(cudadev, buf) == 0 &&
+        REAL(nvmlDeviceGetHandleByUUID)(buf, out) == NVML_SUCCESS)
+        return 0;
     if (!vgpu_real[VGPU_H_nvmlDeviceGetHandleByIndex_v2]) return -1;
     unsigned int idx = (unsigned)cudadev;
     if (vgpu_cfg.visible_n > cudadev && vgpu_cfg.visible[cudadev][0] >= '0' && vgpu_cfg.visible[cudadev][0] <= '9')

@@ -219,6 +219,7 @@ static void atfork_child(void) {
     pthread_mutex_unlock(&region_mu);
     my_slot = NULL; /* the child registers its own slot on first use */
     vgpu_track_reset_after_fork();
+    vgpu_pools_reset_after_fork();
     vgpu_after_fork_child();
 }
 
@@ -293,14 +294,8 @@ void vgpu_region_set_devices(void) {
     if (count > VGPU_MAX_DEVICES) count = VGPU_MAX_DEVICES;
     region_lock();
     for (int d = 0; d < count; d++) {
-        CUuuid u;
-        if (REAL(cuDeviceGetUuid_v2)(&u, d) != CUDA_SUCCESS) continue;
-        const unsigned char *b = (const unsigned char *)u.bytes;
         char buf[VGPU_UUID_LEN];
-        snprintf(buf, sizeof buf,
-                 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-                 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-        memcpy(r->uuids[d], buf, sizeof buf);
+        if (vgpu_cuda_uuid(d, buf) == 0) memcpy(r->uuids[d], buf, sizeof buf);
     }
     if (r->device_num < (uint64_t)count) r->device_num = (uint64_t)count;
     region_unlock();

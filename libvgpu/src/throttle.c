@@ -14,6 +14,7 @@
  * monitor for a lower-priority container) blocks launches.
  */
 #include "vgpu.h"
+#include "hami_vgpu.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -36,7 +37,9 @@ typedef struct {
     double e;             /* GPU-seconds per token */
     double trim;
     int64_t after_refill;
-    uint64_t consumed;    /* since the last control step */
+    uint64_t consumed;    /* since the last refill bookkeeping (refill() adds, control() drains) */
+    uint64_t acc_consumed; /* since the last fresh utilization sample */
+    double acc_time;
     unsigned long long last_seen_us;
     int own_seen;
     int nvml_ok;
@@ -47,16 +50,18 @@ static devctl_t ctl[VGPU_MAX_DEVICES];
 static int ndev;
 static _Atomic int watcher_state; /* 0 none, 1 starting/running */
 
-typedef struct {
-    int version;
-    int (*sample)(int dev, double *util_total, double *util_own); /* 0 ok, -1 no fresh data */
-    uint64_t (*now_ns)(void);
-} hami_vgpu_test_hooks_t;
 static const hami_vgpu_test_hooks_t *test_hooks;
 
 /* Test hook (exported): replace the utilization sampler and/or the controller clock. */
 void hami_vgpu_set_test_hooks(const hami_vgpu_test_hooks_t *h) __attribute__((visibility("default")));
-void hami_vgpu_set_test_hooks(const hami_vgpu_test_hooks_t *h) { __atomic_store_n(&test_hooks, h, __ATOMIC_RELEASE); }
+void hami_vgpu_set_test_hooks(const hami_vgpu_test_hooks_t *h) {
+    if (h && h->version != HAMI_VGPU_TEST_HOOKS_VERSION) {
+        LOG_ERROR("hami_vgpu_set_test_hooks: version %d unsupported (want %d); ignored", h->version,
+                  HAMI_VGPU_TEST_HOOKS_VERSION);
+        return;
+    }
+    __atomic_store_n(&test_hooks, h, __ATOMIC_RELEASE);
+}
 
 static uint64_t now_ns(void) {
     const hami_vgpu_test_hooks_t *h = __atomic_load_n(&test_hooks, __ATOMIC_ACQUIRE);
@@ -94,12 +99,8 @@ static int sample_nvml(int dev, double *total, double *own) {
     unsigned int n = MAX_SAMPLES;
     nvmlReturn_t r = REAL(nvmlDeviceGetProcessUtilization)(c->nvml, buf, &n, c->last_seen_us);
     unsigned long long now = wall_us();
-    if (r == NVML_ERROR_NOT_FOUND) { /* no process ran on the GPU since last_seen */
-        c->last_seen_us = now;
-        *total = *own = 0;
-        return 0;
-    }
-    if (r != NVML_SUCCESS) return -1;
+    if (r == NVML_ERROR_NOT_FOUND) n = 0; /* no sample since last_seen (idle, or not sampled yet) */
+    else if (r != NVML_SUCCESS) return -1;
     vgpu_region_t *reg = vgpu_region();
     vgpu_slot_t *me = vgpu_my_slot();
     unsigned int self = (unsigned)getpid();
@@ -127,12 +128,17 @@ static int sample_nvml(int dev, double *total, double *own) {
             t += u;
         }
     }
-    c->last_seen_us = newest > c->last_seen_us ? newest : now;
-    if (!c->own_seen && c->consumed && vgpu_real[VGPU_H_nvmlDeviceGetUtilizationRates]) {
+    int fresh = n > 0;
+    if (fresh) c->last_seen_us = newest > c->last_seen_us ? newest : now;
+    if (!c->own_seen && c->acc_consumed && vgpu_real[VGPU_H_nvmlDeviceGetUtilizationRates]) {
         /* our host pid is unknown (separate pid namespace): fall back to whole-device utilization */
         nvmlUtilization_t ur;
-        if (REAL(nvmlDeviceGetUtilizationRates)(c->nvml, &ur) == NVML_SUCCESS) t = o = ur.gpu;
+        if (REAL(nvmlDeviceGetUtilizationRates)(c->nvml, &ur) == NVML_SUCCESS) {
+            t = o = ur.gpu;
+            fresh = 1;
+        }
     }
+    if (!fresh) return -1;
     *total = t > 100 ? 100 : t;
     *own = o > 100 ? 100 : o;
     return 0;
@@ -162,13 +168,24 @@ static void refill(devctl_t *c) {
 
 static void control(int dev, int limit, double period_s) {
     devctl_t *c = &ctl[dev];
-    double total = 0, own = 0;
-    int ok = sample(dev, &total, &own) == 0;
-    vgpu_slot_t *me = vgpu_my_slot();
-    if (ok) me->device_util[dev].sm_util = (uint64_t)(own + 0.5);
-    uint64_t consumed = c->consumed;
+    double tick_s = period_s; /* the refill rate is per control period */
+    /* utilization samples may arrive less often than control periods: pair each fresh sample with
+     * everything consumed since the previous one */
+    c->acc_consumed += c->consumed;
     c->consumed = 0;
-    if (!ok || period_s <= 0) return;
+    c->acc_time += period_s;
+    double total = 0, own = 0;
+    if (sample(dev, &total, &own) != 0) {
+        if (c->acc_time > 5.0) c->acc_consumed = 0, c->acc_time = 0; /* stale: start over */
+        return;
+    }
+    vgpu_slot_t *me = vgpu_my_slot();
+    me->device_util[dev].sm_util = (uint64_t)(own + 0.5);
+    uint64_t consumed = c->acc_consumed;
+    period_s = c->acc_time; /* the time the sample and the consumption cover */
+    c->acc_consumed = 0;
+    c->acc_time = 0;
+    if (period_s <= 0) return;
     if (own > 0.5 && consumed > 0) {
         double e_new = own / 100.0 * period_s / (double)consumed;
         c->e = c->e > 0 ? 0.6 * c->e + 0.4 * e_new : e_new;
@@ -184,7 +201,7 @@ static void control(int dev, int limit, double period_s) {
     double target = limit - (total - own);
     if (target < limit * 0.05) target = limit * 0.05;
     if (target > limit) target = limit;
-    c->rate = target / 100.0 * period_s / c->e * c->trim;
+    c->rate = target / 100.0 * tick_s / c->e * c->trim;
     if (c->rate < 1) c->rate = 1;
     LOG_DEBUG("dev %d: util total %.1f own %.1f consumed %llu e %.3g trim %.2f rate %.0f", dev, total, own,
               (unsigned long long)consumed, c->e, c->trim, c->rate);
@@ -234,6 +251,8 @@ static void *watcher(void *arg) {
                     ctl[d].trim = 1;
                     ctl[d].after_refill = atomic_load(&ctl[d].tokens);
                     ctl[d].consumed = 0;
+                    ctl[d].acc_consumed = 0;
+                    ctl[d].acc_time = 0;
                 }
                 control(d, limit, period_s);
                 any = 1;
@@ -259,17 +278,15 @@ void vgpu_watcher_start(void) {
     int count = 0;
     if (vgpu_real[VGPU_H_cuDeviceGetCount] && REAL(cuDeviceGetCount)(&count) != CUDA_SUCCESS) count = 0;
     ndev = count > VGPU_MAX_DEVICES ? VGPU_MAX_DEVICES : count;
-    int want = 0;
     for (int d = 0; d < ndev; d++) {
         ctl[d].trim = 1;
         ctl[d].nvml_ok = vgpu_cuda_to_nvml(d, &ctl[d].nvml) == 0;
         ctl[d].last_seen_us = wall_us();
         atomic_store(&ctl[d].tokens, INT64_MAX / 4);
         ctl[d].after_refill = INT64_MAX / 4;
-        if (r->sm_limit[d] > 0 && r->sm_limit[d] < 100) want = 1;
     }
+    (void)r;
     vgpu_region_set_devices();
-    if (vgpu_cfg.policy == VGPU_POLICY_DISABLE) want = 0;
     /* the thread also feeds the monitor (utilization, last kernel time), so start it whenever a
      * device exists; it blocks all signals so the application's handlers never run on it */
     if (ndev > 0) {
@@ -284,7 +301,6 @@ void vgpu_watcher_start(void) {
         pthread_attr_destroy(&a);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
-    (void)want;
 }
 
 void vgpu_launch_slow(uint64_t cost) {

@@ -1,7 +1,9 @@
 /*
  * Allocation bookkeeping: key (device pointer, VMM handle, array, context) -> (size, device, kind).
  * Open addressing with linear probing and backward-shift deletion, split into 64 shards, each
- * behind a tiny spinlock: O(1) per alloc/free however many allocations are live.
+ * behind a tiny spinlock: O(1) per alloc/free however many allocations are live. Each shard also
+ * keeps its 8 newest entries in a small "nursery" next to its lock: short-lived allocations (freed
+ * soon after) never touch the big table, so their cost does not grow with the number of live ones.
  */
 #include "vgpu.h"
 
@@ -11,6 +13,7 @@
 
 #define SHARDS 64
 #define MIN_CAP 64
+#define NURSERY 8
 
 typedef struct {
     uint64_t key;
@@ -21,6 +24,8 @@ typedef struct {
     _Atomic int lock;
     uint32_t cap, count;
     ent_t *ents;
+    uint32_t nn;
+    ent_t nursery[NURSERY];
 } __attribute__((aligned(64))) shard_t;
 
 static shard_t shards[VGPU_T_COUNT][SHARDS];
@@ -66,41 +71,24 @@ static int grow(shard_t *s) {
     return 0;
 }
 
-int vgpu_track_put(int table, uint64_t key, uint64_t size, int dev, int kind) {
-    if (!key) return -1;
-    uint64_t h = khash(key);
-    shard_t *s = &shards[table][h >> 58];
-    uint64_t val = size << 12 | (uint64_t)(kind & 0xf) << 8 | (uint64_t)(dev & 0xff);
-    lock(s);
-    if ((s->count + 1) * 2 > s->cap && grow(s) != 0) { /* load <= 1/2 keeps probes short */
-        unlock(s);
-        return -1;
-    }
-    uint32_t j = home(key, h, s->cap - 1);
+/* under the shard lock */
+static int table_put(shard_t *s, uint64_t key, uint64_t val) {
+    if ((s->count + 1) * 2 > s->cap && grow(s) != 0) return -1; /* load <= 1/2 keeps probes short */
+    uint32_t j = home(key, khash(key), s->cap - 1);
     while (s->ents[j].key && s->ents[j].key != key) j = (j + 1) & (s->cap - 1);
     if (!s->ents[j].key) s->count++;
     s->ents[j].key = key;
     s->ents[j].val = val;
-    unlock(s);
     return 0;
 }
 
-int vgpu_track_take(int table, uint64_t key, uint64_t *size, int *dev, int *kind) {
-    if (!key) return -1;
-    uint64_t h = khash(key);
-    shard_t *s = &shards[table][h >> 58];
-    lock(s);
-    if (!s->cap) {
-        unlock(s);
-        return -1;
-    }
-    uint32_t mask = s->cap - 1, j = home(key, h, mask);
+/* under the shard lock; 0 found */
+static int table_take(shard_t *s, uint64_t key, uint64_t *val) {
+    if (!s->cap) return -1;
+    uint32_t mask = s->cap - 1, j = home(key, khash(key), mask);
     while (s->ents[j].key && s->ents[j].key != key) j = (j + 1) & mask;
-    if (!s->ents[j].key) {
-        unlock(s);
-        return -1;
-    }
-    uint64_t val = s->ents[j].val;
+    if (!s->ents[j].key) return -1;
+    *val = s->ents[j].val;
     /* backward-shift deletion keeps probe chains intact without tombstones */
     uint32_t hole = j, k = j;
     for (;;) {
@@ -116,7 +104,50 @@ int vgpu_track_take(int table, uint64_t key, uint64_t *size, int *dev, int *kind
     s->ents[hole].key = 0;
     s->ents[hole].val = 0;
     s->count--;
+    return 0;
+}
+
+int vgpu_track_put(int table, uint64_t key, uint64_t size, int dev, int kind) {
+    if (!key) return -1;
+    shard_t *s = &shards[table][khash(key) >> 58];
+    uint64_t val = size << 12 | (uint64_t)(kind & 0xf) << 8 | (uint64_t)(dev & 0xff);
+    int rc = 0;
+    lock(s);
+    for (uint32_t i = 0; i < s->nn; i++)
+        if (s->nursery[i].key == key) {
+            s->nursery[i].val = val;
+            unlock(s);
+            return 0;
+        }
+    if (s->nn == NURSERY) { /* the oldest graduates to the table */
+        if (table_put(s, s->nursery[0].key, s->nursery[0].val) != 0) rc = -1;
+        memmove(&s->nursery[0], &s->nursery[1], sizeof(ent_t) * (NURSERY - 1));
+        s->nn--;
+    }
+    s->nursery[s->nn].key = key;
+    s->nursery[s->nn].val = val;
+    s->nn++;
     unlock(s);
+    return rc;
+}
+
+int vgpu_track_take(int table, uint64_t key, uint64_t *size, int *dev, int *kind) {
+    if (!key) return -1;
+    shard_t *s = &shards[table][khash(key) >> 58];
+    uint64_t val = 0;
+    int found = -1;
+    lock(s);
+    for (uint32_t i = 0; i < s->nn; i++)
+        if (s->nursery[i].key == key) {
+            val = s->nursery[i].val;
+            memmove(&s->nursery[i], &s->nursery[i + 1], sizeof(ent_t) * (s->nn - i - 1));
+            s->nn--;
+            found = 0;
+            break;
+        }
+    if (found != 0) found = table_take(s, key, &val);
+    unlock(s);
+    if (found != 0) return -1;
     if (size) *size = val >> 12;
     if (kind) *kind = (int)(val >> 8 & 0xf);
     if (dev) *dev = (int)(val & 0xff);
@@ -131,5 +162,6 @@ void vgpu_track_reset_after_fork(void) {
             atomic_store(&s->lock, 0);
             if (s->ents) memset(s->ents, 0, sizeof(ent_t) * s->cap);
             s->count = 0;
+            s->nn = 0;
         }
 }

@@ -122,14 +122,30 @@ void vgpu_region_reclaim(void) VGPU_HIDDEN;    /* reclaim dead slots (takes the 
 void vgpu_region_set_devices(void) VGPU_HIDDEN; /* write device_num/uuids once CUDA is up */
 
 /* ---- memory accounting ---- */
-enum { VGPU_KIND_CTX = 0, VGPU_KIND_MODULE = 1, VGPU_KIND_DATA = 2 };
+enum { VGPU_KIND_CTX = 0, VGPU_KIND_MODULE = 1, VGPU_KIND_DATA = 2, VGPU_KIND_POOL = 3 };
 int vgpu_mem_reserve(int dev, uint64_t bytes, int kind) VGPU_HIDDEN; /* 0 ok, -1 over the cap */
 void vgpu_mem_release(int dev, uint64_t bytes, int kind) VGPU_HIDDEN;
+void vgpu_mem_add(int dev, uint64_t bytes, int kind) VGPU_HIDDEN; /* unconditional charge */
+
+/* ---- stream-ordered pools: charged by what the pool reserves, not by live bytes ---- */
+typedef struct {
+    CUmemoryPool pool;
+    int dev;
+    int slot;
+    uint64_t need; /* provisional charge while the driver allocates */
+} vgpu_pool_op_t;
+int vgpu_pool_begin(vgpu_pool_op_t *op, size_t size, CUmemoryPool pool, int dev) VGPU_HIDDEN; /* -1: OOM */
+void vgpu_pool_end(vgpu_pool_op_t *op, CUresult r, CUdeviceptr ptr) VGPU_HIDDEN;
+void vgpu_pool_freed(uint64_t pool_slot) VGPU_HIDDEN; /* a pointer of that pool was freed */
+void vgpu_pool_settle_handle(CUmemoryPool pool, int destroyed) VGPU_HIDDEN;
+void vgpu_pools_reset_after_fork(void) VGPU_HIDDEN;
 uint64_t vgpu_mem_used(int dev) VGPU_HIDDEN;
 uint64_t vgpu_mem_limit(int dev) VGPU_HIDDEN;
 int vgpu_current_device(void) VGPU_HIDDEN;
 int vgpu_nvml_to_cuda(nvmlDevice_t dev) VGPU_HIDDEN; /* CUDA ordinal of an NVML device, -1 unknown */
 int vgpu_cuda_to_nvml(int cudadev, nvmlDevice_t *out) VGPU_HIDDEN;
+/* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" of a CUDA device; 0 ok */
+int vgpu_cuda_uuid(int cudadev, char out[VGPU_UUID_LEN]) VGPU_HIDDEN;
 
 /* ---- allocation tracking: key -> (size, dev, kind), O(1) ---- */
 enum { VGPU_T_DPTR = 0, VGPU_T_HANDLE = 1, VGPU_T_OBJECT = 2, VGPU_T_COUNT = 3 };

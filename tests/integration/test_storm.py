@@ -146,12 +146,12 @@ def test_watch_history_expiry_relists(apiserver: ApiServerThread) -> None:
 
         pods_before, nodes_before = relists()
         # keep the informers from re-watching while the history window moves past them
-        apiserver.fail_next("GET", r"^/api/v1/pods$", 500, count=5)
-        apiserver.fail_next("GET", r"^/api/v1/nodes$", 500, count=5)
+        apiserver.delay(r"^/api/v1/(pods|nodes)$", 3.0, method="GET")
         apiserver.drop_watches()
         apiserver.store.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f"}})
         for i in range(1200):
             apiserver.store.patch("configmaps", "f", {"data": {"tick": str(i)}})
+        apiserver.clear_faults()
         _storm_more(apiserver, "late", 5)
         assert wait_for(lambda: len(bound(apiserver)) == 10, 30)
         pods_after, nodes_after = relists()

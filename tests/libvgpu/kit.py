@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,22 +122,46 @@ class Kit:
         )
         return Run(proc.returncode, parse(proc.stdout), proc.stderr, proc.stdout)
 
-    def spawn(self, prog: str, *args: object, env: Mapping[str, str]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [str(PROGS / prog), *map(str, args)],
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    def spawn(self, prog: str, *args: object, env: Mapping[str, str]) -> Spawned:
+        """Start a program in the background; its output goes to files (pipes could fill up)."""
+        fd, name = tempfile.mkstemp(prefix=f"{prog}-", dir=self.tmp)
+        os.close(fd)
+        out, err = Path(name + ".out"), Path(name + ".err")
+        with out.open("w") as fout, err.open("w") as ferr:
+            proc = subprocess.Popen(
+                [str(PROGS / prog), *map(str, args)],
+                env=dict(env),
+                stdout=fout,
+                stderr=ferr,
+                text=True,
+            )
+        return Spawned(proc, out, err)
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 120) -> Run:
-    """Wait for a spawned program and parse its output."""
+@dataclass
+class Spawned:
+    """A background program run and the files holding its output."""
+
+    proc: subprocess.Popen[str]
+    out: Path
+    err: Path
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def send_signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+
+def finish(spawned: Spawned, timeout: float = 120) -> Run:
+    """Wait for a spawned program and parse its output (killing it after ``timeout``)."""
+    note = ""
     try:
-        out, err = proc.communicate(timeout=timeout)
+        spawned.proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        return Run(-int(signal.SIGKILL), parse(out), err + "\n[timed out]", out)
-    return Run(proc.returncode, parse(out), err, out)
+        spawned.proc.kill()
+        spawned.proc.wait()
+        note = "\n[timed out]"
+    out, err = spawned.out.read_text(), spawned.err.read_text() + note
+    rc = spawned.proc.returncode if not note else -int(signal.SIGKILL)
+    return Run(rc, parse(out), err, out)

@@ -68,11 +68,17 @@ def test_fork_child_gets_its_own_slot_under_the_same_cap(kit: Kit) -> None:
     assert (parent["granted"], parent["rc"]) == (7, 2)  # the child's usage left with it
 
 
-def test_sigkill_while_allocating_never_wedges_others(kit: Kit) -> None:
+@pytest.mark.parametrize(
+    "delays",
+    [(0.4,) * 5, (0.002, 0.01, 0.03, 0.06, 0.1)],
+    ids=["while-churning", "during-startup"],
+)
+def test_sigkill_never_wedges_others(kit: Kit, delays: tuple[float, ...]) -> None:
+    """Kill processes at random points (while registering a slot, or while allocating)."""
     env = kit.env(cap_mb=CAP_MB)
-    for _ in range(5):
+    for delay in delays:
         procs = [kit.spawn("contend", 4, 0, CHUNK, 3, env=env) for _ in range(4)]
-        time.sleep(0.4)
+        time.sleep(delay)
         for proc in procs:
             proc.send_signal(signal.SIGKILL)
         for proc in procs:

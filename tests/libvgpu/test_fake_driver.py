@@ -29,6 +29,16 @@ def test_physical_memory_is_exhausted_then_returned(kit: Kit, api: str) -> None:
     assert run.one("bogus_free")["rc"] == 1  # CUDA_ERROR_INVALID_VALUE
 
 
+def test_pool_keeps_freed_memory_above_the_release_threshold(kit: Kit) -> None:
+    env = kit.env(
+        preload=False, mem_mb=64, extra={"MEMCAP_POOL_KEEP": "1", "MEMCAP_THEN_ALLOC": "1"}
+    )
+    run = kit.run("memcap", "async", 4 * MiB, 100, env=env)
+    assert run.one("alloc")["granted"] == 16
+    assert run.one("query", when="after")["driver_used"] == 64 * MiB  # kept by the pool
+    assert run.one("alloc2") == {"event": "alloc2", "granted": 0, "rc": 2, "driver_used": 64 * MiB}
+
+
 def test_queries_report_physical_values(kit: Kit) -> None:
     run = kit.run("memcap", "alloc", 4 * MiB, 2, env=kit.env(preload=False, mem_mb=64))
     during = run.one("query", when="during")

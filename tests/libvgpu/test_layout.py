@@ -9,7 +9,9 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -259,3 +261,45 @@ def test_stale_region_takes_new_limits_when_nobody_uses_it(tmp_path: Path) -> No
     snap = sr.read_region(str(cache))
     assert snap.limits[0] == 2 * GiB
     assert snap.priority == 1
+
+
+def test_dead_process_slot_is_reclaimed(tmp_path: Path) -> None:
+    """A SIGKILLed process keeps its usage only until the next process registers."""
+    subprocess.run(["make", "-s", "-C", str(LIBVGPU)], check=True)
+    build = LIBVGPU / "build"
+    cache = tmp_path / "vgpu.cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CUDA_", "LIBCUDA_"))}
+    env.update(
+        LD_PRELOAD=str(build / "libvgpu.so"),
+        LD_LIBRARY_PATH=str(build / "fake"),
+        CUDA_DEVICE_MEMORY_SHARED_CACHE=str(cache),
+        CUDA_DEVICE_MEMORY_LIMIT="1g",
+    )
+    # contend THREADS ITERS(0 = forever) CHUNK HOLD
+    holder = subprocess.Popen(
+        [str(build / "tests" / "contend"), "1", "0", str(MiB), "8"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if cache.exists() and cache.stat().st_size == sr.FILE_SIZE:
+                snap = sr.read_region(str(cache))
+                if snap.used(0) > 0:
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the holder never showed usage in the region")
+        assert [p.pid for p in snap.processes] == [holder.pid]
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # the killed process still holds its slot (nobody has looked yet) ...
+    assert sr.read_region(str(cache)).used(0) > 0
+    # ... until the next process registers
+    _run_with(tmp_path, cache, CUDA_DEVICE_MEMORY_LIMIT="1g")
+    snap = sr.read_region(str(cache))
+    assert snap.used(0) == 0
+    assert snap.processes == ()

@@ -75,3 +75,64 @@ def test_null_out_params_and_unknown_frees(kit: Kit) -> None:
         assert all(rc != 0 for rc in with_hook.one("nullq", when=when)["rc"])
     # A pointer libvgpu never saw still reaches the driver, which answers for itself.
     assert with_hook.one("bogus_free")["rc"] == without.one("bogus_free")["rc"] == 1
+
+
+@pytest.mark.parametrize(
+    "visible", ["1", "GPU-fa4e0000-0000-4000-8000-000000000001"], ids=["index", "uuid"]
+)
+def test_cap_follows_cuda_visible_devices(kit: Kit, visible: str) -> None:
+    """CUDA ordinal 0 is physical GPU 1: the cap binds there, NVML shows it on index 1 only."""
+    extra = {
+        "FAKE_CUDA_DEVICES": "2",
+        "FAKE_CUDA_MEM_MB": "128,256",
+        "CUDA_VISIBLE_DEVICES": visible,
+    }
+    on_gpu1 = kit.run(
+        "memcap",
+        "alloc",
+        CHUNK,
+        100,
+        env=kit.env(cap_mb=CAP_MB, extra={**extra, "MEMCAP_NVML_INDEX": "1"}),
+    )
+    assert on_gpu1.returncode == 0, on_gpu1.describe()
+    alloc = on_gpu1.one("alloc")
+    assert (alloc["granted"], alloc["rc"], alloc["driver_used"]) == (8, 2, CAP_MB * MiB)
+    during = on_gpu1.one("query", when="during")
+    assert (during["total"], during["nvml_total"], during["nvml_used"]) == (
+        CAP_MB * MiB,
+        CAP_MB * MiB,
+        CAP_MB * MiB,
+    )
+    on_gpu0 = kit.run(
+        "memcap",
+        "alloc",
+        CHUNK,
+        1,
+        env=kit.env(cap_mb=CAP_MB, extra={**extra, "MEMCAP_NVML_INDEX": "0"}),
+    )
+    other = on_gpu0.one("query", when="during")
+    assert (other["nvml_total"], other["nvml_used"]) == (128 * MiB, 0)  # not ours: untouched
+
+
+def test_context_memory_counts_against_the_cap(kit: Kit) -> None:
+    """The context (8 MiB in the fake) is charged: physical usage stays within the cap."""
+    env = kit.env(cap_mb=CAP_MB, extra={"FAKE_CUDA_CTX_MB": "8"})
+    run = kit.run("memcap", "alloc", CHUNK, 100, env=env)
+    assert run.returncode == 0, run.describe()
+    before, alloc = run.one("query", when="before"), run.one("alloc")
+    assert (before["total"], before["free"], before["nvml_used"]) == (
+        CAP_MB * MiB,
+        24 * MiB,
+        8 * MiB,
+    )
+    assert (alloc["granted"], alloc["rc"]) == (6, 2)
+    assert alloc["driver_used"] <= CAP_MB * MiB
+
+
+def test_memory_kept_by_a_pool_still_counts(kit: Kit) -> None:
+    """Pools keep freed memory (release threshold max, as cudaMallocAsync): still physical use."""
+    env = kit.env(cap_mb=CAP_MB, extra={"MEMCAP_POOL_KEEP": "1", "MEMCAP_THEN_ALLOC": "1"})
+    run = kit.run("memcap", "async", CHUNK, 100, env=env)
+    assert run.returncode == 0, run.describe()
+    assert run.one("query", when="after")["driver_used"] == CAP_MB * MiB  # the pool kept it
+    assert run.one("alloc2")["driver_used"] <= CAP_MB * MiB

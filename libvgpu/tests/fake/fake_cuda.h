@@ -77,6 +77,9 @@ int fc_initialized(void);
 int fc_current_dev(CUresult *rc);
 int fc_stream_dev(CUstream s, CUresult *rc);
 CUresult fc_check_dev(CUdevice d);
+/* Physical index of CUDA ordinal d (after fc_check_dev succeeded), and back. */
+int fc_phys(CUdevice d);
+CUdevice fc_ordinal(int phys);
 
 /* fake_cuda_mem.c */
 uint64_t fc_round_up(uint64_t v, uint64_t a);

@@ -22,9 +22,23 @@ CUresult fc_check_dev(CUdevice d)
 {
     if (!fc_initialized())
         return CUDA_ERROR_NOT_INITIALIZED;
-    if (d < 0 || d >= fg_config()->ndev)
+    if (d < 0 || d >= fg_config()->cuda_count)
         return CUDA_ERROR_INVALID_DEVICE;
     return CUDA_SUCCESS;
+}
+
+int fc_phys(CUdevice d)
+{
+    return fg_config()->cuda_map[d];
+}
+
+CUdevice fc_ordinal(int phys)
+{
+    const struct fg_config *c = fg_config();
+    for (int i = 0; i < c->cuda_count; i++)
+        if (c->cuda_map[i] == phys)
+            return i;
+    return -1;
 }
 
 static CUcontext current(void)
@@ -121,7 +135,7 @@ EXPORT CUresult cuDeviceGetCount(int *count)
         return CUDA_ERROR_NOT_INITIALIZED;
     if (!count)
         return CUDA_ERROR_INVALID_VALUE;
-    *count = fg_config()->ndev;
+    *count = fg_config()->cuda_count;
     return CUDA_SUCCESS;
 }
 
@@ -144,7 +158,7 @@ static CUresult get_uuid(CUuuid *uuid, CUdevice dev)
         return rc;
     if (!uuid)
         return CUDA_ERROR_INVALID_VALUE;
-    memcpy(uuid->bytes, fg_config()->dev[dev].uuid_bytes, 16);
+    memcpy(uuid->bytes, fg_config()->dev[fc_phys(dev)].uuid_bytes, 16);
     return CUDA_SUCCESS;
 }
 
@@ -168,7 +182,7 @@ EXPORT CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev)
         return rc;
     if (!bytes)
         return CUDA_ERROR_INVALID_VALUE;
-    uint64_t m = fg_config()->dev[dev].mem_bytes;
+    uint64_t m = fg_config()->dev[fc_phys(dev)].mem_bytes;
     *bytes = m > 0xFFFFFFFFULL ? 0xFFFFFFFFu : (unsigned int)m;
     return CUDA_SUCCESS;
 }
@@ -181,7 +195,7 @@ EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
         return rc;
     if (!bytes)
         return CUDA_ERROR_INVALID_VALUE;
-    *bytes = fg_config()->dev[dev].mem_bytes;
+    *bytes = fg_config()->dev[fc_phys(dev)].mem_bytes;
     return CUDA_SUCCESS;
 }
 
@@ -193,7 +207,7 @@ EXPORT CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevic
         return rc;
     if (!pi)
         return CUDA_ERROR_INVALID_VALUE;
-    const struct fg_device *d = &fg_config()->dev[dev];
+    const struct fg_device *d = &fg_config()->dev[fc_phys(dev)];
     switch (attrib) {
     case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *pi = d->sm_count; break;
     case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR: *pi = d->max_threads_per_sm; break;
@@ -201,7 +215,7 @@ EXPORT CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevic
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *pi = 0; break;
     case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *pi = 1024; break;
     case CU_DEVICE_ATTRIBUTE_WARP_SIZE: *pi = 32; break;
-    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: *pi = 0x10 + dev; break;
+    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: *pi = 0x10 + fc_phys(dev); break;
     case CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID: *pi = 0; break;
     case CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID: *pi = 0; break;
     case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING:
@@ -223,7 +237,7 @@ EXPORT CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
         return rc;
     if (!pciBusId || len <= 0)
         return CUDA_ERROR_INVALID_VALUE;
-    snprintf(pciBusId, (size_t)len, "0000:%02X:00.0", 0x10 + dev);
+    snprintf(pciBusId, (size_t)len, "0000:%02X:00.0", (unsigned)(0x10 + fc_phys(dev)) & 0xFFu);
     return CUDA_SUCCESS;
 }
 
@@ -249,6 +263,7 @@ EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
     CUresult rc = fc_check_dev(dev);
     if (rc != CUDA_SUCCESS)
         return rc;
+    dev = fc_phys(dev);
     if (!pctx)
         return CUDA_ERROR_INVALID_VALUE;
     if (atomic_fetch_add(&g_primary[dev].refs, 1) == 0) {
@@ -267,6 +282,7 @@ static CUresult primary_release(CUdevice dev)
     CUresult rc = fc_check_dev(dev);
     if (rc != CUDA_SUCCESS)
         return rc;
+    dev = fc_phys(dev);
     int prev = atomic_load(&g_primary[dev].refs);
     do {
         if (prev <= 0)
@@ -295,6 +311,7 @@ EXPORT CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, in
     CUresult rc = fc_check_dev(dev);
     if (rc != CUDA_SUCCESS)
         return rc;
+    dev = fc_phys(dev);
     if (!flags || !active)
         return CUDA_ERROR_INVALID_VALUE;
     *flags = g_primary[dev].flags;
@@ -308,6 +325,7 @@ EXPORT CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags)
     CUresult rc = fc_check_dev(dev);
     if (rc != CUDA_SUCCESS)
         return rc;
+    dev = fc_phys(dev);
     g_primary[dev].flags = flags;
     return CUDA_SUCCESS;
 }
@@ -323,6 +341,7 @@ static CUresult ctx_create(CUcontext *pctx, unsigned int flags, CUdevice dev)
     CUresult rc = fc_check_dev(dev);
     if (rc != CUDA_SUCCESS)
         return rc;
+    dev = fc_phys(dev);
     if (!pctx)
         return CUDA_ERROR_INVALID_VALUE;
     rc = ctx_acquire(dev);
@@ -452,7 +471,7 @@ EXPORT CUresult cuCtxGetDevice(CUdevice *device)
         return rc;
     if (!device)
         return CUDA_ERROR_INVALID_VALUE;
-    *device = dev;
+    *device = fc_ordinal(dev);
     return CUDA_SUCCESS;
 }
 

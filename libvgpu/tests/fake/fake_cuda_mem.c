@@ -357,6 +357,7 @@ EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, c
         dev = prop->location.id;
         if (fc_check_dev(dev) != CUDA_SUCCESS)
             return CUDA_ERROR_INVALID_DEVICE;
+        dev = fc_phys(dev);
         if (fg_mem_reserve(dev, size) != 0)
             return CUDA_ERROR_OUT_OF_MEMORY;
     }
@@ -437,7 +438,10 @@ static void pools_init(void)
 /* Shrink the reservation to max(used, keep) rounded up. Pool mutex held. */
 static void pool_trim_locked(CUmemoryPool pool, uint64_t keep)
 {
-    uint64_t target = fc_round_up(pool->used > keep ? pool->used : keep, FG_GRANULARITY);
+    uint64_t floor_bytes = pool->used > keep ? pool->used : keep;
+    if (floor_bytes >= pool->reserved)
+        return;
+    uint64_t target = fc_round_up(floor_bytes, FG_GRANULARITY);
     if (pool->reserved > target) {
         fg_mem_release(pool->dev, pool->reserved - target);
         pool->reserved = target;
@@ -551,7 +555,7 @@ EXPORT CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool, CUdevice dev)
         return rc;
     if (!pool)
         return CUDA_ERROR_INVALID_VALUE;
-    *pool = &g_default_pool[dev];
+    *pool = &g_default_pool[fc_phys(dev)];
     return CUDA_SUCCESS;
 }
 
@@ -564,7 +568,7 @@ EXPORT CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
         return rc;
     if (!pool)
         return CUDA_ERROR_INVALID_VALUE;
-    *pool = g_current_pool[dev];
+    *pool = g_current_pool[fc_phys(dev)];
     return CUDA_SUCCESS;
 }
 
@@ -575,9 +579,9 @@ EXPORT CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
     CUresult rc = fc_check_dev(dev);
     if (rc != CUDA_SUCCESS)
         return rc;
-    if (!pool || pool->dev != dev)
+    if (!pool || pool->dev != fc_phys(dev))
         return CUDA_ERROR_INVALID_VALUE;
-    g_current_pool[dev] = pool;
+    g_current_pool[pool->dev] = pool;
     return CUDA_SUCCESS;
 }
 
@@ -592,7 +596,7 @@ EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
     struct CUmemPoolHandle_st *p = calloc(1, sizeof(*p));
     if (!p)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    p->dev = props->location.id;
+    p->dev = fc_phys(props->location.id);
     pthread_mutex_init(&p->m, NULL);
     *pool = p;
     return CUDA_SUCCESS;

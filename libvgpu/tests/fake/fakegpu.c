@@ -77,6 +77,42 @@ static void uuid_bytes(const char *uuid, unsigned char *out)
     }
 }
 
+/* CUDA_VISIBLE_DEVICES like the real driver: indices or UUIDs; enumeration stops at the first entry
+ * that names no device (or repeats one). Unset: every device in order. */
+static void parse_visible(struct fg_config *c)
+{
+    const char *v = getenv("CUDA_VISIBLE_DEVICES");
+    c->cuda_count = 0;
+    if (!v) {
+        for (int i = 0; i < c->ndev; i++)
+            c->cuda_map[c->cuda_count++] = i;
+        return;
+    }
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", v);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok && c->cuda_count < c->ndev; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        int idx = -1;
+        char *end = NULL;
+        long n = strtol(tok, &end, 10);
+        if (end != tok && *end == '\0') {
+            idx = (n >= 0 && n < c->ndev) ? (int)n : -1;
+        } else {
+            for (int i = 0; i < c->ndev; i++)
+                if (strcmp(tok, c->dev[i].uuid) == 0)
+                    idx = i;
+        }
+        for (int k = 0; k < c->cuda_count; k++)
+            if (c->cuda_map[k] == idx)
+                idx = -1;
+        if (idx < 0)
+            break;
+        c->cuda_map[c->cuda_count++] = idx;
+    }
+}
+
 static void load_config(void)
 {
     struct fg_config *c = &g_cfg;
@@ -117,6 +153,7 @@ static void load_config(void)
         }
         uuid_bytes(d->uuid, d->uuid_bytes);
     }
+    parse_visible(c);
     snprintf(c->name, sizeof(c->name), "%s", env_or("FAKE_CUDA_NAME", "NVIDIA Fake GPU"));
     c->kernel_us = strtoull(env_or("FAKE_CUDA_KERNEL_US", "100"), NULL, 10);
     c->queue_us = strtoull(env_or("FAKE_CUDA_QUEUE_US", "2000"), NULL, 10);
@@ -247,16 +284,49 @@ int fg_pid_alive(int pid)
     return 0;
 }
 
+/* dev_used -= bytes, saturating at 0. */
+static void used_sub(struct fg_state *s, int dev, uint64_t bytes)
+{
+    uint64_t cur = atomic_load(&s->dev_used[dev]);
+    while (!atomic_compare_exchange_weak(&s->dev_used[dev], &cur, cur > bytes ? cur - bytes : 0))
+        ;
+}
+
 /* Give a dead process's memory back to the device (the driver frees it at process exit). */
 static void reclaim_slot_locked(struct fg_state *s, struct fg_proc *p)
 {
     for (int d = 0; d < FG_MAX_DEV; d++) {
         uint64_t m = atomic_exchange(&p->mem[d], 0);
         if (m)
-            atomic_fetch_sub(&s->dev_used[d], m);
+            used_sub(s, d, m);
     }
     memset((char *)p + sizeof(p->pid), 0, sizeof(*p) - sizeof(p->pid));
     atomic_store(&p->pid, 0);
+}
+
+/* The driver frees a process's memory when it dies: give back every dead slot. Returns slots freed. */
+static int reclaim_dead_locked(struct fg_state *s)
+{
+    int n = 0;
+    for (int i = 0; i < FG_MAX_PROC; i++) {
+        int pid = atomic_load(&s->procs[i].pid);
+        if (pid != 0 && !fg_pid_alive(pid)) {
+            reclaim_slot_locked(s, &s->procs[i]);
+            n++;
+        }
+    }
+    return n;
+}
+
+static int reclaim_dead(void)
+{
+    struct fg_state *s = fg_state();
+    if (!s)
+        return 0;
+    fg_lock();
+    int n = reclaim_dead_locked(s);
+    fg_unlock();
+    return n;
 }
 
 struct fg_proc *fg_self(void)
@@ -270,6 +340,7 @@ struct fg_proc *fg_self(void)
         return NULL;
     struct fg_proc *found = NULL;
     fg_lock();
+    reclaim_dead_locked(s);
     for (int i = 0; i < FG_MAX_PROC && !found; i++)
         if (atomic_load(&s->procs[i].pid) == me)
             found = &s->procs[i];
@@ -296,11 +367,20 @@ int fg_mem_reserve(int dev, uint64_t bytes)
     struct fg_state *s = fg_state();
     if (dev < 0 || dev >= c->ndev || !s)
         return -1;
-    uint64_t cur = atomic_load(&s->dev_used[dev]);
-    do {
-        if (bytes > c->dev[dev].mem_bytes || cur > c->dev[dev].mem_bytes - bytes)
+    for (int attempt = 0;; attempt++) {
+        uint64_t cur = atomic_load(&s->dev_used[dev]);
+        int fits = 1;
+        do {
+            if (bytes > c->dev[dev].mem_bytes || cur > c->dev[dev].mem_bytes - bytes) {
+                fits = 0;
+                break;
+            }
+        } while (!atomic_compare_exchange_weak(&s->dev_used[dev], &cur, cur + bytes));
+        if (fits)
+            break;
+        if (attempt > 0 || reclaim_dead() == 0)
             return -1;
-    } while (!atomic_compare_exchange_weak(&s->dev_used[dev], &cur, cur + bytes));
+    }
     struct fg_proc *p = fg_self();
     if (p)
         atomic_fetch_add(&p->mem[dev], bytes);
@@ -312,10 +392,12 @@ void fg_mem_release(int dev, uint64_t bytes)
     struct fg_state *s = fg_state();
     if (dev < 0 || dev >= FG_MAX_DEV || !s)
         return;
-    atomic_fetch_sub(&s->dev_used[dev], bytes);
+    /* Own slot first: a SIGKILL between the two steps then leaks (bounded) instead of counting twice
+     * when the dead slot is reclaimed. */
     struct fg_proc *p = fg_self();
     if (p)
         atomic_fetch_sub(&p->mem[dev], bytes);
+    used_sub(s, dev, bytes);
 }
 
 static void bucket_add(struct fg_bucket *b, uint64_t start, uint64_t end)

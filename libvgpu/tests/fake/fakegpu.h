@@ -53,7 +53,9 @@ struct fg_device {
 };
 
 struct fg_config {
-    int ndev;
+    int ndev;              /* physical devices (NVML's view) */
+    int cuda_count;        /* devices CUDA enumerates after CUDA_VISIBLE_DEVICES */
+    int cuda_map[FG_MAX_DEV]; /* CUDA ordinal -> physical index */
     struct fg_device dev[FG_MAX_DEV];
     char name[96];
     uint64_t kernel_us;

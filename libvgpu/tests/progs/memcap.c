@@ -13,6 +13,9 @@ struct held {
     uint64_t extra;
 };
 
+/* NVML index (physical device) to query; CUDA always uses ordinal 0 of what CUDA_VISIBLE_DEVICES shows. */
+static unsigned int g_nvml;
+
 static void query(const char *when)
 {
     size_t fr = 0, tot = 0, dtot = 0;
@@ -24,14 +27,14 @@ static void query(const char *when)
     m2.version = nvmlMemory_v2;
     int rc3 = nvmlInit();
     if (rc3 == 0)
-        rc3 = nvmlDeviceGetHandleByIndex(0, &h);
+        rc3 = nvmlDeviceGetHandleByIndex(g_nvml, &h);
     int rc4 = rc3 == 0 ? (int)nvmlDeviceGetMemoryInfo(h, &m1) : rc3;
     int rc5 = rc3 == 0 ? (int)nvmlDeviceGetMemoryInfo_v2(h, &m2) : rc3;
     emit("\"event\":\"query\",\"when\":\"%s\",\"meminfo_rc\":%d,\"free\":%zu,\"total\":%zu,\"totalmem_rc\":%d,"
          "\"totalmem\":%zu,\"nvml_rc\":%d,\"nvml_total\":%llu,\"nvml_used\":%llu,\"nvml_free\":%llu,"
          "\"nvml2_rc\":%d,\"nvml2_total\":%llu,\"nvml2_used\":%llu,\"nvml2_free\":%llu,\"driver_used\":%llu",
          when, rc1, fr, tot, rc2, dtot, rc3 ? rc3 : rc4, m1.total, m1.used, m1.free, rc5, m2.total, m2.used,
-         m2.free, (unsigned long long)fake_used_bytes(0));
+         m2.free, (unsigned long long)fake_used_bytes((int)g_nvml));
     /* NULL out-parameters must give an error code, never a crash. */
     int n1 = cuMemGetInfo(NULL, &tot), n2 = cuMemGetInfo(&fr, NULL), n3 = cuDeviceTotalMem(NULL, 0);
     int n4 = rc3 == 0 ? (int)nvmlDeviceGetMemoryInfo(h, NULL) : -1;
@@ -47,6 +50,7 @@ int main(int argc, char **argv)
     const char *api = argv[1];
     uint64_t size = strtoull(argv[2], NULL, 0);
     int count = atoi(argv[3]);
+    g_nvml = (unsigned int)env_ull("MEMCAP_NVML_INDEX", 0);
     setup_ctx(0);
     query("before");
     struct held *held = calloc((size_t)count + 1, sizeof(*held));
@@ -58,6 +62,13 @@ int main(int argc, char **argv)
         props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
         props.location.id = 0;
         CK(cuMemPoolCreate(&pool, &props));
+    }
+    if (getenv("MEMCAP_POOL_KEEP")) {
+        /* Keep freed stream-ordered memory in the default pool (like PyTorch's cudaMallocAsync backend). */
+        CUmemoryPool dflt = NULL;
+        cuuint64_t keep = ~0ULL;
+        CK(cuDeviceGetDefaultMemPool(&dflt, 0));
+        CK(cuMemPoolSetAttribute(dflt, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep));
     }
     alloc_v2_fn dl_alloc = NULL;
     alloc_v1_fn legacy_alloc = NULL;
@@ -157,7 +168,7 @@ int main(int argc, char **argv)
     emit("\"event\":\"alloc\",\"api\":\"%s\",\"size\":%llu,\"granted\":%d,\"granted_bytes\":%llu,\"rc\":%d,"
          "\"driver_used\":%llu",
          api, (unsigned long long)size, granted, (unsigned long long)counted, last_rc,
-         (unsigned long long)fake_used_bytes(0));
+         (unsigned long long)fake_used_bytes((int)g_nvml));
     query("during");
     int free_fail = 0;
     for (int i = 0; i < granted; i++) {
@@ -187,6 +198,16 @@ int main(int argc, char **argv)
         CK(cuStreamSynchronize(NULL));
     emit("\"event\":\"freed\",\"failures\":%d", free_fail);
     query("after");
+    if (getenv("MEMCAP_THEN_ALLOC")) {
+        /* Second phase: plain cuMemAlloc after everything was freed. */
+        int n2 = 0;
+        CUresult rc2 = CUDA_SUCCESS;
+        CUdeviceptr p2;
+        while (n2 < count && (rc2 = cuMemAlloc(&p2, size)) == CUDA_SUCCESS)
+            n2++;
+        emit("\"event\":\"alloc2\",\"granted\":%d,\"rc\":%d,\"driver_used\":%llu", n2, rc2,
+             (unsigned long long)fake_used_bytes((int)g_nvml));
+    }
     /* A pointer nobody allocated: the driver's own answer must come back. */
     emit("\"event\":\"bogus_free\",\"rc\":%d", (int)cuMemFree((CUdeviceptr)0xdead0000ULL));
     return 0;

@@ -69,6 +69,9 @@ def command(config_file: Path | None, **flags: Any) -> None:
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not settings.debug:  # one INFO line per API request would cost more than the request
+        for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     async def _main() -> None:
         client = LightkubeClient.from_kubeconfig(

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hami.api.types import DeviceInfo
-from hami.deviceplugin.nvml import GpuInfo
+from hami.deviceplugin.gpus import GpuInfo
 from hami.deviceplugin.settings import PluginSettings
 
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"

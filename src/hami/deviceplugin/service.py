@@ -34,9 +34,9 @@ from hami.deviceplugin.allocate import (
     ordered_containers,
     passthrough_allocation,
 )
+from hami.deviceplugin.gpus import GpuInfo
 from hami.deviceplugin.health import HealthState
 from hami.deviceplugin.inventory import VirtualDevice, preferred, virtual_devices
-from hami.deviceplugin.nvml import GpuInfo
 from hami.deviceplugin.settings import PluginSettings
 from hami.k8s.errors import ApiError
 from hami.k8s.port import JsonObj, KubeClient, obj_key

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from hami.deviceplugin.nvml import GpuLink
+from hami.deviceplugin.gpus import GpuLink
 
 #: NVML_TOPOLOGY_* level -> score.
 LEVEL_SCORES: Mapping[int, int] = {0: 60, 10: 50, 20: 40, 30: 30, 40: 20, 50: 10}

@@ -9,7 +9,6 @@ Single event loop only; it is not a thread-safe server (use the apiserver stand-
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
 import itertools
 import uuid
@@ -21,6 +20,19 @@ from hami.k8s import errors
 from hami.k8s.port import EventType, JsonObj, Kind, MetaChanges, ObjectList, WatchEvent
 
 _Key = tuple[str, str, str]  # (resource, namespace, name)
+
+
+def _clone(value: Any) -> Any:
+    """Copy JSON-like data (dicts, lists, scalars): several times faster than deepcopy."""
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
+
+
+def _copy(obj: Mapping[str, Any]) -> JsonObj:
+    return {k: _clone(v) for k, v in obj.items()}
 
 
 def _meta(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,13 +115,14 @@ class FakeKube:
 
     def add(self, resource: str, obj: JsonObj) -> JsonObj:
         """Create any object directly (``resource`` is the plural: pods, nodes, ...)."""
+        obj = _copy(obj)
         meta = obj.setdefault("metadata", {})
         key = (resource, meta.get("namespace", "") or "", meta["name"])
         if key in self._objects:
             raise errors.AlreadyExists(f"{resource} {meta['name']} exists", reason="AlreadyExists")
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("creationTimestamp", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        return self._store(resource, key, copy.deepcopy(obj), "ADDED")
+        return self._store(resource, key, obj, "ADDED")
 
     def delete(self, resource: str, namespace: str, name: str) -> None:
         key = (resource, namespace, name)
@@ -123,17 +136,17 @@ class FakeKube:
         obj = self._objects.get((resource, namespace, name))
         if obj is None:
             raise errors.NotFound(f"{resource} {namespace}/{name} not found", reason="NotFound")
-        return copy.deepcopy(obj)
+        return _copy(obj)
 
     def update(self, resource: str, obj: JsonObj) -> JsonObj:
         meta = _meta(obj)
         key = (resource, meta.get("namespace", "") or "", meta["name"])
         if key not in self._objects:
             raise errors.NotFound(f"{resource} {meta['name']} not found", reason="NotFound")
-        return self._store(resource, key, copy.deepcopy(obj), "MODIFIED")
+        return self._store(resource, key, _copy(obj), "MODIFIED")
 
     def objects(self, resource: str) -> list[JsonObj]:
-        return [copy.deepcopy(o) for (r, _, _), o in self._objects.items() if r == resource]
+        return [_copy(o) for (r, _, _), o in self._objects.items() if r == resource]
 
     def drop_watches(self) -> None:
         """End every open watch stream (as an apiserver restart would)."""
@@ -150,10 +163,10 @@ class FakeKube:
         _meta(obj)["resourceVersion"] = str(self._bump())
         self._objects[key] = obj
         self._notify(resource, kind, obj)
-        return copy.deepcopy(obj)
+        return _copy(obj)
 
     def _notify(self, resource: str, kind: EventType, obj: JsonObj) -> None:
-        event = WatchEvent(kind, copy.deepcopy(obj))
+        event = WatchEvent(kind, _copy(obj))
         self._history.append((resource, event))
         for res, queue in self._watchers:
             if res == resource:
@@ -174,7 +187,7 @@ class FakeKube:
             raise errors.Conflict(
                 f"{key[0]} {key[2]}: the object has been modified", reason="Conflict"
             )
-        obj = copy.deepcopy(cur)
+        obj = _copy(cur)
         meta = _meta(obj)
         for field, changes in (("annotations", annotations), ("labels", labels)):
             if not changes:
@@ -198,7 +211,7 @@ class FakeKube:
     ) -> ObjectList:
         self._enter("list_objects")
         items = [
-            copy.deepcopy(o)
+            _copy(o)
             for (res, ns, _), o in self._objects.items()
             if res == kind.value
             and (namespace is None or ns == namespace)
@@ -247,7 +260,7 @@ class FakeKube:
                     continue
                 if not match_fields(obj, field_selector):
                     continue
-                yield WatchEvent(item.type, copy.deepcopy(obj))
+                yield WatchEvent(item.type, _copy(obj))
         finally:
             if entry in self._watchers:
                 self._watchers.remove(entry)
@@ -285,7 +298,7 @@ class FakeKube:
 
     async def create_pod(self, pod: JsonObj) -> JsonObj:
         self._enter("create_pod")
-        return self.add("pods", copy.deepcopy(pod))
+        return self.add("pods", pod)
 
     async def bind_pod(
         self, namespace: str, name: str, node: str, *, uid: str | None = None
@@ -320,7 +333,7 @@ class FakeKube:
 
     async def create_event(self, event: JsonObj) -> None:
         self._enter("create_event")
-        event = copy.deepcopy(event)
+        event = _copy(event)
         meta = event.setdefault("metadata", {})
         if "name" not in meta:
             meta["name"] = f"{meta.get('generateName', 'event.')}{uuid.uuid4().hex[:10]}"
@@ -332,7 +345,7 @@ class FakeKube:
 
     async def create_lease(self, lease: JsonObj) -> JsonObj:
         self._enter("create_lease")
-        return self.add("leases", copy.deepcopy(lease))
+        return self.add("leases", lease)
 
     async def replace_lease(self, lease: JsonObj) -> JsonObj:
         self._enter("replace_lease")

@@ -58,6 +58,44 @@ class DurationHistogram:
         return out
 
 
+#: ``--legacy-metrics``: pre-v2.9 metric names (spec §7.1) and their label spellings.
+LEGACY_NAMES = {
+    "hami_gpu_memory_limit_bytes": "GPUDeviceMemoryLimit",
+    "hami_gpu_core_limit_ratio": "GPUDeviceCoreLimit",
+    "hami_gpu_memory_allocated_bytes": "GPUDeviceMemoryAllocated",
+    "hami_gpu_shared_count": "GPUDeviceSharedNum",
+    "hami_gpu_core_allocated_ratio": "GPUDeviceCoreAllocated",
+    "hami_node_gpu_overview": "nodeGPUOverview",
+    "hami_node_gpu_memory_allocated_ratio": "nodeGPUMemoryPercentage",
+    "hami_resource_quota_used": "QuotaUsed",
+    "hami_vgpu_memory_allocated_bytes": "vGPUMemoryAllocated",
+    "hami_vgpu_core_allocated_ratio": "vGPUCoreAllocated",
+}
+_LEGACY_LABELS = {
+    "node": "nodeid", "device_uuid": "deviceuuid", "device_index": "deviceidx",
+    "device_type": "devicetype", "device_cores": "devicecores",
+    "device_memory_limit": "devicememorylimit", "quota_name": "quotaName",
+    "container_index": "containeridx", "pod": "podname",
+}  # fmt: skip
+_LEGACY_POD_LABELS = {"namespace": "podnamespace", "node": "nodename"}
+_LEGACY_QUOTA_LABELS = {"namespace": "quotanamespace"}
+
+
+def legacy_copy(metric: Metric) -> Metric | None:
+    """The pre-v2.9 twin of a metric family, or None when it had none."""
+    name = LEGACY_NAMES.get(metric.name)
+    if name is None:
+        return None
+    extra = _LEGACY_POD_LABELS if name.startswith("vGPU") else (
+        _LEGACY_QUOTA_LABELS if name == "QuotaUsed" else {})  # fmt: skip
+    rename = {**_LEGACY_LABELS, **extra}
+    twin = Metric(name, metric.documentation, metric.type)
+    for sample in metric.samples:
+        labels = {rename.get(k, k): v for k, v in sample.labels.items()}
+        twin.add_sample(name, labels, sample.value)
+    return twin
+
+
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=[*labels, "zone"])
 
@@ -65,14 +103,19 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
 class SchedulerCollector(Collector):
     """Collects every scheduler metric from a :class:`SchedulerService` at scrape time."""
 
-    def __init__(self, service: SchedulerService, *, revision: str = "") -> None:
+    def __init__(
+        self, service: SchedulerService, *, revision: str = "", legacy: bool = False
+    ) -> None:
         self._service = service
         self._revision = revision
+        self._legacy = legacy
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._device_metrics()
-        yield from self._pod_metrics()
-        yield from self._quota_metrics()
+        for metric in (*self._device_metrics(), *self._pod_metrics(), *self._quota_metrics()):
+            yield metric
+            twin = legacy_copy(metric) if self._legacy else None
+            if twin is not None:
+                yield twin
         yield from self._own_metrics()
         info = GaugeMetricFamily(
             "hami_build_info",
@@ -136,6 +179,21 @@ class SchedulerCollector(Collector):
                         mem.add_metric(values, dev.usedmem * MIB)
                         cores.add_metric(values, dev.usedcores)
         yield from (mem, cores)
+        mig = GaugeMetricFamily(
+            "hami_node_gpu_mig_instance_info",
+            "Dynamic-MIG instances reserved on GPUs.",
+            labels=["node", "device_uuid", "device_index", "mig_uuid", "profile",
+                    "gpu_instance_id", "compute_instance_id", "placement_start",
+                    "placement_size", "zone"],
+        )  # fmt: skip
+        for usage in list(self._service.pods.values()):
+            for a in usage.mig:
+                mig.add_metric(
+                    [usage.node, a.uuid, str(a.device_index), "", a.profile, "", "",
+                     str(a.start), str(a.size), "vGPU"],
+                    1,
+                )  # fmt: skip
+        yield mig
 
     def _quota_metrics(self) -> Iterator[Metric]:
         service = self._service
@@ -170,8 +228,9 @@ class SchedulerCollector(Collector):
         filters.add_metric(["unschedulable"], stats.filter_failed)
         filters.add_metric(["error"], stats.filter_errors)
         binds = CounterMetricFamily("hami_bind", "Bind calls by result.", labels=["result"])
-        binds.add_metric(["ok"], stats.bind_ok)
-        binds.add_metric(["failed"], stats.bind_failed)
+        bind_stats = self._service.binder.stats
+        binds.add_metric(["ok"], bind_stats.ok)
+        binds.add_metric(["failed"], bind_stats.failed)
         lock = self._service.locker.stats
         locks = CounterMetricFamily("hami_node_lock", "Node lock operations.", labels=["op"])
         for op, value in (("acquired", lock.acquired), ("released", lock.released),
@@ -181,8 +240,10 @@ class SchedulerCollector(Collector):
         yield from (hist, filters, binds, locks)
 
 
-def build_registry(service: SchedulerService, *, revision: str = "") -> CollectorRegistry:
+def build_registry(
+    service: SchedulerService, *, revision: str = "", legacy: bool = False
+) -> CollectorRegistry:
     """A fresh registry holding only the scheduler collector."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SchedulerCollector(service, revision=revision))
+    registry.register(SchedulerCollector(service, revision=revision, legacy=legacy))
     return registry

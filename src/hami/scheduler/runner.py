@@ -84,6 +84,7 @@ class SchedulerRunner:
             registrar=self.registrar,
             node_label_selector=settings.node_label_selector,
             sync_timeout_s=settings.kube_timeout,
+            lock_retry_timeout_s=settings.node_lock_retry_timeout,
         )
         self.elector: LeaderElector | None = None
         if settings.leader_elect:
@@ -104,7 +105,7 @@ class SchedulerRunner:
             quota_check=self.service.quota_check,
         )
         self.app = build_app(self.service, reviewer=self._review, is_leader=self.is_leader)
-        self.metrics_registry = build_registry(self.service)
+        self.metrics_registry = build_registry(self.service, legacy=settings.legacy_metrics)
         self.servers: list[uvicorn.Server] = []
 
     def is_leader(self) -> bool:

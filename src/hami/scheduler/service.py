@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hami.api.annotations import BIND_PHASE, BIND_PHASE_ALLOCATING, BIND_TIME, VGPU_NODE
+from hami.api.annotations import (
+    VGPU_NODE,
+)
 from hami.api.errors import DecodeError
 from hami.api.quantity import quantity_to_int
 from hami.api.types import PodSingleDevice
@@ -26,8 +28,9 @@ from hami.k8s import errors
 from hami.k8s.informer import Informer
 from hami.k8s.port import JsonObj, Kind, KubeClient
 from hami.scheduler import events
+from hami.scheduler.bind import Binder
 from hami.scheduler.metrics import DurationHistogram
-from hami.scheduler.nodelock import NodeLocker, NodeLockError
+from hami.scheduler.nodelock import NodeLocker
 from hami.scheduler.registration import NodeRegistrar
 from hami.scheduler.state import (
     ClusterState,
@@ -35,6 +38,7 @@ from hami.scheduler.state import (
     pod_devices_from_annotations,
     pod_mig_from_annotations,
 )
+from hami.scheduler.usage import MigAllocation
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +57,25 @@ class PodUsage:
     name: str
     node: str
     devices: Mapping[str, PodSingleDevice]
+    init_count: int = 0
+    mig: tuple[MigAllocation, ...] = ()
 
     @property
     def mem(self) -> int:
-        return sum(d.usedmem for c in self._containers() for d in c)
+        return self._effective(lambda d: d.usedmem)
 
     @property
     def cores(self) -> int:
-        return sum(d.usedcores for c in self._containers() for d in c)
+        return self._effective(lambda d: d.usedcores)
 
-    def _containers(self) -> list[tuple[Any, ...]]:
-        return [c for per_vendor in self.devices.values() for c in per_vendor]
+    def _effective(self, value: Callable[[Any], int]) -> int:
+        """Quota view of the pod: max(sum over app containers, max over init containers)."""
+        total = 0
+        for per_vendor in self.devices.values():
+            init = [sum(value(d) for d in c) for c in per_vendor[: self.init_count]]
+            app = sum(value(d) for c in per_vendor[self.init_count :] for d in c)
+            total += max([app, *init])
+        return total
 
 
 @dataclass
@@ -73,8 +85,6 @@ class ServiceStats:
     filter_ok: int = 0
     filter_failed: int = 0
     filter_errors: int = 0
-    bind_ok: int = 0
-    bind_failed: int = 0
     filter_seconds: DurationHistogram = field(default_factory=DurationHistogram)
 
 
@@ -113,6 +123,7 @@ class SchedulerService:
         node_label_selector: str = "",
         clock: Callable[[], datetime] = _utcnow,
         sync_timeout_s: float = 30.0,
+        lock_retry_timeout_s: float = 28.0,
     ) -> None:
         self.client = client
         self.config = device_config
@@ -122,6 +133,7 @@ class SchedulerService:
         self.registrar = registrar
         self.clock = clock
         self.sync_timeout_s = sync_timeout_s
+        self.lock_retry_timeout_s = lock_retry_timeout_s
         self.stats = ServiceStats()
         self.pods: dict[str, PodUsage] = {}
         self.quotas: dict[str, dict[str, tuple[int | None, int | None]]] = {}
@@ -134,6 +146,16 @@ class SchedulerService:
         self.pod_informer.add_handler(self.on_pod_event)
         self.quota_informer.add_handler(self.on_quota_event)
         self._tasks: list[asyncio.Task[None]] = []
+        self.binder = Binder(
+            client,
+            locker,
+            recorder,
+            cached_pod=self.pod_informer.get,
+            cached_node=self.node_informer.get,
+            reserved=self.pods.__contains__,
+            clock=clock,
+            lock_retry_timeout_s=lock_retry_timeout_s,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -198,10 +220,10 @@ class SchedulerService:
         node: str,
         devices: Mapping[str, PodSingleDevice],
         init_count: int,
-        mig: Any = (),
+        mig: Iterable[MigAllocation] = (),
     ) -> None:
         self.state.add_pod(uid, namespace, name, node, devices, init_count=init_count, mig=mig)
-        self.pods[uid] = PodUsage(namespace, name, node, devices)
+        self.pods[uid] = PodUsage(namespace, name, node, devices, init_count, tuple(mig))
 
     def _forget(self, uid: str) -> None:
         self.state.remove_pod(uid)
@@ -302,7 +324,7 @@ class SchedulerService:
         except errors.ApiError as exc:
             self._forget(uid)
             if had is not None:
-                self._reserve(uid, had.namespace, had.name, had.node, had.devices, 0)
+                self._reserve(uid, had.namespace, had.name, had.node, had.devices, had.init_count)
             self.stats.filter_errors += 1
             msg = f"pod {ref}: writing the decision failed: {exc}"
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED, msg)
@@ -327,54 +349,8 @@ class SchedulerService:
 
     # -- bind -----------------------------------------------------------------------------------
     async def bind(self, args: Any) -> dict[str, str]:
-        """Answer an ``ExtenderBindingArgs``: lock, stamp, bind; ``Error`` on any failure."""
-        try:
-            ns, name, uid, node = _parse_bind_args(args)
-        except BadRequest as exc:
-            self.stats.bind_failed += 1
-            return {"Error": str(exc)}
-        ref = f"{ns}/{name}"
-        pod = self.pod_informer.get(ref)
-        if pod is None or (uid and _meta(pod).get("uid") != uid):
-            try:
-                pod = await self.client.get_pod(ns, name)
-            except errors.ApiError as exc:
-                self.stats.bind_failed += 1
-                return {"Error": f"bind pod {ref}: {exc}"}
-        if uid and _meta(pod).get("uid") != uid:
-            self.stats.bind_failed += 1
-            return {"Error": f"bind pod {ref}: uid {uid} does not match the pod"}
-        # Reserved by our filter (the cached pod may predate the annotation patch) or annotated.
-        managed = str(_meta(pod).get("uid") or "") in self.pods or bool(
-            (_meta(pod).get("annotations") or {}).get(VGPU_NODE)
-        )
-        if managed:
-            try:
-                await self.locker.acquire(node, ns, name, cached=self.node_informer.get(node))
-            except NodeLockError as exc:
-                return self._bind_failed(pod, ref, node, str(exc))
-        try:
-            if managed:
-                await self.client.patch_pod_metadata(ns, name, annotations={
-                    BIND_PHASE: BIND_PHASE_ALLOCATING,
-                    BIND_TIME: str(int(self.clock().timestamp())),
-                })  # fmt: skip
-            await self.client.bind_pod(ns, name, node, uid=uid or None)
-        except errors.ApiError as exc:
-            if managed:
-                await self.locker.release(node, ns, name)
-            return self._bind_failed(pod, ref, node, str(exc))
-        self.stats.bind_ok += 1
-        self.recorder.record(pod, "Normal", events.BINDING_SUCCEED,
-                             f"Successfully binding node [{node}] to {ref}")  # fmt: skip
-        return {"Error": ""}
-
-    def _bind_failed(self, pod: JsonObj, ref: str, node: str, why: str) -> dict[str, str]:
-        self.stats.bind_failed += 1
-        msg = f"bind pod {ref} to node {node}: {why}"
-        log.warning("%s", msg)
-        self.recorder.record(pod, "Warning", events.BINDING_FAILED, msg)
-        return {"Error": msg}
+        """Answer an ``ExtenderBindingArgs`` (see :class:`~hami.scheduler.bind.Binder`)."""
+        return await self.binder.bind(args)
 
 
 def _failed_message(ref: str, failed: Mapping[str, str]) -> str:
@@ -402,9 +378,7 @@ def _parse_filter_args(
         if pod.get(key) is not None and not isinstance(pod.get(key), Mapping):
             raise BadRequest(f"extender args: pod.{key} must be an object")
     names = args.get("nodenames")
-    if names is not None and (
-        not isinstance(names, list) or not all(isinstance(n, str) for n in names)
-    ):
+    if names is not None and (not isinstance(names, list) or not set(map(type, names)) <= {str}):
         raise BadRequest("extender args: 'nodenames' must be a list of strings")
     nodes = args.get("nodes")
     items: list[Mapping[str, Any]] | None = None
@@ -418,17 +392,3 @@ def _parse_filter_args(
     if names is None and items is None:
         raise BadRequest("extender args: neither 'nodenames' nor 'nodes' given")
     return pod, names, items
-
-
-def _parse_bind_args(args: Any) -> tuple[str, str, str, str]:
-    if not isinstance(args, Mapping):
-        raise BadRequest("binding args must be a JSON object")
-    values = []
-    for key in ("PodNamespace", "PodName", "PodUID", "Node"):
-        value = args.get(key, "")
-        if not isinstance(value, str):
-            raise BadRequest(f"binding args: '{key}' must be a string")
-        if key != "PodUID" and not value:
-            raise BadRequest(f"binding args: '{key}' is required")
-        values.append(value)
-    return values[0], values[1], values[2], values[3]

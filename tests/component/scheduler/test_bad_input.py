@@ -65,6 +65,8 @@ async def test_unknown_nodes_are_reported_not_fatal(harness: Harness) -> None:
     await harness.settle()
     body = (await harness.http.post("/filter", json=filter_args(pod, ["ghost", "node-1"]))).json()
     assert body["nodenames"] == ["node-1"]
+    body = (await harness.http.post("/filter", json=filter_args(pod, ["ghost"]))).json()
+    assert body["nodenames"] == []
     assert body["failedNodes"] == {"ghost": "node unregistered"}
 
 
@@ -145,3 +147,14 @@ async def _still_schedules(h: Harness, nodes: list[str] = NODES) -> None:
     await h.settle()
     body = (await h.http.post("/filter", json=filter_args(pod, nodes))).json()
     assert body["error"] == "" and len(body["nodenames"]) == 1, body
+
+
+async def test_bind_to_unknown_node_is_a_clear_error(harness: Harness) -> None:
+    pod = harness.kube.add("pods", make_pod("lost", containers=[container(gpumem=1000)]))
+    await harness.settle()
+    assert (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["nodenames"]
+    args = {"PodName": "lost", "PodNamespace": "default", "PodUID": "", "Node": "ghost"}
+    body = (await harness.http.post("/bind", json=args)).json()
+    assert "node ghost not found" in body["Error"]
+    assert not harness.kube.get("pods", "default", "lost")["spec"].get("nodeName")
+    await _still_schedules(harness)

@@ -176,3 +176,52 @@ async def test_deleted_and_finished_pods_free_usage(harness: Harness) -> None:
     harness.kube.update("pods", done)
     await harness.settle()
     assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0
+
+
+@pytest.mark.parametrize(
+    ("in_group", "binds"), [(True, True), (False, False)], ids=["pod-group-waits", "plain-fails"]
+)
+async def test_lock_contention_pod_group_waits(
+    harness: Harness, in_group: bool, binds: bool
+) -> None:
+    first = await _create(harness, make_pod("holder", containers=[container(gpumem=1000)]))
+    node = (await harness.http.post("/filter", json=filter_args(first, ["node-0"]))).json()[
+        "nodenames"
+    ][0]
+    await harness.settle()
+    assert (await harness.http.post("/bind", json=bind_args(first, node))).json() == {"Error": ""}
+    pod = make_pod("member", containers=[container(gpumem=1000)])
+    if in_group:
+        pod["metadata"]["labels"] = {"scheduling.x-k8s.io/pod-group": "g1"}
+    second = await _create(harness, pod)
+    assert (await harness.http.post("/filter", json=filter_args(second, [node]))).json()[
+        "nodenames"
+    ] == [node]
+    await harness.settle()
+
+    async def allocate_first() -> None:  # the device plugin finishes "holder" a bit later
+        await asyncio.sleep(0.3)
+        await harness.kube.patch_node_metadata(node, annotations={"hami.io/mutex.lock": None})
+
+    releaser = asyncio.get_running_loop().create_task(allocate_first())
+    resp = (await harness.http.post("/bind", json=bind_args(second, node))).json()
+    await releaser
+    assert (resp["Error"] == "") is binds, resp
+    if not binds:
+        assert "node lock contention" in resp["Error"]
+
+
+async def test_full_node_objects_dry_run_has_no_side_effects(harness: Harness) -> None:
+    pod = await _create(harness, make_pod("dry", containers=[container(gpumem=2000)]))
+    template = make_node("template-node", gpus=1, mem=8000)
+    args = {"pod": pod, "nodes": {"items": [template]}, "nodenames": None}
+    body = (await harness.http.post("/filter", json=args)).json()
+    assert body["error"] == ""
+    assert [n["metadata"]["name"] for n in body["nodes"]["items"]] == ["template-node"]
+    assert "annotations" not in harness.kube.get("pods", "default", "dry")["metadata"]
+    assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0
+    too_big = make_pod("dry2", containers=[container(gpumem=9000)])
+    args = {"pod": too_big, "nodes": {"items": [template]}, "nodenames": None}
+    body = (await harness.http.post("/filter", json=args)).json()
+    assert body["nodes"]["items"] == []
+    assert "template-node" in body["failedNodes"]

@@ -7,8 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hami.k8s.fake import FakeKube
 from hami.scheduler.settings import SettingsError, load_settings, parse_duration
-from tests.component.scheduler.conftest import Harness
+from tests.component.scheduler.conftest import Harness, serve
 from tests.component.scheduler.objects import container, filter_args, make_pod
 
 
@@ -99,3 +100,53 @@ async def test_quota_is_enforced_in_fit_and_webhook(harness: Harness) -> None:
     assert body["nodenames"] == []
     assert "quota" in body["failedNodes"]["node-0"].lower()
     assert "exceeding resource quota" in (harness.service.quota_check("team", 2000, 0) or "")
+
+
+async def test_webhook_denies_pods_over_quota(harness: Harness) -> None:
+    harness.kube.add(
+        "resourcequotas",
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "gpu", "namespace": "team"},
+            "spec": {"hard": {"limits.nvidia.com/gpumem": "4000"}},
+        },
+    )
+    await harness.settle()
+
+    def review(mem: int) -> dict[str, object]:
+        pod = make_pod("w", namespace="team", containers=[container(gpumem=mem)])
+        return {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": f"r-{mem}",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "namespace": "team",
+                "operation": "CREATE",
+                "object": pod,
+            },
+        }
+
+    denied = (await harness.http.post("/webhook", json=review(5000))).json()["response"]
+    assert denied["allowed"] is False
+    assert "quota" in denied["status"]["message"]
+    allowed = (await harness.http.post("/webhook", json=review(3000))).json()["response"]
+    assert allowed["allowed"] is True
+
+
+async def test_legacy_metric_names_on_request(kube: FakeKube) -> None:
+    async with serve(kube, legacy_metrics=True) as h:
+        pod = h.kube.add("pods", make_pod("lm", containers=[container(gpumem=1000)]))
+        await h.settle()
+        assert (await h.http.post("/filter", json=filter_args(pod, ["node-1"]))).json()["nodenames"]
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{h.runner.port(1)}/metrics")).text
+    assert (
+        'GPUDeviceMemoryLimit{deviceidx="0",devicetype="NVIDIA-Tesla T4",'
+        'deviceuuid="GPU-node-0-00",nodeid="node-0"' in text
+    )
+    assert 'vGPUMemoryAllocated{containeridx="0",deviceuuid=' in text
+    assert 'nodename="node-1",podname="lm",podnamespace="default"' in text
+    assert "hami_gpu_memory_limit_bytes{" in text  # the new names stay

@@ -1,0 +1,150 @@
+"""The lightkube adapter against the apiserver stand-in: every call of the port, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from hami.k8s import errors
+from hami.k8s.informer import Backoff, Informer
+from hami.k8s.lightkube import LightkubeClient, parse_selector
+from hami.k8s.port import Kind, WatchEvent
+from tests.component.scheduler.objects import make_node, make_pod
+from tests.support.apiserver import ApiServerThread
+
+
+@pytest.fixture
+async def client(apiserver: ApiServerThread) -> AsyncIterator[LightkubeClient]:
+    apiserver.store.create(make_node("n1", labels={"pool": "a"}))
+    apiserver.store.create(make_node("n2", labels={"pool": "b"}))
+    c = LightkubeClient.from_kubeconfig(apiserver.kubeconfig_path, timeout_s=10)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+async def test_list_with_selectors_and_resource_version(client: LightkubeClient) -> None:
+    nodes = await client.list_objects(Kind.NODES, label_selector="pool=a")
+    assert [n["metadata"]["name"] for n in nodes.items] == ["n1"]
+    assert int(nodes.resource_version) > 0
+    empty = await client.list_objects(Kind.PODS)
+    assert empty.items == [] and int(empty.resource_version) > 0
+
+
+async def test_pod_calls_and_errors(client: LightkubeClient) -> None:
+    pod = await client.create_pod(make_pod("p1"))
+    with pytest.raises(errors.AlreadyExists):
+        await client.create_pod(make_pod("p1"))
+    patched = await client.patch_pod_metadata(
+        "default", "p1", annotations={"a": "1"}, labels={"l": "v"}
+    )
+    assert patched["metadata"]["annotations"] == {"a": "1"}
+    await client.patch_pod_metadata("default", "p1", annotations={"a": None})
+    assert "a" not in ((await client.get_pod("default", "p1"))["metadata"].get("annotations") or {})
+    await client.bind_pod("default", "p1", "n1", uid=pod["metadata"]["uid"])
+    assert [
+        p["metadata"]["name"] for p in await client.list_pods(field_selector="spec.nodeName=n1")
+    ] == ["p1"]
+    with pytest.raises(errors.Conflict):
+        await client.bind_pod("default", "p1", "n2")
+    with pytest.raises(errors.NotFound):
+        await client.get_pod("default", "ghost")
+
+
+async def test_node_patch_guarded_by_resource_version(client: LightkubeClient) -> None:
+    rv = (await client.get_node("n1"))["metadata"]["resourceVersion"]
+    await client.patch_node_metadata("n1", annotations={"k": "1"}, resource_version=rv)
+    with pytest.raises(errors.Conflict):
+        await client.patch_node_metadata("n1", annotations={"k": "2"}, resource_version=rv)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(500, errors.ServerError), (429, errors.TooManyRequests), (403, errors.Forbidden),
+     (422, errors.Invalid)],
+    ids=["500", "429", "403", "422"],
+)  # fmt: skip
+async def test_status_mapping(
+    apiserver: ApiServerThread, client: LightkubeClient, status: int, kind: type[Exception]
+) -> None:
+    apiserver.fail_next("GET", r"/api/v1/nodes/n1$", status)
+    with pytest.raises(kind):
+        await client.get_node("n1")
+
+
+async def test_events_and_leases(client: LightkubeClient, apiserver: ApiServerThread) -> None:
+    await client.create_event({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "e1", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+        "reason": "FilteringSucceed", "message": "m", "type": "Normal"})  # fmt: skip
+    assert [e["reason"] for e in apiserver.store.list("events")] == ["FilteringSucceed"]
+    with pytest.raises(errors.NotFound):
+        await client.get_lease("default", "l")
+    lease = await client.create_lease({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "l", "namespace": "default"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}})  # fmt: skip
+    lease["spec"]["holderIdentity"] = "b"
+    assert (await client.replace_lease(lease))["spec"]["holderIdentity"] == "b"
+    with pytest.raises(errors.Conflict):
+        await client.replace_lease(lease)
+
+
+async def test_watch_streams_and_gone_is_typed(apiserver: ApiServerThread) -> None:
+    small = ApiServerThread(history=5).start()
+    try:
+        c = LightkubeClient.from_kubeconfig(small.kubeconfig_path, timeout_s=10)
+        start = (await c.list_objects(Kind.NODES)).resource_version
+        seen: list[WatchEvent] = []
+
+        async def consume() -> None:
+            async for ev in c.watch(Kind.NODES, resource_version=start, timeout_s=5):
+                seen.append(ev)
+                if len(seen) == 2:
+                    return
+
+        task = asyncio.get_running_loop().create_task(consume())
+        await asyncio.sleep(0.2)
+        small.store.create(make_node("w1"))
+        small.store.patch("nodes", "w1", {"metadata": {"labels": {"x": "1"}}}, namespace="")
+        await asyncio.wait_for(task, 10)
+        assert [e.type for e in seen] == ["ADDED", "MODIFIED"]
+        for i in range(10):
+            small.store.create(make_node(f"later-{i}"))
+        with pytest.raises(errors.Gone):
+            async for _ in c.watch(Kind.NODES, resource_version=start, timeout_s=5):
+                pass
+        await c.close()
+    finally:
+        small.stop()
+
+
+async def test_informer_survives_apiserver_restart(apiserver: ApiServerThread) -> None:
+    c = LightkubeClient.from_kubeconfig(apiserver.kubeconfig_path, timeout_s=10)
+    inf = Informer(c, Kind.NODES, backoff=Backoff(0.05, 2, 0.5, 0))
+    task = asyncio.get_running_loop().create_task(inf.run())
+    try:
+        assert await inf.wait_synced(10)
+        await asyncio.to_thread(apiserver.restart, True)
+        await asyncio.to_thread(apiserver.store.create, make_node("after-restart"))
+        for _ in range(100):
+            if inf.get("after-restart") is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert inf.get("after-restart") is not None
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await c.close()
+
+
+def test_selector_parsing() -> None:
+    sel = parse_selector("a=b, c!=d, e, !f")
+    assert sel is not None and sel["a"] == "b" and set(sel) == {"a", "c", "e", "f"}
+    assert parse_selector("") is None
+    with pytest.raises(errors.BadRequest):
+        parse_selector("spec.nodeName", for_fields=True)
