@@ -18,7 +18,7 @@
 static _Atomic int primary_refs[VGPU_MAX_DEVICES];
 static _Atomic uint64_t primary_charge[VGPU_MAX_DEVICES];
 
-#define MAX_PROCS_LISTED 256
+#define MAX_PROCS_LISTED 128
 
 typedef struct {
     unsigned n;
@@ -31,7 +31,7 @@ static void list_pids(int dev, pidlist_t *out) {
     if (me->hostpid || dev < 0 || !vgpu_real[VGPU_H_nvmlDeviceGetComputeRunningProcesses_v3]) return;
     nvmlDevice_t h;
     if (vgpu_cuda_to_nvml(dev, &h) != 0) return;
-    static __thread nvmlProcessInfo_t infos[MAX_PROCS_LISTED];
+    nvmlProcessInfo_t infos[MAX_PROCS_LISTED]; /* on the stack: no per-thread TLS in every process */
     unsigned int n = MAX_PROCS_LISTED;
     if (REAL(nvmlDeviceGetComputeRunningProcesses_v3)(h, &n, infos) != NVML_SUCCESS) return;
     for (unsigned i = 0; i < n && i < MAX_PROCS_LISTED; i++) out->pids[out->n++] = infos[i].pid;

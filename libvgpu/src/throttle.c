@@ -95,7 +95,7 @@ static int container_pid(vgpu_region_t *r, unsigned int pid) {
 static int sample_nvml(int dev, double *total, double *own) {
     devctl_t *c = &ctl[dev];
     if (!c->nvml_ok || !vgpu_real[VGPU_H_nvmlDeviceGetProcessUtilization]) return -1;
-    static __thread nvmlProcessUtilizationSample_t buf[MAX_SAMPLES];
+    nvmlProcessUtilizationSample_t buf[MAX_SAMPLES]; /* watcher thread only: stack, not TLS */
     unsigned int n = MAX_SAMPLES;
     nvmlReturn_t r = REAL(nvmlDeviceGetProcessUtilization)(c->nvml, buf, &n, c->last_seen_us);
     unsigned long long now = wall_us();

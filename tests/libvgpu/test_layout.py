@@ -285,13 +285,16 @@ def test_dead_process_slot_is_reclaimed(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if cache.exists() and cache.stat().st_size == sr.FILE_SIZE:
+            try:
                 snap = sr.read_region(str(cache))
-                if snap.used(0) > 0:
-                    break
+            except sr.SharedRegionError:  # not created or not initialized yet
+                snap = None
+            if snap is not None and snap.used(0) > 0:
+                break
             time.sleep(0.05)
         else:
             pytest.fail("the holder never showed usage in the region")
+        assert snap is not None
         assert [p.pid for p in snap.processes] == [holder.pid]
     finally:
         holder.send_signal(signal.SIGKILL)

@@ -9,14 +9,11 @@ component tests run the real binding (:class:`PynvmlNvml`) against the test kit'
 
 from __future__ import annotations
 
-import logging
 import math
 import queue
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
-
-log = logging.getLogger(__name__)
 
 #: XIDs caused by applications rather than the GPU; NVIDIA's plugin ignores them by default.
 APPLICATION_XIDS: frozenset[int] = frozenset({13, 31, 43, 45, 68, 109})

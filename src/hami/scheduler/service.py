@@ -312,6 +312,13 @@ class SchedulerService:
                                  _failed_message(ref, outcome.failed_nodes))  # fmt: skip
             return {"nodenames": [], "failedNodes": outcome.failed_nodes, "error": ""}
         uid = str(meta.get("uid") or "")
+        if not uid:  # the reservation is keyed by uid: refuse to guess
+            self.stats.filter_errors += 1
+            return {
+                "nodenames": None,
+                "failedNodes": {},
+                "error": f"pod {ref}: metadata.uid is empty",
+            }
         ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
         had = self.pods.get(uid)
         # Reserve before any await: concurrent filters must see this decision.

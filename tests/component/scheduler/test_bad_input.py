@@ -158,3 +158,10 @@ async def test_bind_to_unknown_node_is_a_clear_error(harness: Harness) -> None:
     assert "node ghost not found" in body["Error"]
     assert not harness.kube.get("pods", "default", "lost")["spec"].get("nodeName")
     await _still_schedules(harness)
+
+
+async def test_pod_without_uid_is_refused(harness: Harness) -> None:
+    pod = make_pod("nouid", containers=[container(gpumem=1000)])
+    body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
+    assert "metadata.uid is empty" in body["error"]
+    assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0
