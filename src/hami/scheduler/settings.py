@@ -69,7 +69,13 @@ class SchedulerSettings(BaseSettings):
     node_label_selector: str = Field("", description="k=v,... selecting GPU nodes.")
     kubeconfig: Path | None = None
     kube_timeout: float = 30.0
-    node_lock_timeout: float = Field(300.0, description="Seconds before a node lock is stale.")
+    node_lock_timeout: float = Field(
+        300.0,
+        description="Seconds before a node lock is stale (env also HAMI_NODELOCK_EXPIRE).",
+        validation_alias=AliasChoices(
+            "node_lock_timeout", "HAMI_NODE_LOCK_TIMEOUT", "HAMI_NODELOCK_EXPIRE"
+        ),
+    )
     node_lock_retry_timeout: float = 28.0
     force_overwrite_default_scheduler: bool = True
     leader_elect: bool = False

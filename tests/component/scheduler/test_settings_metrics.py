@@ -43,6 +43,16 @@ def test_precedence_flags_env_file_defaults(
 
 
 @pytest.mark.parametrize(
+    "env", ["HAMI_NODE_LOCK_TIMEOUT", "HAMI_NODELOCK_EXPIRE"], ids=["ours", "hami-chart"]
+)
+def test_node_lock_timeout_from_env(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(env, "2m")
+    assert load_settings({}, None).node_lock_timeout == 120.0
+    # A flag still beats the environment.
+    assert load_settings({"node_lock_timeout": "30s"}, None).node_lock_timeout == 30.0
+
+
+@pytest.mark.parametrize(
     ("content", "needle"),
     [("- a\n- b\n", "mapping"), ("bogus_key: 1\n", "bogus_key"),
      ("gpu_scheduler_policy: fastest\n", "unknown GPU policy"), (":\n  - [", "cannot read")],
