@@ -6,6 +6,9 @@ POST /filter with every node name, then POST /bind to the chosen node; a pod who
 (node lock held) is retried. After each successful bind the node lock is released directly in
 the store, as the device plugin's Allocate would. Prints pods/s and p50/p99 latencies;
 ``--json`` prints one object with ``pods_per_s``, ``filter_p99_ms``, ``bind_p99_ms``, ...
+With the default process backend it also prints ``cpu_s``: CPU seconds each process (apiserver
+stand-in, scheduler, this driver) spent during the run, to see which one bounds throughput. The
+driver speaks HTTP through a lean keep-alive client so it takes little CPU from the others.
 
     python bench/extender.py [--nodes 500 --gpus 8 --pods 2000 --concurrency 8] [--json]
 """
@@ -99,6 +102,15 @@ asyncio.run(main())
 """
 
 
+def _cpu_s(pid: int) -> float:
+    """User+system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -154,7 +166,13 @@ def _run_processes(
             listed = httpx.get(f"{api_url}/api/v1/pods", timeout=60).json()["items"]
             by_name = {p["metadata"]["name"]: p for p in listed}
             live = [by_name[p["metadata"]["name"]] for p in pods]
-            return asyncio.run(_drive(_http_release(api_url), url, live, names, args.concurrency))
+            procs = {"apiserver": api.pid, "scheduler": sched.pid}
+            before = {k: _cpu_s(pid) for k, pid in procs.items()}
+            driver0 = time.process_time()
+            result = asyncio.run(_drive(_http_release(api_url), url, live, names, args.concurrency))
+            cpu = {k: round(_cpu_s(pid) - before[k], 2) for k, pid in procs.items()}
+            cpu["driver"] = round(time.process_time() - driver0, 2)
+            return {**result, "cpu_s": cpu}
         finally:
             for proc in (sched, api):
                 if proc is not None:
@@ -162,14 +180,59 @@ def _run_processes(
                     proc.wait(10)
 
 
+class _Http:
+    """A lean HTTP/1.1 keep-alive JSON client (one connection, one request at a time).
+
+    The driver stands in for kube-scheduler and the device plugin (Go programs); httpx costs
+    ~2.5 ms of CPU per request here, which would be taken from the processes under test."""
+
+    def __init__(self, url: str) -> None:
+        host, _, port = url.removeprefix("http://").partition(":")
+        self._addr = (host, int(port))
+        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(self, method: str, path: str, body: Any, content_type: str) -> Any:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self._addr[0]}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n\r\n")  # fmt: skip
+        if self._conn is None:
+            self._conn = await asyncio.open_connection(*self._addr)
+        reader, writer = self._conn
+        writer.write(head.encode() + data)
+        status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
+        headers = dict(ln.lower().split(": ", 1) for ln in lines if ln)
+        if headers.get("transfer-encoding") == "chunked":
+            raw = b""
+            while size := int((await reader.readline()).strip(), 16):
+                raw += (await reader.readexactly(size + 2))[:-2]
+            await reader.readline()
+        else:
+            raw = await reader.readexactly(int(headers["content-length"]))
+        if headers.get("connection") == "close":
+            writer.close()
+            self._conn = None
+        if not status_line.split()[1].startswith("2"):
+            raise RuntimeError(f"{method} {path}: {status_line}: {raw[:200]!r}")
+        return json.loads(raw)
+
+    async def post(self, path: str, body: Any) -> Any:
+        return await self.request("POST", path, body, "application/json")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn[1].close()
+            self._conn = None
+
+
 def _http_release(api_url: str) -> Release:
     """The device plugin's lock release over HTTP (the lock is ours: the bind just took it)."""
-    client = httpx.AsyncClient(base_url=api_url, timeout=30)
+    clients: dict[asyncio.Task[Any] | None, _Http] = {}
     body = {"metadata": {"annotations": {"hami.io/mutex.lock": None}}}
 
     async def release(node: str, ns: str, name: str) -> None:
-        await client.patch(f"/api/v1/nodes/{node}", json=body,
-                           headers={"Content-Type": "application/merge-patch+json"})  # fmt: skip
+        client = clients.setdefault(asyncio.current_task(), _Http(api_url))
+        await client.request("PATCH", f"/api/v1/nodes/{node}", body,
+                             "application/merge-patch+json")  # fmt: skip
 
     return release
 
@@ -183,17 +246,17 @@ async def _drive(
     filter_lat: list[float] = []
     bind_lat: list[float] = []
     outcome = {"bound": 0, "unschedulable": 0, "bind_retries": 0, "errors": 0}
-    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
 
-        async def worker() -> None:
+    async def worker() -> None:
+        http = _Http(url)
+        try:
             while not queue.empty():
                 pod = queue.get_nowait()
                 meta = pod["metadata"]
                 for _attempt in range(20):
                     t0 = time.perf_counter()
-                    resp = (await http.post("/filter", json={
-                        "pod": pod, "nodes": None, "nodenames": names})).json()  # fmt: skip
+                    resp = await http.post("/filter", {"pod": pod, "nodes": None,
+                                                       "nodenames": names})  # fmt: skip
                     filter_lat.append(time.perf_counter() - t0)
                     if resp.get("error"):
                         outcome["errors"] += 1
@@ -203,9 +266,9 @@ async def _drive(
                         break
                     node = resp["nodenames"][0]
                     t0 = time.perf_counter()
-                    bind = (await http.post("/bind", json={
+                    bind = await http.post("/bind", {
                         "PodName": meta["name"], "PodNamespace": meta["namespace"],
-                        "PodUID": meta["uid"], "Node": node})).json()  # fmt: skip
+                        "PodUID": meta["uid"], "Node": node})  # fmt: skip
                     bind_lat.append(time.perf_counter() - t0)
                     if not bind.get("Error"):
                         outcome["bound"] += 1
@@ -213,10 +276,12 @@ async def _drive(
                         break
                     outcome["bind_retries"] += 1
                     await asyncio.sleep(0.005)
+        finally:
+            await http.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        wall = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    wall = time.perf_counter() - started
     return {
         **outcome,
         "wall_s": round(wall, 2),

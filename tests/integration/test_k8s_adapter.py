@@ -44,10 +44,13 @@ async def test_pod_calls_and_errors(client: LightkubeClient) -> None:
     assert patched["metadata"]["annotations"] == {"a": "1"}
     await client.patch_pod_metadata("default", "p1", annotations={"a": None})
     assert "a" not in ((await client.get_pod("default", "p1"))["metadata"].get("annotations") or {})
-    await client.bind_pod("default", "p1", "n1", uid=pod["metadata"]["uid"])
+    stamp = {"hami.io/bind-phase": "allocating"}
+    await client.bind_pod("default", "p1", "n1", uid=pod["metadata"]["uid"], annotations=stamp)
     assert [
         p["metadata"]["name"] for p in await client.list_pods(field_selector="spec.nodeName=n1")
     ] == ["p1"]
+    bound = await client.get_pod("default", "p1")
+    assert bound["metadata"]["annotations"]["hami.io/bind-phase"] == "allocating"
     with pytest.raises(errors.Conflict):
         await client.bind_pod("default", "p1", "n2")
     with pytest.raises(errors.NotFound):

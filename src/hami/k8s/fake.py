@@ -301,7 +301,13 @@ class FakeKube:
         return self.add("pods", pod)
 
     async def bind_pod(
-        self, namespace: str, name: str, node: str, *, uid: str | None = None
+        self,
+        namespace: str,
+        name: str,
+        node: str,
+        *,
+        uid: str | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> None:
         self._enter("bind_pod")
         cur = self.get("pods", namespace, name)
@@ -314,6 +320,8 @@ class FakeKube:
                 reason="Conflict",
             )
         spec["nodeName"] = node
+        if annotations:
+            cur.setdefault("metadata", {}).setdefault("annotations", {}).update(annotations)
         self.update("pods", cur)
 
     async def get_node(self, name: str) -> JsonObj:

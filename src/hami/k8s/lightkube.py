@@ -7,9 +7,9 @@ its exceptions into :mod:`hami.k8s.errors`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,8 +20,7 @@ from lightkube import operators
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError as LkApiError
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.core_v1 import Event, Node, Pod, PodBinding, ResourceQuota
-from lightkube.types import PatchType
+from lightkube.resources.core_v1 import Node, Pod, ResourceQuota
 
 from hami.k8s import errors
 from hami.k8s.port import (
@@ -93,6 +92,15 @@ async def _call(awaitable: Awaitable[_T], what: str) -> _T:
         raise _translate(exc, what) from exc
 
 
+def _quote(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
+
+
+def _pod_path(namespace: str, name: str, sub: str = "") -> str:
+    path = f"/api/v1/namespaces/{_quote(namespace)}/pods/{_quote(name)}"
+    return f"{path}/{sub}" if sub else path
+
+
 def _dict(obj: Any) -> JsonObj:
     result: JsonObj = obj.to_dict()
     return result
@@ -104,6 +112,30 @@ class LightkubeClient:
     def __init__(self, client: lightkube.AsyncClient) -> None:
         # Any: lightkube's overloads are keyed on model classes we pick at run time.
         self._client: Any = client
+
+    async def _raw(
+        self, method: str, path: str, body: JsonObj, what: str, *, patch: bool = False
+    ) -> JsonObj:
+        """One JSON request on lightkube's own HTTP client (its config, TLS and auth) without
+        lightkube's model layer: the hot writes of filter and bind (spec §1.3) are plain merge
+        patches and creates whose answers we read as dicts, and the model round trip (encode,
+        decode, ``to_dict``) was most of their cost."""
+        http = self._client._client._client  # lightkube's configured httpx2.AsyncClient
+        content_type = "application/merge-patch+json" if patch else "application/json"
+        try:
+            resp = await http.request(
+                method, path, content=msgspec.json.encode(body),
+                headers={"Content-Type": content_type}, params={"fieldManager": "hami"},
+            )  # fmt: skip
+        except httpx2.HTTPError as exc:
+            raise _translate(exc, what) from exc
+        try:
+            decoded: Any = msgspec.json.decode(resp.content) if resp.content else None
+        except msgspec.DecodeError:
+            decoded = None
+        if resp.status_code >= 400:
+            raise errors.from_status(resp.status_code, decoded, what=what)
+        return decoded if isinstance(decoded, dict) else {}
 
     @classmethod
     def from_kubeconfig(
@@ -215,11 +247,9 @@ class LightkubeClient:
         resource_version: str | None = None,
     ) -> JsonObj:
         body = metadata_patch(annotations, labels, resource_version)
-        obj = await _call(
-            self._client.patch(Pod, name, body, namespace=namespace, patch_type=PatchType.MERGE),
-            f"patch pod {namespace}/{name}",
+        return await self._raw(
+            "PATCH", _pod_path(namespace, name), body, f"patch pod {namespace}/{name}", patch=True
         )
-        return _dict(obj)
 
     async def create_pod(self, pod: JsonObj) -> JsonObj:
         meta = pod.get("metadata", {})
@@ -228,26 +258,30 @@ class LightkubeClient:
         return _dict(obj)
 
     async def bind_pod(
-        self, namespace: str, name: str, node: str, *, uid: str | None = None
+        self,
+        namespace: str,
+        name: str,
+        node: str,
+        *,
+        uid: str | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> None:
         meta: JsonObj = {"name": name, "namespace": namespace}
         if uid:
             meta["uid"] = uid
-        binding = PodBinding.from_dict(
-            {
-                "apiVersion": "v1",
-                "kind": "Binding",
-                "metadata": meta,
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-            }
-        )
-        # The apiserver answers a Status (201), not a Binding: lightkube's decode of it fails
-        # after the bind succeeded.
-        with contextlib.suppress(msgspec.ValidationError):
-            await _call(
-                self._client.create(binding, name=name, namespace=namespace),
-                f"bind pod {namespace}/{name} to {node}",
-            )
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": meta,
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        # The apiserver answers a Status (201), not a Binding: nothing to decode.
+        await self._raw(
+            "POST", _pod_path(namespace, name, "binding"), binding,
+            f"bind pod {namespace}/{name} to {node}",
+        )  # fmt: skip
 
     # -- nodes ----------------------------------------------------------------------------------
     async def get_node(self, name: str) -> JsonObj:
@@ -262,17 +296,16 @@ class LightkubeClient:
         resource_version: str | None = None,
     ) -> JsonObj:
         body = metadata_patch(annotations, labels, resource_version)
-        obj = await _call(
-            self._client.patch(Node, name, body, patch_type=PatchType.MERGE),
-            f"patch node {name}",
+        return await self._raw(
+            "PATCH", f"/api/v1/nodes/{_quote(name)}", body, f"patch node {name}", patch=True
         )
-        return _dict(obj)
 
     # -- events, leases -------------------------------------------------------------------------
     async def create_event(self, event: JsonObj) -> None:
         ns = event.get("metadata", {}).get("namespace") or "default"
-        await _call(
-            self._client.create(Event.from_dict(event), namespace=ns), f"create event in {ns}"
+        body = {"apiVersion": "v1", "kind": "Event", **event}
+        await self._raw(
+            "POST", f"/api/v1/namespaces/{_quote(ns)}/events", body, f"create event in {ns}"
         )
 
     async def get_lease(self, namespace: str, name: str) -> JsonObj:

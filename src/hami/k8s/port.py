@@ -122,9 +122,16 @@ class KubeClient(Protocol):
     async def create_pod(self, pod: JsonObj) -> JsonObj: ...
 
     async def bind_pod(
-        self, namespace: str, name: str, node: str, *, uid: str | None = None
+        self,
+        namespace: str,
+        name: str,
+        node: str,
+        *,
+        uid: str | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> None:
-        """POST the ``pods/binding`` subresource (sets ``spec.nodeName``)."""
+        """POST the ``pods/binding`` subresource (sets ``spec.nodeName``); the apiserver adds
+        the Binding's ``annotations`` to the pod in the same write."""
         ...
 
     # -- nodes ----------------------------------------------------------------------------------

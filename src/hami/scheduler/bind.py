@@ -1,7 +1,8 @@
 """Extender Bind (spec §1.3 step 5): node lock, ``bind-phase``/``bind-time`` stamp, binding.
 
-For a pod our filter placed, Bind takes the node lock (``hami.io/mutex.lock``), stamps
-``hami.io/bind-phase=allocating`` and ``hami.io/bind-time``, then creates ``pods/binding``.
+For a pod our filter placed, Bind takes the node lock (``hami.io/mutex.lock``), then creates
+``pods/binding`` carrying ``hami.io/bind-phase=allocating`` and ``hami.io/bind-time`` as Binding
+annotations, which the apiserver applies to the pod in the same write.
 Any failure releases the lock and is answered in ``Error`` (HTTP 200), with a ``BindingFailed``
 event; success records ``BindingSucceed``. PodGroup members wait out lock contention up to
 ``--node-lock-retry-timeout``; other pods fail fast and kube-scheduler retries them.
@@ -102,13 +103,15 @@ class Binder:
             except NodeLockError as exc:
                 return self._failed(pod, ref, node, str(exc))
         try:
-            if managed:
-                stamp = {
-                    BIND_PHASE: BIND_PHASE_ALLOCATING,
-                    BIND_TIME: str(int(self.clock().timestamp())),
-                }
-                await self.client.patch_pod_metadata(ns, name, annotations=stamp)
-            await self.client.bind_pod(ns, name, node, uid=uid or None)
+            # The stamp rides on the Binding: the apiserver writes it and spec.nodeName in one
+            # update, so the device plugin never sees a stamped pod without its node (or the
+            # reverse), and bind costs one request less than a separate PATCH.
+            stamp = (
+                {BIND_PHASE: BIND_PHASE_ALLOCATING, BIND_TIME: str(int(self.clock().timestamp()))}
+                if managed
+                else None
+            )
+            await self.client.bind_pod(ns, name, node, uid=uid or None, annotations=stamp)
         except errors.ApiError as exc:
             if managed:
                 await self.locker.release(node, ns, name)

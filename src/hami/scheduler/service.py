@@ -4,7 +4,7 @@ Every replica keeps the engine's state in sync from the pod, node and ResourceQu
 (usage is rebuilt from ``-allocated`` annotations, so a restarted scheduler loses nothing).
 Filter decides and reserves synchronously (no ``await`` between the decision and the reservation),
 so concurrent filters always see each other; then it writes the decision onto the pod. Bind takes
-the node lock, stamps ``bind-phase``/``bind-time`` and creates the binding.
+the node lock and creates the binding, which carries the ``bind-phase``/``bind-time`` stamp.
 """
 
 from __future__ import annotations

@@ -122,28 +122,27 @@ async def test_failed_annotation_write_releases_reservation(harness: Harness) ->
 
 
 @pytest.mark.parametrize(
-    ("fault", "message"),
+    ("err", "message"),
     [
-        ("bind_pod", "already"),
-        ("patch_pod_metadata", "boom"),
+        (errors.Conflict("pod is already assigned", status=409), "already"),
+        (errors.ServerError("boom", status=500), "boom"),
     ],
-    ids=["binding-conflict", "stamp-500"],
+    ids=["binding-conflict", "binding-500"],
 )
-async def test_bind_failure_releases_lock(harness: Harness, fault: str, message: str) -> None:
+async def test_bind_failure_releases_lock(
+    harness: Harness, err: errors.ApiError, message: str
+) -> None:
     pod = await _create(harness, make_pod("bf", containers=[container(gpumem=1000)]))
     node = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["nodenames"][0]
     await harness.settle()
-    err: errors.ApiError = (
-        errors.Conflict("pod is already assigned", status=409)
-        if fault == "bind_pod"
-        else errors.ServerError("boom", status=500)
-    )
-    # the stamp patch is retried by nobody: fail it (and the next) once
-    harness.kube.fail_next(fault, err)
+    # the binding (which carries the bind-phase stamp) is retried by nobody: fail it once
+    harness.kube.fail_next("bind_pod", err)
     resp = (await harness.http.post("/bind", json=bind_args(pod, node))).json()
     assert message in resp["Error"]
     anns = harness.kube.get("nodes", "", node)["metadata"].get("annotations") or {}
     assert "hami.io/mutex.lock" not in anns
+    stamped = harness.kube.get("pods", "default", "bf")["metadata"].get("annotations") or {}
+    assert "hami.io/bind-phase" not in stamped
     await harness.service.recorder.flush()
     assert len(_events(harness.kube, "BindingFailed")) == 1
 

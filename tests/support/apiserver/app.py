@@ -337,12 +337,14 @@ class App:
                     continue
                 marks = (deadline, next_mark if bookmarks else None)
                 waits = [t - now for t in marks if t is not None]
-                try:
-                    event = await asyncio.wait_for(
-                        watcher.queue.get(), min(waits) if waits else None
-                    )
-                except TimeoutError:
-                    continue
+                try:  # the queue is often non-empty under load: skip the timer then
+                    event = watcher.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    try:  # asyncio.timeout, unlike wait_for, creates no task per event
+                        async with asyncio.timeout(min(waits) if waits else None):
+                            event = await watcher.queue.get()
+                    except TimeoutError:
+                        continue
                 if event is None:
                     return
                 last_rv = event.rv

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -52,6 +54,12 @@ class Stream:
 
 
 Handler = Callable[[Request], Awaitable[Response | Stream]]
+
+
+@functools.lru_cache(maxsize=2)
+def _http_date(second: int) -> str:
+    """The ``Date`` header value, formatted once per second."""
+    return email.utils.formatdate(second, usegmt=True)
 
 
 def _parse(event: h11.Request, body: bytes) -> Request:
@@ -156,14 +164,15 @@ class HttpServer:
             ("audit-id", "stand-in"),
             ("cache-control", "no-cache, private"),
             ("content-type", content_type),
-            ("date", email.utils.formatdate(usegmt=True)),
+            ("date", _http_date(int(time.time()))),
         ]
 
     def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, resp: Response) -> None:
         headers = [*self._headers(resp.content_type), ("content-length", str(len(resp.body)))]
-        writer.write(conn.send(h11.Response(status_code=resp.status, headers=headers)) or b"")
-        writer.write(conn.send(h11.Data(data=resp.body)) or b"")
-        writer.write(conn.send(h11.EndOfMessage()) or b"")
+        head = conn.send(h11.Response(status_code=resp.status, headers=headers)) or b""
+        body = conn.send(h11.Data(data=resp.body)) or b""
+        end = conn.send(h11.EndOfMessage()) or b""
+        writer.write(head + body + end)  # one write: one send(2), one wakeup of the client
 
     async def _stream(
         self,

@@ -119,7 +119,9 @@ class Store:
             table.pop((ns, name), None)
         else:
             table[(ns, name)] = obj
-        event = Event(self._rv, kind, rt, ns, copy.deepcopy(obj), copy.deepcopy(old))
+        # Committed objects are never mutated in place (every write builds a new dict), so the
+        # history shares them with the table instead of copying.
+        event = Event(self._rv, kind, rt, ns, obj, old)
         self._history.append(event)
         while len(self._history) > self._history_size:
             self._compacted = self._history.popleft().rv
@@ -250,7 +252,12 @@ class Store:
     def update(
         self, rt: ResourceType, ns: str, name: str, body: Any, subresource: str = ""
     ) -> dict[str, Any]:
-        new = to_storage(rt, _check_body(rt, body))
+        return self._update(rt, ns, name, to_storage(rt, _check_body(rt, body)), subresource)
+
+    def _update(
+        self, rt: ResourceType, ns: str, name: str, new: dict[str, Any], subresource: str
+    ) -> dict[str, Any]:
+        """``update`` of a body this store owns (already checked and copied)."""
         meta = _meta(new)
         if meta.get("name", name) != name:
             raise errors.bad_request(
@@ -312,9 +319,10 @@ class Store:
         with self.lock:
             old = self._lookup(rt, ns, name)
             doc = {"kind": rt.kind, "apiVersion": rt.api_version}
-            doc.update(from_storage(rt, copy.deepcopy(old)))
+            doc.update(from_storage(rt, old))  # apply_patch returns a deep copy
             patched = apply_patch(doc, content_type, body)
-            return self.update(rt, ns, name, patched, subresource)
+            owned = to_storage(rt, _check_body(rt, patched, copy_body=False))
+            return self._update(rt, ns, name, owned, subresource)
 
     def delete(
         self, rt: ResourceType, ns: str, name: str, options: dict[str, Any] | None = None
@@ -460,12 +468,12 @@ def _encode_continue(rv: int, start: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _check_body(rt: ResourceType, body: Any) -> dict[str, Any]:
+def _check_body(rt: ResourceType, body: Any, *, copy_body: bool = True) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.bad_request(
             f"the body of the request for {rt.group_resource} must be a JSON object"
         )
-    obj = copy.deepcopy(body)
+    obj = copy.deepcopy(body) if copy_body else body
     kind, api_version = obj.pop("kind", None), obj.pop("apiVersion", None)
     if kind not in (None, "", rt.kind) or api_version not in (None, "", rt.api_version):
         raise errors.bad_request(

@@ -10,7 +10,6 @@ selector is sent as DELETED (with its new state) and one that starts matching as
 from __future__ import annotations
 
 import asyncio
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,9 +78,10 @@ class Watcher:
 
 
 def with_type(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``obj`` with ``kind``/``apiVersion`` first, as the server serializes it."""
+    """A shallow copy of ``obj`` with ``kind``/``apiVersion`` first, as the server serializes
+    it. Nested values are shared: pass an object the caller owns, or only serialize the result."""
     body = {"kind": rt.kind, "apiVersion": rt.api_version}
-    body.update({k: v for k, v in copy.deepcopy(obj).items() if k not in ("kind", "apiVersion")})
+    body.update({k: v for k, v in obj.items() if k not in ("kind", "apiVersion")})
     return body
 
 
