@@ -31,6 +31,7 @@ from hami.k8s.port import (
     WatchEvent,
     metadata_patch,
 )
+from hami.k8s.rawhttp import RawHttp, from_lightkube_config
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,17 @@ def _dict(obj: Any) -> JsonObj:
 class LightkubeClient:
     """:class:`~hami.k8s.port.KubeClient` over ``lightkube.AsyncClient``."""
 
-    def __init__(self, client: lightkube.AsyncClient) -> None:
+    def __init__(self, client: lightkube.AsyncClient, *, raw_http: bool = True) -> None:
         # Any: lightkube's overloads are keyed on model classes we pick at run time.
         self._client: Any = client
+        self._fast: RawHttp | None = None
+        if raw_http:
+            config = getattr(getattr(client, "_client", None), "config", None)
+            timeout = getattr(getattr(client, "_client", None), "_watch_timeout", None)
+            connect = getattr(timeout, "connect", None)
+            self._fast = from_lightkube_config(
+                config, timeout_s=float(connect) if connect else 30.0
+            )
 
     async def _raw(
         self, method: str, path: str, body: JsonObj, what: str, *, patch: bool = False
@@ -122,6 +131,11 @@ class LightkubeClient:
         decode, ``to_dict``) was most of their cost."""
         http = self._client._client._client  # lightkube's configured httpx2.AsyncClient
         content_type = "application/merge-patch+json" if patch else "application/json"
+        if self._fast is not None:
+            answer = await self._fast.request(
+                method, f"{path}?fieldManager=hami", body, content_type=content_type, what=what
+            )
+            return answer if isinstance(answer, dict) else {}
         try:
             resp = await http.request(
                 method, path, content=msgspec.json.encode(body),
@@ -331,4 +345,6 @@ class LightkubeClient:
         return _dict(obj)
 
     async def close(self) -> None:
+        if self._fast is not None:
+            await self._fast.close()
         await self._client.close()

@@ -68,8 +68,17 @@ def build_event(
     }
 
 
+_Key = tuple[str, str, str, str, str, str]
+
+
 class EventRecorder:
-    """Creates events in the background through the client."""
+    """Queues events and sends them from one background task through the client.
+
+    One sender instead of a task per event keeps event traffic off the filter/bind hot path
+    (one apiserver connection, no task churn). Like kube's event recorder, an event identical to
+    one still queued (same pod, type, reason and message) is folded into it: ``count`` goes up
+    and ``lastTimestamp`` moves, rather than a second object being created.
+    """
 
     def __init__(
         self, client: KubeClient, *, host: str = "", clock: Callable[[], datetime] = _utcnow
@@ -77,19 +86,39 @@ class EventRecorder:
         self._client = client
         self._host = host
         self._clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: dict[_Key, JsonObj] = {}  # insertion ordered: sent first in, first out
+        self._worker: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
         self.dropped = 0
+        self.aggregated = 0
 
     def record(self, pod: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
-        if len(self._tasks) >= _MAX_PENDING:
+        meta = pod.get("metadata") or {}
+        key: _Key = (
+            str(meta.get("namespace") or "default"), str(meta.get("name") or ""),
+            str(meta.get("uid") or ""), event_type, reason, message,
+        )  # fmt: skip
+        now = self._clock()
+        queued = self._pending.get(key)
+        if queued is not None:
+            queued["count"] += 1
+            queued["lastTimestamp"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.aggregated += 1
+            return
+        if len(self._pending) >= _MAX_PENDING:
             self.dropped += 1
             return
-        event = build_event(pod, event_type, reason, message, now=self._clock(), host=self._host)
-        task = asyncio.get_running_loop().create_task(self._send(event))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._pending[key] = build_event(pod, event_type, reason, message, now=now, host=self._host)
+        loop = asyncio.get_running_loop()
+        worker = self._worker
+        if worker is None or worker.done() or worker.get_loop() is not loop:
+            self._worker = loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending:
+            key = next(iter(self._pending))
+            await self._send(self._pending.pop(key))
 
     async def _send(self, event: JsonObj) -> None:
         try:
@@ -107,6 +136,9 @@ class EventRecorder:
             )
 
     async def flush(self) -> None:
-        """Wait for the events in flight (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every queued event was sent (tests, shutdown)."""
+        loop = asyncio.get_running_loop()
+        while self._worker is not None and not self._worker.done():
+            if self._worker.get_loop() is not loop:
+                return  # a sender of a finished loop: nothing this loop can wait for
+            await asyncio.wait([self._worker])
