@@ -17,7 +17,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from hami.k8s import errors
-from hami.k8s.port import EventType, JsonObj, Kind, MetaChanges, ObjectList, WatchEvent
+from hami.k8s.port import (
+    EventType,
+    JsonObj,
+    Kind,
+    MetaChanges,
+    ObjectList,
+    PodListing,
+    WatchEvent,
+)
 
 _Key = tuple[str, str, str]  # (resource, namespace, name)
 
@@ -85,7 +93,7 @@ def match_fields(obj: Mapping[str, Any], selector: str | None) -> bool:
     return True
 
 
-class FakeKube:
+class FakeKube(PodListing):
     """In-memory cluster implementing :class:`~hami.k8s.port.KubeClient`."""
 
     def __init__(self, *, history: int = 1000) -> None:
@@ -268,21 +276,6 @@ class FakeKube:
     async def get_pod(self, namespace: str, name: str) -> JsonObj:
         self._enter("get_pod")
         return self.get("pods", namespace, name)
-
-    async def list_pods(
-        self,
-        *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> list[JsonObj]:
-        result = await self.list_objects(
-            Kind.PODS,
-            namespace=namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
-        )
-        return result.items
 
     async def patch_pod_metadata(
         self,

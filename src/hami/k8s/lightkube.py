@@ -28,6 +28,7 @@ from hami.k8s.port import (
     Kind,
     MetaChanges,
     ObjectList,
+    PodListing,
     WatchEvent,
     metadata_patch,
 )
@@ -107,7 +108,7 @@ def _dict(obj: Any) -> JsonObj:
     return result
 
 
-class LightkubeClient:
+class LightkubeClient(PodListing):
     """:class:`~hami.k8s.port.KubeClient` over ``lightkube.AsyncClient``."""
 
     def __init__(self, client: lightkube.AsyncClient, *, raw_http: bool = True) -> None:
@@ -235,21 +236,6 @@ class LightkubeClient:
             self._client.get(Pod, name, namespace=namespace), f"get pod {namespace}/{name}"
         )
         return _dict(obj)
-
-    async def list_pods(
-        self,
-        *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> list[JsonObj]:
-        result = await self.list_objects(
-            Kind.PODS,
-            namespace=namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
-        )
-        return result.items
 
     async def patch_pod_metadata(
         self,

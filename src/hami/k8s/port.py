@@ -185,3 +185,33 @@ def obj_key(obj: Mapping[str, Any]) -> str:
     ns = meta.get("namespace")
     name = meta.get("name", "?")
     return f"{ns}/{name}" if ns else str(name)
+
+
+class PodListing:
+    """``list_pods`` written once for every adapter, on top of the adapter's ``list_objects``."""
+
+    async def list_objects(
+        self,
+        kind: Kind,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ObjectList:
+        raise NotImplementedError
+
+    async def list_pods(
+        self,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[JsonObj]:
+        """:meth:`list_objects` for pods, e.g. ``field_selector="spec.nodeName=n1"``."""
+        result = await self.list_objects(
+            Kind.PODS,
+            namespace=namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+        )
+        return result.items
