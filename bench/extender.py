@@ -1,22 +1,24 @@
 """End-to-end extender benchmark: /filter + /bind over HTTP against the apiserver stand-in.
 
-Starts the kube-apiserver stand-in with N nodes x G GPUs and P pending pods, runs our scheduler
-(lightkube client, informers, uvicorn) in a thread, and drives it like kube-scheduler does:
-POST /filter with every node name, then POST /bind to the chosen node; a pod whose bind fails
-(node lock held) is retried. After each successful bind the node lock is released directly in
-the store, as the device plugin's Allocate would. Prints pods/s and p50/p99 latencies;
+Starts the kube-apiserver stand-in with N nodes x G GPUs and P pending pods, runs `hami scheduler`
+against it, and drives it like kube-scheduler does: one scheduling loop POSTs /filter with every
+node name, then hands POST /bind to the chosen node to the asynchronous binding cycle (up to
+``--binds`` in flight) and filters the next pod; a pod whose bind fails (node lock held) is queued
+again. After each successful bind the node lock is released over HTTP, as the device plugin's
+Allocate would. Prints pods/s and p50/p99 latencies;
 ``--json`` prints one object with ``pods_per_s``, ``filter_p99_ms``, ``bind_p99_ms``, ...
 With the default process backend it also prints ``cpu_s``: CPU seconds each process (apiserver
 stand-in, scheduler, this driver) spent during the run, to see which one bounds throughput. The
 driver speaks HTTP through a lean keep-alive client so it takes little CPU from the others.
 
-    python bench/extender.py [--nodes 500 --gpus 8 --pods 2000 --concurrency 8] [--json]
+    python bench/extender.py [--nodes 500 --gpus 8 --pods 2000 --binds 8] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import logging
 import os
@@ -169,7 +171,9 @@ def _run_processes(
             procs = {"apiserver": api.pid, "scheduler": sched.pid}
             before = {k: _cpu_s(pid) for k, pid in procs.items()}
             driver0 = time.process_time()
-            result = asyncio.run(_drive(_http_release(api_url), url, live, names, args.concurrency))
+            result = asyncio.run(
+                _drive(_http_release(api_url), url, live, names, args.concurrency, args.binds)
+            )
             cpu = {k: round(_cpu_s(pid) - before[k], 2) for k, pid in procs.items()}
             cpu["driver"] = round(time.process_time() - driver0, 2)
             return {**result, "cpu_s": cpu}
@@ -224,63 +228,124 @@ class _Http:
             self._conn = None
 
 
+class _Pool:
+    """Idle keep-alive connections to one server, one request per connection at a time."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._idle: list[_Http] = []
+
+    async def request(self, method: str, path: str, body: Any, content_type: str) -> Any:
+        http = self._idle.pop() if self._idle else _Http(self._url)
+        try:
+            result = await http.request(method, path, body, content_type)
+        except BaseException:
+            await http.close()
+            raise
+        self._idle.append(http)
+        return result
+
+    async def post(self, path: str, body: Any) -> Any:
+        return await self.request("POST", path, body, "application/json")
+
+    async def close(self) -> None:
+        for http in self._idle:
+            await http.close()
+        self._idle.clear()
+
+
 def _http_release(api_url: str) -> Release:
     """The device plugin's lock release over HTTP (the lock is ours: the bind just took it)."""
-    clients: dict[asyncio.Task[Any] | None, _Http] = {}
+    pool = _Pool(api_url)
     body = {"metadata": {"annotations": {"hami.io/mutex.lock": None}}}
 
     async def release(node: str, ns: str, name: str) -> None:
-        client = clients.setdefault(asyncio.current_task(), _Http(api_url))
-        await client.request("PATCH", f"/api/v1/nodes/{node}", body,
-                             "application/merge-patch+json")  # fmt: skip
+        await pool.request("PATCH", f"/api/v1/nodes/{node}", body, "application/merge-patch+json")
 
     return release
 
 
 async def _drive(
-    release: Release, url: str, pods: list[dict[str, Any]], names: list[str], workers: int
+    release: Release,
+    url: str,
+    pods: list[dict[str, Any]],
+    names: list[str],
+    loops: int,
+    max_binds: int,
 ) -> dict[str, Any]:
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    for pod in pods:
-        queue.put_nowait(pod)
+    """Drive the extender as kube-scheduler does.
+
+    ``loops`` scheduling loops (kube-scheduler runs one) each filter a pod and hand the bind to
+    the binding cycle, which runs asynchronously (up to ``max_binds`` binds in flight), while the
+    loop goes on to the next pod. A pod whose bind fails is queued again. ``max_binds=0`` makes
+    each loop wait for its bind (filter and bind strictly in turn)."""
+    queue: collections.deque[dict[str, Any]] = collections.deque(pods)
     filter_lat: list[float] = []
     bind_lat: list[float] = []
     outcome = {"bound": 0, "unschedulable": 0, "bind_retries": 0, "errors": 0}
+    pool = _Pool(url)
+    slots = asyncio.Semaphore(max(1, max_binds))
+    inflight: set[asyncio.Task[None]] = set()
+    changed = asyncio.Event()
 
-    async def worker() -> None:
+    async def bind(pod: dict[str, Any], node: str) -> None:
+        meta = pod["metadata"]
+        try:
+            t0 = time.perf_counter()
+            resp = await pool.post("/bind", {
+                "PodName": meta["name"], "PodNamespace": meta["namespace"],
+                "PodUID": meta["uid"], "Node": node})  # fmt: skip
+            bind_lat.append(time.perf_counter() - t0)
+            if not resp.get("Error"):
+                outcome["bound"] += 1
+                await release(node, meta["namespace"], meta["name"])
+            else:
+                outcome["bind_retries"] += 1
+                if os.environ.get("BENCH_DEBUG"):
+                    print(resp["Error"], file=sys.stderr)
+                queue.append(pod)  # kube-scheduler requeues the pod
+        finally:
+            slots.release()
+
+    def done(task: asyncio.Task[None]) -> None:
+        inflight.discard(task)
+        changed.set()
+        if not task.cancelled() and task.exception() is not None:
+            outcome["errors"] += 1
+
+    async def loop() -> None:
         http = _Http(url)
         try:
-            while not queue.empty():
-                pod = queue.get_nowait()
-                meta = pod["metadata"]
-                for _attempt in range(20):
-                    t0 = time.perf_counter()
-                    resp = await http.post("/filter", {"pod": pod, "nodes": None,
-                                                       "nodenames": names})  # fmt: skip
-                    filter_lat.append(time.perf_counter() - t0)
-                    if resp.get("error"):
-                        outcome["errors"] += 1
-                        break
-                    if not resp.get("nodenames"):
-                        outcome["unschedulable"] += 1
-                        break
-                    node = resp["nodenames"][0]
-                    t0 = time.perf_counter()
-                    bind = await http.post("/bind", {
-                        "PodName": meta["name"], "PodNamespace": meta["namespace"],
-                        "PodUID": meta["uid"], "Node": node})  # fmt: skip
-                    bind_lat.append(time.perf_counter() - t0)
-                    if not bind.get("Error"):
-                        outcome["bound"] += 1
-                        await release(node, meta["namespace"], meta["name"])
-                        break
-                    outcome["bind_retries"] += 1
-                    await asyncio.sleep(0.005)
+            while queue or inflight:
+                if not queue:
+                    changed.clear()
+                    await changed.wait()
+                    continue
+                pod = queue.popleft()
+                t0 = time.perf_counter()
+                resp = await http.post("/filter", {"pod": pod, "nodes": None, "nodenames": names})
+                filter_lat.append(time.perf_counter() - t0)
+                if resp.get("error"):
+                    outcome["errors"] += 1
+                    continue
+                if not resp.get("nodenames"):
+                    outcome["unschedulable"] += 1
+                    continue
+                await slots.acquire()
+                task = asyncio.get_running_loop().create_task(bind(pod, resp["nodenames"][0]))
+                inflight.add(task)
+                task.add_done_callback(done)
+                if max_binds == 0:
+                    await task
         finally:
             await http.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    try:
+        await asyncio.gather(*(loop() for _ in range(loops)))
+        await asyncio.gather(*inflight)
+    finally:
+        await pool.close()
     wall = time.perf_counter() - started
     return {
         **outcome,
@@ -299,7 +364,15 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--pods", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="scheduling loops filtering in parallel (kube-scheduler: 1)",
+    )
+    parser.add_argument("--binds", type=int, default=8,
+                        help="binds in flight at most (kube-scheduler binds asynchronously); "
+                        "0: each loop waits for its bind before the next filter")  # fmt: skip
     parser.add_argument("--node-policy", default="binpack", choices=["binpack", "spread"])
     parser.add_argument(
         "--backend",
@@ -339,7 +412,7 @@ def main() -> None:
 
         with SchedulerThread(settings, fake) as sched:
             result = asyncio.run(_drive(_fake_release(sched), sched.url, pods, names,
-                                        args.concurrency))  # fmt: skip
+                                        args.concurrency, args.binds))  # fmt: skip
     else:
         with ApiServerThread() as api:
             for obj in nodes:
@@ -348,12 +421,13 @@ def main() -> None:
             path = api.kubeconfig_path
             with SchedulerThread(settings, lambda: LightkubeClient.from_kubeconfig(path)) as sched:
                 result = asyncio.run(_drive(_store_release(api), sched.url, pods, names,
-                                            args.concurrency))  # fmt: skip
+                                            args.concurrency, args.binds))  # fmt: skip
     result = {
         "nodes": args.nodes,
         "gpus_per_node": args.gpus,
         "pods": args.pods,
         "concurrency": args.concurrency,
+        "max_binds_in_flight": args.binds,
         "backend": args.backend,
         "node_policy": args.node_policy,
         **result,

@@ -2,6 +2,8 @@
 
 Flags mirror HAMi's extender flags (spec §2.3). Only flags given explicitly override the
 environment (``HAMI_*``) and the ``--config`` file; the effective settings are logged at start.
+Boolean flags also take Go's ``--flag=true|false`` form and klog's ``-v=N`` is accepted (and
+ignored: ``--debug`` sets the log level), so the HAMi chart's extender arguments work unchanged.
 """
 
 from __future__ import annotations
@@ -26,26 +28,68 @@ _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--node-label-selector", "node_label_selector"), {"help": "k=v,... of GPU nodes."}),
     (("--kubeconfig", "kubeconfig"), {"type": click.Path(path_type=Path)}),
     (("--kube-timeout", "kube_timeout"), {"help": "API call timeout (e.g. 30s)."}),
+    (("--kube-qps", "kube_qps"),
+     {"type": float, "help": "Client-side apiserver request rate; 0 = unlimited."}),
+    (("--kube-burst", "kube_burst"), {"type": int, "help": "Burst above --kube-qps."}),
     (("--node-lock-timeout", "node_lock_timeout"), {"help": "Node lock expiry (e.g. 5m)."}),
     (("--node-lock-retry-timeout", "node_lock_retry_timeout"), {}),
-    (("--force-overwrite-default-scheduler/--no-force-overwrite-default-scheduler",
-      "force_overwrite_default_scheduler"), {"default": None}),
-    (("--leader-elect/--no-leader-elect", "leader_elect"), {"default": None}),
     (("--leader-elect-resource-name", "leader_elect_resource_name"), {}),
     (("--leader-elect-resource-namespace", "leader_elect_resource_namespace"), {}),
     (("--device-config-file", "device_config_file"), {"type": click.Path(path_type=Path)}),
-    (("--legacy-metrics/--no-legacy-metrics", "legacy_metrics"), {"default": None}),
-    (("--debug/--no-debug", "debug"), {"default": None}),
 ]  # fmt: skip
 
 
+#: Boolean settings: ``--x``, ``--x=true|false`` (Go) and ``--no-x``.
+_BOOLS: list[tuple[str, str]] = [
+    ("force_overwrite_default_scheduler", "Rewrite schedulerName default-scheduler (true)."),
+    ("leader_elect", "Elect one leader among replicas (false)."),
+    ("legacy_metrics", "Also export the pre-v2.8 metric names (false)."),
+    ("profiling", "Serve /debug/pprof/* on the extender port (false)."),
+    ("debug", "Debug logging (false)."),
+]
+
+_NEGATED = "no_"
+
+
 def _options(fn: Any) -> Any:
+    fn = click.option(
+        "-v", "--v", "verbosity", type=int, help="klog verbosity (accepted, ignored)."
+    )(fn)
+    for dest, about in reversed(_BOOLS):
+        flag = "--" + dest.replace("_", "-")
+        fn = click.option(f"--no-{flag[2:]}", _NEGATED + dest, is_flag=True, default=None,
+                          hidden=True)(fn)  # fmt: skip
+        fn = click.option(flag, dest, type=click.BOOL, is_flag=False, flag_value=True,
+                          default=None, metavar="[=BOOL]", help=about)(fn)  # fmt: skip
     for decls, kwargs in reversed(_FLAGS):
         fn = click.option(*decls, **kwargs)(fn)
     return fn
 
 
-@click.command(name="scheduler")
+class _GoStyleCommand(click.Command):
+    """Accepts klog's ``-v=4`` (click reads short options only as ``-v 4``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out: list[str] = []
+        for arg in args:
+            out += ["-v", arg[3:]] if arg.startswith("-v=") else [arg]
+        return super().parse_args(ctx, out)
+
+
+def _given(flags: dict[str, Any]) -> dict[str, Any]:
+    """Explicit flags only (None = not given); ``--no-x`` becomes ``x=False``."""
+    given: dict[str, Any] = {}
+    for key, value in flags.items():
+        if value is None or key == "verbosity":
+            continue
+        if key.startswith(_NEGATED) and key[len(_NEGATED) :] in dict(_BOOLS):
+            given[key[len(_NEGATED) :]] = False
+        else:
+            given[key] = value
+    return given
+
+
+@click.command(name="scheduler", cls=_GoStyleCommand)
 @click.option(
     "--config",
     "config_file",
@@ -60,7 +104,7 @@ def command(config_file: Path | None, **flags: Any) -> None:
     from hami.scheduler.runner import SchedulerRunner
     from hami.scheduler.settings import SettingsError, load_settings
 
-    given = {k: v for k, v in flags.items() if v is not None}
+    given = _given(flags)
     try:
         settings = load_settings(given, config_file)
     except SettingsError as exc:

@@ -1,14 +1,15 @@
 """The real :class:`~hami.k8s.port.KubeClient`: lightkube's ``AsyncClient`` behind our Protocol.
 
-lightkube gives us kubeconfig/in-cluster config, TLS, auth and typed, fast (msgspec) decoding; this
-adapter turns its models into plain dicts, our string selectors into lightkube selector dicts and
-its exceptions into :mod:`hami.k8s.errors`.
+lightkube gives us kubeconfig/in-cluster config, TLS and auth. Whenever that auth is a plain
+token or client certificate, every call then goes over :class:`~hami.k8s.rawclient.RawCalls`
+(our own small HTTP/1.1 client, JSON straight to dicts); otherwise (exec plugins, auth providers,
+proxies) this adapter uses lightkube itself, turning its models into plain dicts, our string
+selectors into lightkube selector dicts and its exceptions into :mod:`hami.k8s.errors`.
 """
 
 from __future__ import annotations
 
 import logging
-import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from lightkube import operators
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError as LkApiError
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.core_v1 import Node, Pod, ResourceQuota
+from lightkube.resources.core_v1 import Namespace, Node, Pod, ResourceQuota
 
 from hami.k8s import errors
 from hami.k8s.port import (
@@ -32,16 +33,22 @@ from hami.k8s.port import (
     WatchEvent,
     metadata_patch,
 )
-from hami.k8s.rawhttp import RawHttp, from_lightkube_config
+from hami.k8s.rawclient import RawCalls, pod_path, quote
+from hami.k8s.rawhttp import from_lightkube_config
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _ALL_NS = "*"
+#: A watch that sent no byte (not even a bookmark) for this long is taken for dead and reopened
+#: from its last resourceVersion. The apiserver sends bookmarks about once a minute; a false
+#: alarm on a quiet watch costs one reconnect, no relist.
+WATCH_STALL_S = 75.0
 _RESOURCES: dict[Kind, Any] = {
     Kind.PODS: Pod,
     Kind.NODES: Node,
     Kind.RESOURCE_QUOTAS: ResourceQuota,
+    Kind.NAMESPACES: Namespace,
 }
 
 
@@ -94,15 +101,6 @@ async def _call(awaitable: Awaitable[_T], what: str) -> _T:
         raise _translate(exc, what) from exc
 
 
-def _quote(part: str) -> str:
-    return urllib.parse.quote(part, safe="")
-
-
-def _pod_path(namespace: str, name: str, sub: str = "") -> str:
-    path = f"/api/v1/namespaces/{_quote(namespace)}/pods/{_quote(name)}"
-    return f"{path}/{sub}" if sub else path
-
-
 def _dict(obj: Any) -> JsonObj:
     result: JsonObj = obj.to_dict()
     return result
@@ -111,32 +109,34 @@ def _dict(obj: Any) -> JsonObj:
 class LightkubeClient(PodListing):
     """:class:`~hami.k8s.port.KubeClient` over ``lightkube.AsyncClient``."""
 
-    def __init__(self, client: lightkube.AsyncClient, *, raw_http: bool = True) -> None:
+    def __init__(
+        self,
+        client: lightkube.AsyncClient,
+        *,
+        raw_http: bool = True,
+        watch_stall_s: float = WATCH_STALL_S,
+    ) -> None:
         # Any: lightkube's overloads are keyed on model classes we pick at run time.
         self._client: Any = client
-        self._fast: RawHttp | None = None
+        self._fast: RawCalls | None = None
         if raw_http:
             config = getattr(getattr(client, "_client", None), "config", None)
             timeout = getattr(getattr(client, "_client", None), "_watch_timeout", None)
             connect = getattr(timeout, "connect", None)
-            self._fast = from_lightkube_config(
-                config, timeout_s=float(connect) if connect else 30.0
-            )
+            http = from_lightkube_config(config, timeout_s=float(connect) if connect else 30.0)
+            if http is not None:
+                self._fast = RawCalls(http, watch_stall_s=watch_stall_s)
 
     async def _raw(
         self, method: str, path: str, body: JsonObj, what: str, *, patch: bool = False
     ) -> JsonObj:
-        """One JSON request on lightkube's own HTTP client (its config, TLS and auth) without
-        lightkube's model layer: the hot writes of filter and bind (spec §1.3) are plain merge
-        patches and creates whose answers we read as dicts, and the model round trip (encode,
-        decode, ``to_dict``) was most of their cost."""
+        """Without :class:`RawCalls` (auth only lightkube can do): one JSON request on
+        lightkube's own HTTP client (its config, TLS and auth) but not its model layer. The hot
+        writes of filter and bind (spec §1.3) are plain merge patches and creates whose answers
+        we read as dicts; the model round trip (encode, decode, ``to_dict``) was most of their
+        cost."""
         http = self._client._client._client  # lightkube's configured httpx2.AsyncClient
         content_type = "application/merge-patch+json" if patch else "application/json"
-        if self._fast is not None:
-            answer = await self._fast.request(
-                method, f"{path}?fieldManager=hami", body, content_type=content_type, what=what
-            )
-            return answer if isinstance(answer, dict) else {}
         try:
             resp = await http.request(
                 method, path, content=msgspec.json.encode(body),
@@ -154,14 +154,15 @@ class LightkubeClient(PodListing):
 
     @classmethod
     def from_kubeconfig(
-        cls, path: Path | None = None, *, timeout_s: float = 30.0
+        cls, path: Path | None = None, *, timeout_s: float = 30.0, raw_http: bool = True
     ) -> LightkubeClient:
-        """Build from a kubeconfig file, or from the environment (in-cluster / $KUBECONFIG)."""
+        """Build from a kubeconfig file, or from the environment (in-cluster / $KUBECONFIG);
+        ``raw_http=False`` keeps every call on lightkube's own client."""
         config = KubeConfig.from_file(str(path)) if path is not None else None
         client = lightkube.AsyncClient(
             config=config, timeout=httpx2.Timeout(timeout_s), field_manager="hami"
         )
-        return cls(client)
+        return cls(client, raw_http=raw_http)
 
     # -- generic read -------------------------------------------------------------------------
     async def list_objects(
@@ -172,6 +173,11 @@ class LightkubeClient(PodListing):
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> ObjectList:
+        if self._fast is not None:
+            return await self._fast.list_objects(
+                kind, namespace=namespace, label_selector=label_selector,
+                field_selector=field_selector,
+            )  # fmt: skip
         res = _RESOURCES[kind]
         kwargs: dict[str, Any] = {
             "labels": parse_selector(label_selector),
@@ -199,7 +205,7 @@ class LightkubeClient(PodListing):
         except Exception:  # NotReadyError: lightkube saw no chunk metadata
             return ""
 
-    async def watch(
+    def watch(
         self,
         kind: Kind,
         *,
@@ -209,6 +215,11 @@ class LightkubeClient(PodListing):
         field_selector: str | None = None,
         timeout_s: int | None = None,
     ) -> AsyncIterator[WatchEvent]:
+        if self._fast is not None:
+            return self._fast.watch(
+                kind, resource_version=resource_version, namespace=namespace,
+                label_selector=label_selector, field_selector=field_selector, timeout_s=timeout_s,
+            )  # fmt: skip
         kwargs: dict[str, Any] = {
             "labels": parse_selector(label_selector),
             "fields": parse_selector(field_selector, for_fields=True),
@@ -217,14 +228,18 @@ class LightkubeClient(PodListing):
         }
         if kind.namespaced:
             kwargs["namespace"] = namespace if namespace is not None else _ALL_NS
-        what = f"watch {kind.value}"
+        return self._lightkube_watch(kind, kwargs)
+
+    async def _lightkube_watch(
+        self, kind: Kind, kwargs: dict[str, Any]
+    ) -> AsyncIterator[WatchEvent]:
         stream = self._client.watch(_RESOURCES[kind], **kwargs)
         try:
             async for event_type, obj in stream:
                 if event_type in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
                     yield WatchEvent(event_type, _dict(obj))
         except (LkApiError, httpx2.HTTPError) as exc:
-            raise _translate(exc, what) from exc
+            raise _translate(exc, f"watch {kind.value}") from exc
         finally:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
@@ -232,6 +247,8 @@ class LightkubeClient(PodListing):
 
     # -- pods -----------------------------------------------------------------------------------
     async def get_pod(self, namespace: str, name: str) -> JsonObj:
+        if self._fast is not None:
+            return await self._fast.get_pod(namespace, name)
         obj = await _call(
             self._client.get(Pod, name, namespace=namespace), f"get pod {namespace}/{name}"
         )
@@ -247,11 +264,15 @@ class LightkubeClient(PodListing):
         resource_version: str | None = None,
     ) -> JsonObj:
         body = metadata_patch(annotations, labels, resource_version)
+        if self._fast is not None:
+            return await self._fast.patch_pod(namespace, name, body)
         return await self._raw(
-            "PATCH", _pod_path(namespace, name), body, f"patch pod {namespace}/{name}", patch=True
+            "PATCH", pod_path(namespace, name), body, f"patch pod {namespace}/{name}", patch=True
         )
 
     async def create_pod(self, pod: JsonObj) -> JsonObj:
+        if self._fast is not None:
+            return await self._fast.create_pod(pod)
         meta = pod.get("metadata", {})
         what = f"create pod {meta.get('namespace')}/{meta.get('name')}"
         obj = await _call(self._client.create(Pod.from_dict(pod)), what)
@@ -277,14 +298,17 @@ class LightkubeClient(PodListing):
             "metadata": meta,
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
-        # The apiserver answers a Status (201), not a Binding: nothing to decode.
+        if self._fast is not None:
+            return await self._fast.bind_pod(namespace, name, node, binding)
         await self._raw(
-            "POST", _pod_path(namespace, name, "binding"), binding,
+            "POST", pod_path(namespace, name, "binding"), binding,
             f"bind pod {namespace}/{name} to {node}",
         )  # fmt: skip
 
     # -- nodes ----------------------------------------------------------------------------------
     async def get_node(self, name: str) -> JsonObj:
+        if self._fast is not None:
+            return await self._fast.get_node(name)
         return _dict(await _call(self._client.get(Node, name), f"get node {name}"))
 
     async def patch_node_metadata(
@@ -296,25 +320,33 @@ class LightkubeClient(PodListing):
         resource_version: str | None = None,
     ) -> JsonObj:
         body = metadata_patch(annotations, labels, resource_version)
+        if self._fast is not None:
+            return await self._fast.patch_node(name, body)
         return await self._raw(
-            "PATCH", f"/api/v1/nodes/{_quote(name)}", body, f"patch node {name}", patch=True
+            "PATCH", f"/api/v1/nodes/{quote(name)}", body, f"patch node {name}", patch=True
         )
 
     # -- events, leases -------------------------------------------------------------------------
     async def create_event(self, event: JsonObj) -> None:
+        if self._fast is not None:
+            return await self._fast.create_event(event)
         ns = event.get("metadata", {}).get("namespace") or "default"
         body = {"apiVersion": "v1", "kind": "Event", **event}
         await self._raw(
-            "POST", f"/api/v1/namespaces/{_quote(ns)}/events", body, f"create event in {ns}"
+            "POST", f"/api/v1/namespaces/{quote(ns)}/events", body, f"create event in {ns}"
         )
 
     async def get_lease(self, namespace: str, name: str) -> JsonObj:
+        if self._fast is not None:
+            return await self._fast.get_lease(namespace, name)
         obj = await _call(
             self._client.get(Lease, name, namespace=namespace), f"get lease {namespace}/{name}"
         )
         return _dict(obj)
 
     async def create_lease(self, lease: JsonObj) -> JsonObj:
+        if self._fast is not None:
+            return await self._fast.create_lease(lease)
         meta = lease.get("metadata", {})
         obj = await _call(
             self._client.create(Lease.from_dict(lease), namespace=meta.get("namespace")),
@@ -323,6 +355,8 @@ class LightkubeClient(PodListing):
         return _dict(obj)
 
     async def replace_lease(self, lease: JsonObj) -> JsonObj:
+        if self._fast is not None:
+            return await self._fast.replace_lease(lease)
         meta = lease.get("metadata", {})
         obj = await _call(
             self._client.replace(Lease.from_dict(lease), namespace=meta.get("namespace")),

@@ -28,10 +28,11 @@ class Kind(enum.Enum):
     PODS = "pods"
     NODES = "nodes"
     RESOURCE_QUOTAS = "resourcequotas"
+    NAMESPACES = "namespaces"
 
     @property
     def namespaced(self) -> bool:
-        return self is not Kind.NODES
+        return self not in (Kind.NODES, Kind.NAMESPACES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
-"""A small keep-alive HTTP/1.1 client for the hot JSON writes of filter and bind.
+"""A small keep-alive HTTP/1.1 client for hami's JSON calls to the apiserver (and watch streams).
 
 Each pod costs the scheduler a handful of apiserver writes (decision patch, node lock, binding,
 events). Through httpx every request spent about 2 ms of CPU in the client machinery alone, more
 than the engine's whole decision; these writes are plain JSON in, JSON out, so this module speaks
 HTTP/1.1 itself over a pool of asyncio streams: one request per connection at a time,
 ``Content-Length`` or chunked answers, reconnect when a pooled connection turns out closed.
+Long-lived streams (watches, :mod:`hami.k8s.rawwatch`) get a connection of their own from
+:meth:`RawHttp.open_stream`.
 
 It reuses lightkube's resolved config (server URL, the TLS context built from the kubeconfig's CA
 and client certificate, a bearer token or token file). :func:`from_lightkube_config` answers
@@ -73,7 +75,9 @@ class Endpoint:
         )
 
 
-class _Conn:
+class Connection:
+    """One HTTP/1.1 connection: its asyncio stream pair."""
+
     __slots__ = ("reader", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -91,11 +95,19 @@ class RawHttp:
         self._ep = endpoint
         self._timeout = timeout_s
         self._max_idle = max_idle
-        self._idle: list[_Conn] = []
+        self._idle: list[Connection] = []
         host = endpoint.host if ":" not in endpoint.host else f"[{endpoint.host}]"
         default = 443 if endpoint.ssl_context is not None else 80
         self._host_header = host if endpoint.port == default else f"{host}:{endpoint.port}"
         self._token_cache: str | None = None
+        self._fixed_headers = (
+            f"Host: {self._host_header}\r\nAccept: application/json\r\nUser-Agent: hami\r\n"
+        )
+
+    @property
+    def timeout_s(self) -> float:
+        """The limit on one request (connect, send, answer)."""
+        return self._timeout
 
     def _auth(self) -> str | None:
         if self._ep.token:
@@ -106,13 +118,13 @@ class RawHttp:
             return self._token_cache
         return None
 
-    async def _connect(self) -> _Conn:
+    async def _connect(self) -> Connection:
         ctx = self._ep.ssl_context
         reader, writer = await asyncio.open_connection(
             self._ep.host, self._ep.port, ssl=ctx,
             server_hostname=self._ep.host if ctx is not None else None,
         )  # fmt: skip
-        return _Conn(reader, writer)
+        return Connection(reader, writer)
 
     async def request(
         self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
@@ -144,22 +156,19 @@ class RawHttp:
             raise errors.from_status(status, decoded, what=what)
         return decoded
 
+    def _request_bytes(self, method: str, path: str, payload: bytes, content_type: str) -> bytes:
+        token = self._auth()
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        framing = ""
+        if payload or method in ("POST", "PUT", "PATCH"):
+            framing = f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n"
+        line = f"{method} {self._ep.base_path}{path} HTTP/1.1\r\n"
+        return f"{line}{self._fixed_headers}{auth}{framing}\r\n".encode("latin-1") + payload
+
     async def _exchange(
         self, method: str, path: str, payload: bytes, content_type: str
     ) -> tuple[int, bytes]:
-        head = [
-            f"{method} {self._ep.base_path}{path} HTTP/1.1",
-            f"Host: {self._host_header}",
-            "Accept: application/json",
-            "User-Agent: hami",
-        ]
-        token = self._auth()
-        if token:
-            head.append(f"Authorization: Bearer {token}")
-        if payload or method in ("POST", "PUT", "PATCH"):
-            head.append(f"Content-Type: {content_type}")
-            head.append(f"Content-Length: {len(payload)}")
-        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
+        raw = self._request_bytes(method, path, payload, content_type)
         # A pooled connection may have been closed by the server while idle; one that fails
         # before any byte of an answer is retried once on a fresh connection.
         while self._idle:
@@ -170,7 +179,57 @@ class RawHttp:
                 conn.close()
         return await self._roundtrip(await self._connect(), raw)
 
-    async def _roundtrip(self, conn: _Conn, raw: bytes) -> tuple[int, bytes]:
+    async def open_stream(
+        self, path: str, *, what: str, timeout_s: float | None = None
+    ) -> tuple[Connection, dict[str, str]]:
+        """GET ``path`` on a new connection of its own (never pooled: a long-lived stream such
+        as a watch must not share a socket with writes) and read the answer's head.
+
+        Answers the connection, positioned at the body, and the lowercased headers. A non-2xx
+        answer raises its :mod:`hami.k8s.errors` exception; no answer within the client's
+        timeout (or ``timeout_s``, when shorter) raises :class:`~hami.k8s.errors.TransportError`
+        with reason ``Timeout``.
+        """
+        limit = min(self._timeout, timeout_s) if timeout_s else self._timeout
+        for attempt in (0, 1):
+            raw = self._request_bytes("GET", path, b"", "")
+            conn: Connection | None = None
+            try:
+                async with asyncio.timeout(limit):
+                    conn = await self._connect()
+                    conn.writer.write(raw)
+                    await conn.writer.drain()
+                    status, headers = _parse_head(await conn.reader.readuntil(b"\r\n\r\n"))
+                    if status < 300:
+                        return conn, headers
+                    data = await _read_body(conn.reader, headers)
+            except TimeoutError as exc:  # before OSError: TimeoutError is one
+                if conn is not None:
+                    conn.close()
+                raise errors.TransportError(
+                    f"{what}: no answer within {limit:g}s", reason="Timeout"
+                ) from exc
+            except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    ssl.SSLError, ValueError) as exc:  # fmt: skip
+                if conn is not None:
+                    conn.close()
+                raise errors.TransportError(f"{what}: {type(exc).__name__}: {exc}") from exc
+            except asyncio.CancelledError:
+                if conn is not None:
+                    conn.close()
+                raise
+            conn.close()
+            if status == 401 and self._ep.token_file and attempt == 0:
+                self._token_cache = None  # a rotated service-account token: reread once
+                continue
+            try:
+                decoded: Any = msgspec.json.decode(data) if data else None
+            except msgspec.DecodeError:
+                decoded = None
+            raise errors.from_status(status, decoded, what=what)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _roundtrip(self, conn: Connection, raw: bytes) -> tuple[int, bytes]:
         keep = False
         try:
             conn.writer.write(raw)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,12 +61,58 @@ class NodeLocker:
     clock: Callable[[], datetime] = _utcnow
     stats: LockStats = field(default_factory=LockStats)
     _mutexes: dict[str, asyncio.Lock] = field(default_factory=dict)
+    unseen_s: float = 5.0
+    _unseen: dict[str, tuple[str, float]] = field(default_factory=dict)
+    """node -> (resourceVersion our lock patch produced, when), until the cache shows it."""
+    _patching: dict[str, list[str]] = field(default_factory=dict)
+    """node -> versions the node informer delivered while our lock patch was in flight."""
 
     def _mutex(self, node: str) -> asyncio.Lock:
         mutex = self._mutexes.get(node)
         if mutex is None:
             mutex = self._mutexes[node] = asyncio.Lock()
         return mutex
+
+    def busy(self, node: str, namespace: str, name: str, cached: JsonObj | None) -> bool:
+        """Whether a Bind of pod ``namespace/name`` to ``node`` would meet a held lock now:
+        one of our own binds is taking it, we took it and the cache has not caught up yet, or
+        the cached node carries a live lock of another pod. No I/O; it only steers the filter."""
+        mutex = self._mutexes.get(node)
+        if mutex is not None and mutex.locked():
+            return True
+        if cached is None:
+            return False
+        ours = self._unseen.get(node)
+        if ours is not None:
+            # The node informer has not delivered the version our lock patch produced yet, so
+            # the cache predates our lock. Bounded in time in case a relist skips that version.
+            if time.monotonic() - ours[1] < self.unseen_s:
+                return True
+            del self._unseen[node]
+        current = ((cached.get("metadata") or {}).get("annotations") or {}).get(NODE_LOCK)
+        if not current:
+            return False
+        try:
+            lock = parse_lock(current)
+        except DecodeError:
+            return False  # garbage: a Bind steals it
+        if lock.namespace is not None and lock.owned_by(namespace, name):
+            return False
+        return not is_expired(lock, self.clock(), self.timeout)
+
+    def on_node_event(self, event_type: str, old: JsonObj | None, new: JsonObj | None) -> None:
+        """Node informer handler: the cache now holds (or has passed) our lock patch."""
+        obj = new if new is not None else old
+        if obj is None or not (self._unseen or self._patching):
+            return
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        during = self._patching.get(name)
+        if during is not None:  # the event may overtake the answer to our patch
+            during.append(str(meta.get("resourceVersion", "")))
+        ours = self._unseen.get(name)
+        if ours is not None and (new is None or str(meta.get("resourceVersion", "")) == ours[0]):
+            del self._unseen[name]
 
     async def acquire(
         self, node: str, namespace: str, name: str, *, cached: JsonObj | None = None
@@ -118,11 +165,18 @@ class NodeLocker:
             verdict = await self._judge(node, current, namespace, name, now)
             if verdict == "mine":
                 return
-        await self.client.patch_node_metadata(
-            node,
-            annotations={NODE_LOCK: format_lock(now, namespace, name)},
-            resource_version=str(meta.get("resourceVersion", "")) or None,
-        )
+        self._patching[node] = []
+        try:
+            patched = await self.client.patch_node_metadata(
+                node,
+                annotations={NODE_LOCK: format_lock(now, namespace, name)},
+                resource_version=str(meta.get("resourceVersion", "")) or None,
+            )
+        finally:
+            seen = self._patching.pop(node, [])
+        version = str((patched.get("metadata") or {}).get("resourceVersion", ""))
+        if version and version not in seen:
+            self._unseen[node] = (version, time.monotonic())
         log.debug("node %s locked for %s/%s", node, namespace, name)
 
     async def _judge(

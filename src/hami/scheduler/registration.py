@@ -15,22 +15,44 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from hami.api.annotations import NODE_HANDSHAKE, NODE_NVIDIA_REGISTER
 from hami.api.errors import DecodeError
 from hami.api.handshake import REQUESTING, format_requesting, parse_handshake
 from hami.api.noderegister import decode_node_devices
 from hami.api.quantity import quantity_to_int
-from hami.api.types import DeviceInfo
+from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
 from hami.scheduler.state import ClusterState
+from hami.scheduler.usage import MigAllocation
 
 log = logging.getLogger(__name__)
 
 HANDSHAKE_GRACE = timedelta(seconds=60)
+UNKNOWN_NODE = (
+    f"node is not in the scheduler's cache and has no usable {NODE_NVIDIA_REGISTER} annotation"
+)
+NO_GPUS = "node has no usable GPUs in the scheduler's cache"
+
+
+class Reservation(Protocol):
+    """One pod's reservation as the service tracks it (what the dry run needs of it)."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def node(self) -> str: ...
+    @property
+    def devices(self) -> Mapping[str, PodSingleDevice]: ...
+    @property
+    def init_count(self) -> int: ...
+    @property
+    def mig(self) -> tuple[MigAllocation, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,18 +171,60 @@ class NodeRegistrar:
         self._state.upsert_node(name, devices, _annotations(node))
         return True
 
-    def scratch_state(self, nodes: Iterable[Mapping[str, Any]]) -> ClusterState:
-        """A throwaway state holding only ``nodes`` (dry-run filter with full Node objects)."""
+    def scratch_state(
+        self,
+        nodes: Iterable[Mapping[str, Any]],
+        reservations: Iterable[tuple[str, Reservation]] = (),
+        quota: tuple[str, int | None, int | None] | None = None,
+    ) -> tuple[ClusterState, dict[str, str]]:
+        """A throwaway state for the dry-run filter with full Node objects (spec §2.1).
+
+        The objects only choose the candidates: a node this registrar knows keeps the cached
+        GPUs and gets every reservation on it, so the dry run sees current usage. A node it does
+        not know (an autoscaler template) contributes the GPUs of its own register annotation,
+        unused. Returns the state and the reasons of candidates left out of it. ``quota`` is
+        ``(namespace, mem, cores)`` of the pod's namespace; its reservations are all added
+        too, so the namespace usage is right.
+        """
         scratch = ClusterState(
             self._config, node_policy=self._node_policy, gpu_policy=self._gpu_policy
         )
+        left_out: dict[str, str] = {}
+        names: set[str] = set()
         for node in nodes:
+            name = _name(node)
+            names.add(name)
+            source = self._nodes.get(name, node)
+            devices, reason = self._usable(source, cached=name in self._nodes)
+            if devices:
+                scratch.upsert_node(name, devices, _annotations(source))
+            else:
+                left_out[name] = reason
+        quota_ns = quota[0] if quota is not None else None
+        for uid, r in reservations:
+            if r.node in names or r.namespace == quota_ns:
+                scratch.add_pod(uid, r.namespace, r.name, r.node, r.devices,
+                                init_count=r.init_count, mig=r.mig)  # fmt: skip
+        if quota is not None:
+            scratch.set_quota(*quota)
+        return scratch, left_out
+
+    def _usable(self, node: Mapping[str, Any], *, cached: bool) -> tuple[list[DeviceInfo], str]:
+        """GPUs of a node for the dry run, or why it has none."""
+        if not cached:
             try:
-                devices = decode_node_devices(_annotations(node).get(NODE_NVIDIA_REGISTER, ""))
-            except DecodeError:
-                continue
-            scratch.upsert_node(_name(node), devices, _annotations(node))
-        return scratch
+                value = _annotations(node).get(NODE_NVIDIA_REGISTER)
+                if value is None:
+                    return [], UNKNOWN_NODE
+                return decode_node_devices(value), UNKNOWN_NODE
+            except DecodeError as exc:
+                return [], f"{UNKNOWN_NODE}: {exc}"
+        devices = self.devices_of(node)
+        if not devices:
+            bad = self.bad_nodes.get(_name(node))
+            return [], f"{NO_GPUS}: {bad or 'no GPUs registered'}"
+        health = self.health(node)
+        return (devices, "") if health.healthy else ([], f"{NO_GPUS}: {health.reason}")
 
     # -- the loop -------------------------------------------------------------------------------
     async def run(self, is_leader: Callable[[], bool], interval_s: float = 15.0) -> None:

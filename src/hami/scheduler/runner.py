@@ -24,15 +24,20 @@ from hami.api.annotations import SCHEDULER_ROLE, SCHEDULER_ROLE_FOLLOWER, SCHEDU
 from hami.config.devices import DeviceConfig, load_device_config
 from hami.k8s import errors
 from hami.k8s.port import KubeClient
+from hami.scheduler import debug
 from hami.scheduler.app import build_app
+from hami.scheduler.coalesce import CoalescingHttpToolsProtocol
 from hami.scheduler.events import EventRecorder
 from hami.scheduler.leader import LeaderElector
 from hami.scheduler.metrics import build_registry
+from hami.scheduler.namespaces import NamespaceLabels
 from hami.scheduler.nodelock import NodeLocker
+from hami.scheduler.ratelimit import from_settings
 from hami.scheduler.registration import NodeRegistrar
 from hami.scheduler.service import SchedulerService
 from hami.scheduler.settings import SchedulerSettings
 from hami.scheduler.state import ClusterState
+from hami.scheduler.throttled import throttle
 from hami.webhook.mutate import AdmissionContext, review
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,7 @@ class SchedulerRunner:
         identity: str | None = None,
     ) -> None:
         self.settings = settings
+        client = throttle(client, from_settings(settings.kube_qps, settings.kube_burst))
         self.client = client
         self.config = device_config or load_device_config(settings.device_config_file)
         self.identity = identity or settings.pod_name or f"{socket.gethostname()}-{os.getpid()}"
@@ -98,13 +104,21 @@ class SchedulerRunner:
                 retry_period=settings.retry_period,
                 on_transition=self._on_transition,
             )
+        self.namespaces = NamespaceLabels()
         self.admission = AdmissionContext(
             self.config,
             scheduler_name=settings.scheduler_name,
             force_overwrite_default_scheduler=settings.force_overwrite_default_scheduler,
             quota_check=self.service.quota_check,
+            namespace_lookup=self.namespaces.get,
         )
-        self.app = build_app(self.service, reviewer=self._review, is_leader=self.is_leader)
+        self.service.namespace_informer.add_handler(self.namespaces.on_event)
+        self.app = build_app(
+            self.service,
+            reviewer=self._review,
+            is_leader=self.is_leader,
+            extra_routes=debug.routes() if settings.profiling else None,
+        )
         self.metrics_registry = build_registry(self.service, legacy=settings.legacy_metrics)
         self.servers: list[uvicorn.Server] = []
 
@@ -140,7 +154,8 @@ class SchedulerRunner:
             }
         config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", lifespan="off",
-            access_log=False, **kwargs,
+            access_log=False, proxy_headers=False, server_header=False,
+            http=CoalescingHttpToolsProtocol, **kwargs,
         )  # fmt: skip
         return uvicorn.Server(config)
 

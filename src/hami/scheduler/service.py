@@ -29,6 +29,7 @@ from hami.k8s.informer import Informer
 from hami.k8s.port import JsonObj, Kind, KubeClient
 from hami.scheduler import events
 from hami.scheduler.bind import Binder
+from hami.scheduler.inflight import InFlightBinds
 from hami.scheduler.metrics import DurationHistogram
 from hami.scheduler.nodelock import NodeLocker
 from hami.scheduler.registration import NodeRegistrar
@@ -135,6 +136,7 @@ class SchedulerService:
         self.sync_timeout_s = sync_timeout_s
         self.lock_retry_timeout_s = lock_retry_timeout_s
         self.stats = ServiceStats()
+        self.inflight = InFlightBinds()
         self.pods: dict[str, PodUsage] = {}
         self.quotas: dict[str, dict[str, tuple[int | None, int | None]]] = {}
         self.pod_informer = Informer(client, Kind.PODS)
@@ -142,7 +144,11 @@ class SchedulerService:
             client, Kind.NODES, label_selector=node_label_selector or None
         )
         self.quota_informer = Informer(client, Kind.RESOURCE_QUOTAS)
+        # Namespace labels only refine the webhook (hami.io/webhook=ignore): not needed for
+        # readiness, and a cluster role without namespaces access leaves the webhook as before.
+        self.namespace_informer = Informer(client, Kind.NAMESPACES)
         self.node_informer.add_handler(registrar.on_node_event)
+        self.node_informer.add_handler(locker.on_node_event)
         self.pod_informer.add_handler(self.on_pod_event)
         self.quota_informer.add_handler(self.on_quota_event)
         self._tasks: list[asyncio.Task[None]] = []
@@ -160,7 +166,9 @@ class SchedulerService:
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         """Start the informers on the running loop (node informer first)."""
-        for inf in (self.node_informer, self.pod_informer, self.quota_informer):
+        informers = (self.node_informer, self.pod_informer, self.quota_informer,
+                     self.namespace_informer)  # fmt: skip
+        for inf in informers:
             self._tasks.append(asyncio.get_running_loop().create_task(inf.run()))
 
     async def stop(self) -> None:
@@ -227,7 +235,9 @@ class SchedulerService:
 
     def _forget(self, uid: str) -> None:
         self.state.remove_pod(uid)
-        self.pods.pop(uid, None)
+        gone = self.pods.pop(uid, None)
+        if gone is not None:
+            self.inflight.done(f"{gone.namespace}/{gone.name}")
 
     def on_quota_event(self, event_type: str, old: JsonObj | None, new: JsonObj | None) -> None:
         obj = new if new is not None else old
@@ -298,7 +308,9 @@ class SchedulerService:
             return {"nodenames": None, "failedNodes": {}, "error": "scheduler cache not synced"}
         if nodes is not None:
             return self._simulate(pod, nodes)
-        outcome = self.state.filter(pod, names, now=self.clock())
+        ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
+        busy = _BusyNodes(self.locker, self.inflight, self.node_informer.get, ns, name)
+        outcome = self.state.filter(pod, names, now=self.clock(), avoid=busy)
         if not outcome.managed:
             return {"nodenames": names, "failedNodes": {}, "error": ""}
         if outcome.error:
@@ -319,7 +331,6 @@ class SchedulerService:
                 "failedNodes": {},
                 "error": f"pod {ref}: metadata.uid is empty",
             }
-        ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
         had = self.pods.get(uid)
         # Reserve before any await: concurrent filters must see this decision.
         self._reserve(uid, ns, name, outcome.node, outcome.devices, outcome.init_count,
@@ -337,6 +348,7 @@ class SchedulerService:
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED, msg)
             return {"nodenames": None, "failedNodes": {}, "error": msg}
         self.stats.filter_ok += 1
+        self.inflight.placed(f"{ns}/{name}", outcome.node)
         self.recorder.record(pod, "Normal", events.FILTERING_SUCCEED,
                              f"Successfully filtered to following nodes: [{outcome.node}] "
                              f"for {ref}")  # fmt: skip
@@ -345,19 +357,53 @@ class SchedulerService:
     def _simulate(self, pod: Mapping[str, Any], nodes: list[Mapping[str, Any]]) -> dict[str, Any]:
         """``nodes`` given (e.g. autoscaler templates): decide without side effects."""
         by_name = {str(_meta(n).get("name")): n for n in nodes}
-        scratch = self.registrar.scratch_state(list(by_name.values()))
+        ns = str(_meta(pod).get("namespace") or "default")
+        mems = [m for m, _ in self.quotas.get(ns, {}).values() if m is not None]
+        cores = [c for _, c in self.quotas.get(ns, {}).values() if c is not None]
+        quota = (ns, min(mems, default=None), min(cores, default=None))
+        scratch, left_out = self.registrar.scratch_state(by_name.values(), self.pods.items(), quota)
         outcome = scratch.filter(pod, list(by_name), now=self.clock())
         if not outcome.managed:
             return {"nodes": {"items": list(by_name.values())}, "failedNodes": {}, "error": ""}
         if outcome.error:
             return {"nodes": None, "failedNodes": {}, "error": outcome.error}
         items = [dict(by_name[outcome.node])] if outcome.node else []
-        return {"nodes": {"items": items}, "failedNodes": outcome.failed_nodes, "error": ""}
+        failed = {n: left_out.get(n, r) for n, r in outcome.failed_nodes.items()}
+        return {"nodes": {"items": items}, "failedNodes": failed, "error": ""}
 
     # -- bind -----------------------------------------------------------------------------------
     async def bind(self, args: Any) -> dict[str, str]:
         """Answer an ``ExtenderBindingArgs`` (see :class:`~hami.scheduler.bind.Binder`)."""
-        return await self.binder.bind(args)
+        try:
+            return await self.binder.bind(args)
+        finally:
+            if isinstance(args, Mapping):
+                self.inflight.done(f"{args.get('PodNamespace')}/{args.get('PodName')}")
+
+
+class _BusyNodes:
+    """``node in busy``: another pod is about to take or holds the node lock right now
+    (:class:`InFlightBinds`, :meth:`NodeLocker.busy`)."""
+
+    __slots__ = ("_cached", "_locker", "_name", "_ns", "_pending")
+
+    def __init__(
+        self,
+        locker: NodeLocker,
+        pending: InFlightBinds,
+        cached: Callable[[str], JsonObj | None],
+        ns: str,
+        name: str,
+    ) -> None:
+        self._locker, self._pending, self._cached = locker, pending, cached
+        self._ns, self._name = ns, name
+
+    def __contains__(self, node: object) -> bool:
+        if not isinstance(node, str):
+            return False
+        return self._pending.busy(node, f"{self._ns}/{self._name}") or self._locker.busy(
+            node, self._ns, self._name, self._cached(node)
+        )
 
 
 def _failed_message(ref: str, failed: Mapping[str, str]) -> str:

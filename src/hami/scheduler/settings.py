@@ -69,6 +69,14 @@ class SchedulerSettings(BaseSettings):
     node_label_selector: str = Field("", description="k=v,... selecting GPU nodes.")
     kubeconfig: Path | None = None
     kube_timeout: float = 30.0
+    kube_qps: float = Field(
+        0.0, ge=0, allow_inf_nan=False,
+        description="Client-side apiserver request rate (tokens/s); 0 = unlimited.",
+    )  # fmt: skip
+    kube_burst: int = Field(
+        0, ge=0, description="Requests allowed at once above kube_qps; 0 = ceil(kube_qps)."
+    )
+    profiling: bool = Field(False, description="Serve /debug/pprof/* on the extender port.")
     node_lock_timeout: float = Field(
         300.0,
         description="Seconds before a node lock is stale (env also HAMI_NODELOCK_EXPIRE).",

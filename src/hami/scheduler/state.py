@@ -11,6 +11,11 @@ node policy's pre-placement score, and fitted in detail best-first until one fit
 node fits is every node fitted in detail to give each its reason (equal scores: name order).
 On success ``failed_nodes`` therefore lists only the nodes fitted in detail that failed
 (kube-scheduler ignores it then); on failure it names every candidate, unknown ones included.
+
+Busy nodes: ``filter(..., avoid=...)`` names nodes whose lock another pod holds right now (a bind
+in flight). A pod placed there would only fail its Bind on lock contention and be retried, so the
+best fitting node that is not busy wins; a busy node is chosen only when no other node fits (at
+most :data:`AVOID_LOOKAHEAD` busy fits are passed over, so a cluster of busy nodes costs little).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,6 +50,7 @@ from hami.scheduler.usage import DeviceCharge, MigAllocation, NodeUsage, ScoreIn
 
 NODE_UNREGISTERED = "node unregistered"
 REASON_CACHE_PLANS = 32
+AVOID_LOOKAHEAD = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +241,10 @@ class ClusterState:
         candidates: Sequence[str] | None = None,
         *,
         now: datetime,
+        avoid: Container[str] = (),
     ) -> FilterOutcome:
-        """Choose one node and devices for ``pod`` among ``candidates`` (all nodes if None)."""
+        """Choose one node and devices for ``pod`` among ``candidates`` (all nodes if None),
+        preferring nodes not in ``avoid`` (see the module docstring)."""
         meta = pod.get("metadata") or {}
         try:
             plan = plan_pod(
@@ -254,7 +262,9 @@ class ClusterState:
             if own is not None:
                 self.remove_pod(own.uid)
             try:
-                return self._decide(plan, str(meta.get("namespace") or "default"), candidates, now)
+                return self._decide(
+                    plan, str(meta.get("namespace") or "default"), candidates, now, avoid
+                )
             finally:
                 if own is not None:
                     self._attach(own)
@@ -265,6 +275,7 @@ class ClusterState:
         namespace: str,
         candidates: Sequence[str] | None,
         now: datetime,
+        avoid: Container[str] = (),
     ) -> FilterOutcome:
         reqs = [r for r in plan.requests if r is not None and r.nums > 0]
         quota = self._quota_room(namespace)
@@ -273,6 +284,8 @@ class ClusterState:
         failed: dict[str, str] = {}
         pruned: list[str] = []
         sel = plan.selection
+        busy: tuple[str, NodeFit] | None = None  # the best fit on a busy node
+        passed = 0
         for _, name in self._index.ordered(plan.node_prefers_high):
             if cand is not None and name not in cand:
                 continue
@@ -282,8 +295,17 @@ class ClusterState:
                 continue
             fit = fit_pod(node, plan, quota)
             if fit.devices is not None:
-                return self._success(name, fit, plan, failed, now)
+                if name not in avoid:
+                    return self._success(name, fit, plan, failed, now)
+                if busy is None:
+                    busy = (name, fit)
+                passed += 1
+                if passed >= AVOID_LOOKAHEAD:
+                    break
+                continue
             failed[name] = fit.reason
+        if busy is not None:
+            return self._success(busy[0], busy[1], plan, failed, now)
         if cand is not None:
             failed.update(dict.fromkeys(cand.difference(nodes), NODE_UNREGISTERED))
         failed.update(self._pruned_reasons(plan, quota, pruned))

@@ -32,6 +32,9 @@ HAMI_SCHEDULER = "hami-scheduler"
 #: ``quota_check(namespace, mem_mib, cores)`` returns a denial message or None.
 QuotaCheck = Callable[[str, int, int], "str | None"]
 
+#: ``namespace_lookup(namespace)`` returns the namespace's labels, or None when unknown.
+NamespaceLookup = Callable[[str], "Mapping[str, str] | None"]
+
 
 @dataclass(frozen=True)
 class AdmissionContext:
@@ -41,7 +44,12 @@ class AdmissionContext:
     scheduler_name: str = HAMI_SCHEDULER
     force_overwrite_default_scheduler: bool = True
     namespace_labels: Mapping[str, str] | None = None
+    """Fixed labels assumed for every namespace (tests, ``hami simulate``)."""
     quota_check: QuotaCheck | None = None
+    namespace_lookup: NamespaceLookup | None = None
+    """Labels of the pod's namespace (e.g. from a namespace cache), so that
+    ``hami.io/webhook=ignore`` on a namespace is honoured even when the webhook configuration
+    has no namespaceSelector. Unknown namespace or failed lookup: only the pod's labels count."""
     registry: DeviceRegistry = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -64,13 +72,34 @@ class MutationResult:
     managed: bool = False
 
 
-def _ignored(pod: Mapping[str, Any], ctx: AdmissionContext) -> bool:
+def _pod_namespace(pod: Mapping[str, Any], fallback: str | None = None) -> str:
+    return str((pod.get("metadata") or {}).get("namespace") or fallback or "default")
+
+
+def _namespace_labels(namespace: str, ctx: AdmissionContext) -> Mapping[str, str]:
+    labels = dict(ctx.namespace_labels or {})
+    if ctx.namespace_lookup is None:
+        return labels
+    try:
+        found = ctx.namespace_lookup(namespace)
+    except Exception as exc:  # a broken lookup must not break admission
+        log.warning("namespace %s: label lookup failed, judging by pod labels only: %s",
+                    namespace, exc)  # fmt: skip
+        return labels
+    if found is None:
+        log.debug("namespace %s: labels unknown, judging by pod labels only", namespace)
+        return labels
+    labels.update(found)
+    return labels
+
+
+def _ignored(pod: Mapping[str, Any], ctx: AdmissionContext, namespace: str) -> bool:
+    """``hami.io/webhook=ignore`` on the pod or on its namespace (the chart's selectors)."""
     labels = (pod.get("metadata") or {}).get("labels") or {}
-    ns_labels = ctx.namespace_labels or {}
-    return WEBHOOK_IGNORE_VALUE in (
-        labels.get(WEBHOOK_IGNORE_LABEL),
-        ns_labels.get(WEBHOOK_IGNORE_LABEL),
-    )
+    if labels.get(WEBHOOK_IGNORE_LABEL) == WEBHOOK_IGNORE_VALUE:
+        return True
+    ns_labels = _namespace_labels(namespace, ctx)
+    return ns_labels.get(WEBHOOK_IGNORE_LABEL) == WEBHOOK_IGNORE_VALUE
 
 
 def _other_scheduler(pod: Mapping[str, Any], ctx: AdmissionContext) -> bool:
@@ -126,7 +155,9 @@ def _quota_usage(pod: Mapping[str, Any], ctx: AdmissionContext) -> tuple[int, in
     return max(mem_app, mem_init), max(cores_app, cores_init)
 
 
-def _finish(original: dict[str, Any], pod: dict[str, Any], ctx: AdmissionContext) -> MutationResult:
+def _finish(
+    original: dict[str, Any], pod: dict[str, Any], ctx: AdmissionContext, namespace: str | None
+) -> MutationResult:
     """Steps 4-7 for a pod found to use managed resources."""
     ref = pod_ref(pod)
     privileged = _privileged_container(pod)
@@ -149,18 +180,22 @@ def _finish(original: dict[str, Any], pod: dict[str, Any], ctx: AdmissionContext
         spec["schedulerName"] = ctx.scheduler_name
     if ctx.quota_check is not None:
         mem, cores = _quota_usage(pod, ctx)
-        namespace = (pod.get("metadata") or {}).get("namespace") or "default"
-        problem = ctx.quota_check(namespace, mem, cores)
+        problem = ctx.quota_check(_pod_namespace(pod, namespace), mem, cores)
         if problem:
             return _deny(original, f"pod {ref}: exceeding resource quota: {problem}")
     return MutationResult(allowed=True, pod=pod, patch=diff(original, pod), managed=True)
 
 
-def mutate_pod(pod: Mapping[str, Any], ctx: AdmissionContext) -> MutationResult:
-    """Admit one pod (a plain dict, as in the AdmissionReview object)."""
+def mutate_pod(
+    pod: Mapping[str, Any], ctx: AdmissionContext, *, namespace: str | None = None
+) -> MutationResult:
+    """Admit one pod (a plain dict, as in the AdmissionReview object).
+
+    ``namespace`` is the request's namespace, used when the pod object carries none.
+    """
     original = copy.deepcopy(dict(pod))
     try:
-        if _ignored(original, ctx):
+        if _ignored(original, ctx, _pod_namespace(original, namespace)):
             return MutationResult(allowed=True, pod=original)
         if not (original.get("spec") or {}).get("containers"):
             return _deny(original, f"pod {pod_ref(original)} has no containers")
@@ -174,7 +209,7 @@ def mutate_pod(pod: Mapping[str, Any], ctx: AdmissionContext) -> MutationResult:
             # As HAMi: a pod without managed resources is admitted untouched (env changes such
             # as overwriteEnv only matter for pods that also run GPU containers).
             return MutationResult(allowed=True, pod=original)
-        return _finish(original, mutated, ctx)
+        return _finish(original, mutated, ctx, namespace)
     except DecodeError as exc:
         return _deny(original, f"pod {pod_ref(original)}: {exc}", code=400)
     except (AttributeError, TypeError, KeyError) as exc:
@@ -213,7 +248,8 @@ def review(request: Mapping[str, Any], ctx: AdmissionContext) -> dict[str, Any]:
     obj = req.get("object")
     if not isinstance(obj, Mapping):
         return _errored(request, uid, "AdmissionReview request has no pod object", 400)
-    result = mutate_pod(obj, ctx)
+    namespace = req.get("namespace")
+    result = mutate_pod(obj, ctx, namespace=namespace if isinstance(namespace, str) else None)
     if not result.allowed:
         log.info("admission denied: %s", result.message)
         return _errored(request, uid, result.message, result.code)

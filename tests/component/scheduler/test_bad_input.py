@@ -141,6 +141,34 @@ async def test_webhook_mutates_gpu_pod(harness: Harness) -> None:
     assert out.get("patchType") == "JSONPatch"
 
 
+@pytest.mark.parametrize(
+    ("ns_labels", "mutated"),
+    [({"hami.io/webhook": "ignore"}, False), ({"team": "a"}, True), (None, True)],
+    ids=["namespace-ignored", "namespace-other-label", "namespace-unknown"],
+)
+async def test_webhook_honours_namespace_ignore_label(
+    harness: Harness, ns_labels: dict[str, str] | None, mutated: bool
+) -> None:
+    """Without a namespaceSelector in the webhook configuration the namespace's own label,
+    seen through the namespace informer, still keeps its pods out of our hands."""
+    if ns_labels is not None:
+        namespace = {"metadata": {"name": "team-a", "labels": ns_labels}}
+        harness.kube.add("namespaces", {"apiVersion": "v1", "kind": "Namespace", **namespace})
+        await harness.settle()
+    pod = make_pod("wh2", namespace="team-a", containers=[container(gpumem=1000)],
+                   scheduler_name="default-scheduler")  # fmt: skip
+    review: dict[str, Any] = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {"uid": "req-2", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "namespace": "team-a", "operation": "CREATE", "object": pod},
+    }  # fmt: skip
+    out = (await harness.http.post("/webhook", json=review)).json()["response"]
+    assert out["allowed"] is True
+    assert ("patch" in out) is mutated
+
+
 async def _still_schedules(h: Harness, nodes: list[str] = NODES) -> None:
     name = f"after-{len(h.kube.objects('pods'))}"
     pod = h.kube.add("pods", make_pod(name, containers=[container(gpumem=500)]))

@@ -224,3 +224,26 @@ async def test_full_node_objects_dry_run_has_no_side_effects(harness: Harness) -
     body = (await harness.http.post("/filter", json=args)).json()
     assert body["nodes"]["items"] == []
     assert "template-node" in body["failedNodes"]
+
+
+async def test_filter_passes_over_a_node_whose_lock_is_held(harness: Harness) -> None:
+    """binpack prefers the used node, but another pod's bind holds its lock: the next node wins,
+    so the bind does not fail on contention; once the lock is gone the used node wins again."""
+    first = await _create(harness, make_pod("holder", containers=[container(gpumem=1000)]))
+    used = (await harness.http.post("/filter", json=filter_args(first, NODES))).json()["nodenames"][
+        0
+    ]
+    await harness.settle()
+    assert (await harness.http.post("/bind", json=bind_args(first, used))).json() == {"Error": ""}
+    await harness.settle()
+    second = await _create(harness, make_pod("next", containers=[container(gpumem=1000)]))
+    body = (await harness.http.post("/filter", json=filter_args(second, NODES))).json()
+    assert body["nodenames"] and body["nodenames"][0] != used
+    other = body["nodenames"][0]
+    assert (await harness.http.post("/bind", json=bind_args(second, other))).json() == {"Error": ""}
+    for node in NODES:  # the device plugin finished both pods
+        await harness.kube.patch_node_metadata(node, annotations={"hami.io/mutex.lock": None})
+    await harness.settle()
+    third = await _create(harness, make_pod("third", containers=[container(gpumem=1000)]))
+    body = (await harness.http.post("/filter", json=filter_args(third, NODES))).json()
+    assert body["nodenames"] == [min(used, other)]  # equal usage: name order, no node busy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -98,3 +99,52 @@ async def test_release_only_own_lock(holder: tuple[str, str], released: bool) ->
     kube, locker = _setup(format_lock(NOW, *holder))
     assert await locker.release("n1", "default", "me") is released
     assert (_lock_of(kube) is None) is released
+
+
+BUSY = [
+    ("free", None, False),
+    ("held-by-other", format_lock(NOW - timedelta(seconds=10), "other", "owner"), True),
+    ("held-by-this-pod", format_lock(NOW - timedelta(seconds=10), "default", "me"), False),
+    ("expired", format_lock(NOW - timedelta(minutes=6), "other", "owner"), False),
+    ("legacy-live", "2026-05-01T11:59:00Z", True),
+    ("legacy-expired", "2026-05-01T11:50:00Z", False),
+    ("garbage", "garbage,,", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("lock", "busy"), [c[1:] for c in BUSY], ids=[c[0] for c in BUSY])
+def test_busy_judges_the_cached_lock(lock: str | None, busy: bool) -> None:
+    kube, locker = _setup(lock)
+    assert locker.busy("n1", "default", "me", kube.get("nodes", "", "n1")) is busy
+
+
+async def test_busy_while_our_own_bind_holds_the_mutex() -> None:
+    kube, locker = _setup(None)
+    node = kube.get("nodes", "", "n1")
+    async with locker._mutex("n1"):  # a Bind of another pod is between lock and binding
+        assert locker.busy("n1", "default", "me", node)
+    assert not locker.busy("n1", "default", "me", node)
+    assert not locker.busy("n1", "default", "me", None)
+
+
+async def test_busy_after_our_lock_until_the_cache_catches_up() -> None:
+    kube, locker = _setup(None)
+    stale = kube.get("nodes", "", "n1")
+    await locker.acquire("n1", "other", "owner", cached=stale)
+    assert locker.busy("n1", "default", "me", stale)  # the watch has not delivered the lock yet
+    fresh = kube.get("nodes", "", "n1")
+    await locker.release("n1", "other", "owner")
+    released = kube.get("nodes", "", "n1")
+    # the cache may jump past our version only through the watch, which passes it first
+    assert locker.busy("n1", "default", "me", released)
+    locker.on_node_event("MODIFIED", stale, fresh)
+    assert locker.busy("n1", "default", "me", fresh)  # now the cache shows the lock itself
+    locker.on_node_event("MODIFIED", fresh, released)
+    assert not locker.busy("n1", "default", "me", released)
+
+
+def test_unseen_lock_is_forgotten_after_a_while() -> None:
+    kube, locker = _setup(None)
+    locker._unseen["n1"] = ("999", time.monotonic() - locker.unseen_s - 1)
+    assert not locker.busy("n1", "default", "me", kube.get("nodes", "", "n1"))
+    assert "n1" not in locker._unseen

@@ -160,3 +160,57 @@ async def test_legacy_metric_names_on_request(kube: FakeKube) -> None:
     assert 'vGPUMemoryAllocated{containeridx="0",deviceuuid=' in text
     assert 'nodename="node-1",podname="lm",podnamespace="default"' in text
     assert "hami_gpu_memory_limit_bytes{" in text  # the new names stay
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "file", "expected"),
+    [
+        ({}, {}, "", (0.0, 0, False)),
+        ({}, {}, "kube_qps: 20\nkube_burst: 40\nprofiling: true\n", (20.0, 40, True)),
+        ({}, {"HAMI_KUBE_QPS": "7.5", "HAMI_PROFILING": "true"}, "kube_qps: 20\n",
+         (7.5, 0, True)),
+        ({"kube_qps": 50.0, "kube_burst": 100, "profiling": False},
+         {"HAMI_KUBE_QPS": "7.5", "HAMI_PROFILING": "true"}, "kube_burst: 3\n",
+         (50.0, 100, False)),
+    ],
+    ids=["defaults-unlimited", "file", "env-beats-file", "flags-beat-env"],
+)  # fmt: skip
+def test_kube_qps_burst_profiling_precedence(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: dict[str, object],
+    env: dict[str, str],
+    file: str,
+    expected: tuple[float, int, bool],
+) -> None:
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(file)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s = load_settings(flags, cfg)
+    assert (s.kube_qps, s.kube_burst, s.profiling) == expected
+    summary = s.summary()
+    assert (summary["kube_qps"], summary["kube_burst"], summary["profiling"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [({"kube_qps": -1}, "kube_qps"), ({"kube_qps": "inf"}, "kube_qps"),
+     ({"kube_burst": -5}, "kube_burst"), ({"kube_burst": "many"}, "kube_burst")],
+    ids=["negative-qps", "infinite-qps", "negative-burst", "garbage-burst"],
+)  # fmt: skip
+def test_bad_rate_limit_settings(flags: dict[str, object], needle: str) -> None:
+    with pytest.raises(SettingsError, match=needle):
+        load_settings(flags, None)
+
+
+async def test_profiling_routes_only_when_enabled(kube: FakeKube) -> None:
+    async with serve(kube) as h:
+        assert (await h.http.get("/debug/pprof/")).status_code == 404
+    async with serve(kube, profiling=True) as h:
+        index = await h.http.get("/debug/pprof/")
+        assert index.status_code == 200
+        assert "/debug/pprof/goroutine" in index.text
+        dump = (await h.http.get("/debug/pprof/goroutine")).text
+        assert "asyncio tasks:" in dump and "threads:" in dump
+        assert (await h.http.get("/healthz")).status_code == 200

@@ -8,26 +8,29 @@ and watch streams of newline-delimited JSON events.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import discovery, errors, resources
+from .convert import from_storage
 from .errors import ApiError
 from .faults import Faults
 from .http import Request, Response, Stream
+from .jsondata import EncodedObjects, dumps
 from .resources import ResourceType
 from .selectors import parse
 from .store import Store
-from .watch import Watcher, bookmark, with_type
+from .watch import Event, Watcher, bookmark
 
 log = logging.getLogger(__name__)
 
 
 def encode(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+    return dumps(obj) + b"\n"
 
 
 def _ok(obj: Any, status: int = 200) -> Response:
@@ -48,8 +51,9 @@ class Route:
     sub: str
 
 
+@functools.lru_cache(maxsize=4096)
 def route(path: str) -> Route | None:
-    """Parse ``/api/v1/...`` or ``/apis/<g>/<v>/...`` into a Route."""
+    """Parse ``/api/v1/...`` or ``/apis/<g>/<v>/...`` into a Route (cached: paths repeat)."""
     parts = [p for p in path.split("/") if p]
     if parts[:1] == ["api"] and len(parts) >= 3:
         group, version, rest = "", parts[1], parts[2:]
@@ -90,23 +94,35 @@ class App:
         self.faults = faults
         self.bookmark_interval = bookmark_interval
         self._token = token
+        self._auth = f"Bearer {token}"
+        self._encoded = EncodedObjects()
         self.streams: set[Stream] = set()
         self._watchers: dict[Stream, Watcher] = {}
         self.requests: list[tuple[str, str]] = []
 
-    async def __call__(self, req: Request) -> Response | Stream:
+    def __call__(self, req: Request) -> Response | Stream | Awaitable[Response | Stream]:
+        """The answer to ``req``: at once, or (when a delay fault matches) an awaitable."""
         self.requests.append((req.method, req.path))
-        if self._token is not None and req.headers.get("authorization") != f"Bearer {self._token}":
+        if self._token is not None and req.headers.get("authorization") != self._auth:
             return _fail(ApiError(401, "Unauthorized", "Unauthorized", None))
         wait, failure = self.faults.check(req.method, req.path)
         if wait > 0:
-            await asyncio.sleep(wait)
+            return self._later(wait, failure, req)
+        return self._answer(failure, req)
+
+    async def _later(
+        self, wait: float, failure: ApiError | None, req: Request
+    ) -> Response | Stream:
+        await asyncio.sleep(wait)
+        return self._answer(failure, req)
+
+    def _answer(self, failure: ApiError | None, req: Request) -> Response | Stream:
         if failure is not None:
             return _fail(failure)
         try:
             if req.query.get("dryRun"):
                 raise errors.bad_request("the stand-in does not implement dryRun")
-            return self._discovery(req) or await self._resource(req)
+            return self._discovery(req) or self._resource(req)
         except ApiError as exc:
             return _fail(exc)
 
@@ -140,7 +156,7 @@ class App:
 
     # ------------------------------------------------------------------ resources
 
-    async def _resource(self, req: Request) -> Response | Stream:
+    def _resource(self, req: Request) -> Response | Stream:
         r = route(req.path)
         if r is None:
             raise _not_found_path()
@@ -153,7 +169,8 @@ class App:
                     return self._watch(store, r, req)
                 return self._list(store, r, req)
             if method == "POST" and (r.namespace is not None or not r.rt.namespaced):
-                return _ok(with_type(r.rt, store.create(r.rt, ns or "", self._json(req))), 201)
+                obj = store.create(r.rt, ns or "", self._json(req), shared=True)
+                return self._object(r.rt, obj, 201)
             if method == "DELETE":
                 return self._delete_collection(store, r, req)
             raise self._not_allowed(method)
@@ -173,18 +190,20 @@ class App:
                 201,
             )
         if method == "GET":
-            return _ok(with_type(r.rt, store.get(r.rt, ns, r.name)))
+            return self._object(r.rt, store.get(r.rt, ns, r.name, shared=True))
         if method == "PUT":
-            return _ok(with_type(r.rt, store.update(r.rt, ns, r.name, self._json(req), r.sub)))
+            obj = store.update(r.rt, ns, r.name, self._json(req), r.sub, shared=True)
+            return self._object(r.rt, obj)
         if method == "PATCH":
             content_type = req.headers.get("content-type", "")
-            obj = store.patch(r.rt, ns, r.name, content_type, req.body, r.sub)
-            return _ok(with_type(r.rt, obj))
+            obj = store.patch(r.rt, ns, r.name, content_type, req.body, r.sub, shared=True)
+            return self._object(r.rt, obj)
         if method == "DELETE" and not r.sub:
             options = self._json(req) if req.body.strip() else {}
-            obj, gone = store.delete(r.rt, ns, r.name, options if isinstance(options, dict) else {})
+            options = options if isinstance(options, dict) else {}
+            obj, gone = store.delete(r.rt, ns, r.name, options, shared=True)
             if not gone or r.rt.returns_deleted_object or r.rt is resources.NAMESPACES:
-                return _ok(with_type(r.rt, obj))
+                return self._object(r.rt, obj)
             details: dict[str, Any] = {"name": r.name}
             if r.rt.group:
                 details["group"] = r.rt.group
@@ -199,6 +218,10 @@ class App:
                 }
             )
         raise self._not_allowed(method)
+
+    def _object(self, rt: ResourceType, stored: dict[str, Any], status: int = 200) -> Response:
+        """A stored object as ``rt`` serves it (encoded once per committed object)."""
+        return Response(status, self._encoded.get(rt, stored) + b"\n")
 
     @staticmethod
     def _not_allowed(method: str) -> ApiError:
@@ -241,6 +264,7 @@ class App:
             continue_token=q.get("continue", ""),
             resource_version=q.get("resourceVersion", ""),
             match=q.get("resourceVersionMatch", ""),
+            shared=True,
         )
         meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
         if result.continue_token:
@@ -252,7 +276,7 @@ class App:
                 "kind": r.rt.list_kind,
                 "apiVersion": r.rt.api_version,
                 "metadata": meta,
-                "items": result.items,
+                "items": [from_storage(r.rt, obj) for obj in result.items],
             }
         )
 
@@ -289,7 +313,7 @@ class App:
                 f"timeoutSeconds: invalid value {q['timeoutSeconds']!r}"
             ) from exc
         bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
-        initial_end = bookmarks and q.get("sendInitialEvents") == "true"
+        ends = bookmarks and q.get("sendInitialEvents") == "true"  # initial-events-end mark
         watcher = Watcher(asyncio.get_running_loop(), r.rt, r.namespace, selector)
         try:
             from_rv = "" if q.get("sendInitialEvents") == "true" else q.get("resourceVersion", "")
@@ -298,8 +322,10 @@ class App:
             if exc.code != 410:
                 raise
             return Stream(200, _once(encode({"type": "ERROR", "object": exc.status()})))
-        events = self._events(store, watcher, initial, start_rv, timeout, bookmarks, initial_end)
+        own: list[Stream] = []  # the generator's own stream, known once built
+        events = self._events(store, own, watcher, initial, start_rv, timeout, bookmarks, ends)
         stream = Stream(200, events)
+        own.append(stream)
         self.streams.add(stream)
         self._watchers[stream] = watcher
         return stream
@@ -307,56 +333,82 @@ class App:
     async def _events(
         self,
         store: Store,
+        own: list[Stream],
         watcher: Watcher,
         initial: list[tuple[str, Any]],
         start_rv: int,
         timeout: float | None,
         bookmarks: bool,
-        initial_end: bool = False,
+        initial_end: bool,
     ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        last_rv = start_rv
+        watcher.last_rv = start_rv
         deadline = loop.time() + timeout if timeout is not None else None
         next_mark = loop.time() + self.bookmark_interval
         try:
             for kind, obj in initial:
                 yield encode({"type": kind, "object": obj})
             if initial_end:  # sendInitialEvents: mark the end of the initial state
-                mark = bookmark(watcher.rt, last_rv)
+                mark = bookmark(watcher.rt, watcher.last_rv)
                 mark["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
                 yield encode({"type": "BOOKMARK", "object": mark})
+            if own and own[0].transport is not None:  # live events go out as committed
+                watcher.direct = functools.partial(self._send_live, watcher, own[0])
             while True:
                 now = loop.time()
                 if deadline is not None and now >= deadline:
                     if bookmarks:
-                        yield encode({"type": "BOOKMARK", "object": bookmark(watcher.rt, last_rv)})
+                        yield self._bookmark(watcher)
                     return
                 if bookmarks and now >= next_mark:
                     next_mark = now + self.bookmark_interval
-                    yield encode({"type": "BOOKMARK", "object": bookmark(watcher.rt, last_rv)})
+                    yield self._bookmark(watcher)
                     continue
-                marks = (deadline, next_mark if bookmarks else None)
-                waits = [t - now for t in marks if t is not None]
-                try:  # the queue is often non-empty under load: skip the timer then
-                    event = watcher.queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    try:  # asyncio.timeout, unlike wait_for, creates no task per event
-                        async with asyncio.timeout(min(waits) if waits else None):
-                            event = await watcher.queue.get()
-                    except TimeoutError:
-                        continue
-                if event is None:
+                if not watcher.events:
+                    marks = (deadline, next_mark if bookmarks else None)
+                    waits = [t - now for t in marks if t is not None]
+                    await watcher.wait(min(waits) if waits else None)
+                    continue
+                # Everything queued goes out as one chunk: one write, one wakeup of the client.
+                lines: list[bytes] = []
+                ended = False
+                while watcher.events:
+                    event = watcher.events.popleft()
+                    if event is None:
+                        ended = True
+                        break
+                    watcher.last_rv = event.rv
+                    line = self._event_line(watcher, event)
+                    if line is not None:
+                        lines.append(line)
+                if lines:
+                    yield b"".join(lines)
+                if ended:
                     return
-                last_rv = event.rv
-                translated = watcher.translate(event)
-                if translated is not None:
-                    yield encode({"type": translated[0], "object": translated[1]})
         finally:
+            watcher.direct = None
             store.close_watch(watcher)
             for stream, w in list(self._watchers.items()):
                 if w is watcher:
                     self._watchers.pop(stream, None)
                     self.streams.discard(stream)
+
+    @staticmethod
+    def _bookmark(watcher: Watcher) -> bytes:
+        return encode({"type": "BOOKMARK", "object": bookmark(watcher.rt, watcher.last_rv)})
+
+    def _event_line(self, watcher: Watcher, event: Event) -> bytes | None:
+        """The watch line ``watcher`` reports for ``event`` (None: not its business)."""
+        verdict = watcher.verdict(event)
+        if verdict is None:
+            return None
+        text = self._encoded.get(watcher.rt, event.obj)
+        return b'{"type":"%s","object":%s}\n' % (verdict.encode(), text)
+
+    def _send_live(self, watcher: Watcher, stream: Stream, event: Event) -> None:
+        line = self._event_line(watcher, event)
+        if line is not None:
+            stream.send(line)
 
     def drop_watches(self, abrupt: bool) -> int:
         """End every open watch: abort its connection, or finish the stream cleanly."""

@@ -121,3 +121,21 @@ def check_update(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> 
             new["metadata"]["labels"], dict
         ):
             raise invalid_pod(old["metadata"]["name"], "metadata.labels: Invalid value")
+
+
+def bound_pod(
+    old: dict[str, Any], node: str, annotations: dict[str, Any], now: str
+) -> dict[str, Any]:
+    """The pod after a Binding to ``node``: nodeName, the Binding's annotations, and the
+    PodScheduled condition. Shares what it does not change with ``old`` (never mutated)."""
+    meta = dict(old["metadata"])
+    if annotations:
+        meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+    status = dict(old.get("status") or {})
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+    conditions.append(
+        {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
+    )
+    status["conditions"] = conditions
+    return {**old, "metadata": meta, "spec": {**(old.get("spec") or {}), "nodeName": node},
+            "status": status}  # fmt: skip

@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from .errors import ApiError, bad_request
+from .jsondata import clone
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -55,8 +55,13 @@ def unsupported_media_type() -> ApiError:
     )
 
 
-def apply_patch(doc: dict[str, Any], content_type: str, body: bytes) -> dict[str, Any]:
-    """Return a patched deep copy of ``doc``; raises ApiError (400/415/422)."""
+def apply_patch(
+    doc: dict[str, Any], content_type: str, body: bytes, *, share: bool = False
+) -> dict[str, Any]:
+    """Return a patched deep copy of ``doc``; raises ApiError (400/415/422).
+
+    ``share``: a merge patch copies only the objects on the paths it changes and shares the
+    rest with ``doc`` (for a caller that never mutates either)."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media not in (MERGE, JSON_PATCH, STRATEGIC):
         raise unsupported_media_type()
@@ -65,7 +70,7 @@ def apply_patch(doc: dict[str, Any], content_type: str, body: bytes) -> dict[str
     except ValueError as exc:
         raise bad_request(f"error decoding patch: {exc}") from exc
     if media == MERGE:
-        result = merge_patch(doc, patch)
+        result = _merge_shared(doc, patch) if share else merge_patch(doc, patch)
     elif media == JSON_PATCH:
         result = json_patch(doc, patch)
     else:
@@ -85,8 +90,8 @@ def apply_patch(doc: dict[str, Any], content_type: str, body: bytes) -> dict[str
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, ``null`` deletes, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = clone(target) if isinstance(target, dict) else {}
     _merge_into(result, patch)
     return result
 
@@ -102,7 +107,20 @@ def _merge_into(result: dict[str, Any], patch: dict[str, Any]) -> None:
                 current = result[key] = {}
             _merge_into(current, value)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = clone(value)
+
+
+def _merge_shared(target: Any, patch: Any) -> Any:
+    """RFC 7386 without copying what the patch leaves alone (``patch`` is freshly decoded)."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_shared(result.get(key), value)
+    return result
 
 
 # ---------------------------------------------------------------------------- RFC 6902
@@ -191,20 +209,20 @@ def json_patch(doc: Any, ops: Any) -> Any:
     """RFC 6902 operations applied in order to a deep copy of ``doc``."""
     if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
         raise bad_request("json patch must be a list of operation objects")
-    result = copy.deepcopy(doc)
+    result = clone(doc)
     for op in ops:
         kind, path = op.get("op"), op.get("path")
         if kind in ("add", "replace", "test") and "value" not in op:
             raise bad_request(f"json patch {kind} operation does not have a value")
         if kind == "add":
-            result = _add(result, path, copy.deepcopy(op["value"]))
+            result = _add(result, path, clone(op["value"]))
         elif kind == "remove":
             result = _remove(result, path)
         elif kind == "replace":
             _get(result, path)
-            result = _add(_remove(result, path), path, copy.deepcopy(op["value"]))
+            result = _add(_remove(result, path), path, clone(op["value"]))
         elif kind in ("move", "copy"):
-            value = copy.deepcopy(_get(result, op.get("from")))
+            value = clone(_get(result, op.get("from")))
             if kind == "move":
                 result = _remove(result, op.get("from"))
             result = _add(result, path, value)
@@ -228,8 +246,8 @@ def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
     if key is None:
         if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
             return [p for p in patch if not (isinstance(p, dict) and "$patch" in p)]
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(current)
+        return clone(patch)
+    out = clone(current)
     for item in patch:
         if not isinstance(item, dict):
             raise bad_request(f"strategic merge patch: list {field} holds a non-object item")
@@ -254,10 +272,10 @@ def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
 def strategic_merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """Strategic merge of ``patch`` into a copy of ``target`` (see module docstring)."""
     if patch.get("$patch") == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
     if patch.get("$patch") == "delete":
         return {}
-    result = copy.deepcopy(target)
+    result = clone(target)
     for key, value in patch.items():
         if key in ("$patch", "$retainKeys") or key.startswith("$setElementOrder/"):
             continue
@@ -275,7 +293,7 @@ def strategic_merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, 
             current = result.get(key)
             result[key] = _merge_list(key, current if isinstance(current, list) else [], value)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = clone(value)
     if "$retainKeys" in patch and isinstance(patch["$retainKeys"], list):
         keep = set(patch["$retainKeys"])
         result = {k: v for k, v in result.items() if k in keep}

@@ -7,6 +7,7 @@ selectors), so paths, list kinds and error messages come out as the real server 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 _META_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
@@ -37,7 +38,9 @@ _EVENT_FIELDS = _META_FIELDS | {
 
 @dataclass(frozen=True)
 class ResourceType:
-    """One served resource (a REST collection) and the facts the real server keeps about it."""
+    """One served resource (a REST collection) and the facts the real server keeps about it.
+
+    Derived names are cached per instance: they are read on every request and every event."""
 
     group: str
     version: str
@@ -64,26 +67,26 @@ class ResourceType:
     # Key of the resource whose storage this one shares ("" = its own).
     storage: str = ""
 
-    @property
+    @functools.cached_property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """Unique key of the resource (group/version/plural)."""
         return f"{self.group}/{self.version}/{self.plural}"
 
-    @property
+    @functools.cached_property
     def storage_key(self) -> str:
         """Key of the table holding these objects (events.k8s.io Events live with core ones)."""
         return self.storage or self.key
 
-    @property
+    @functools.cached_property
     def group_resource(self) -> str:
         """Qualified name used in Status messages: ``pods``, ``leases.coordination.k8s.io``."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
-    @property
+    @functools.cached_property
     def list_kind(self) -> str:
         return f"{self.kind}List"
 

@@ -8,14 +8,12 @@ the history window gets 410 Expired. Objects are plain dicts without ``kind``/``
 
 from __future__ import annotations
 
-import base64
 import builtins
-import copy
-import datetime
-import json
+import functools
 import random
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -23,9 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import errors
+from .continuation import decode_continue, encode_continue
 from .convert import from_storage, to_storage
-from .defaults import check_update, prepare_create
+from .defaults import bound_pod, check_update, prepare_create
 from .errors import ApiError
+from .jsondata import clone
 from .patch import apply_patch
 from .resources import NAMESPACES, RESOURCES, ResourceType
 from .selectors import Selector
@@ -46,8 +46,19 @@ _SYSTEM_META = (
 )
 
 
+@functools.lru_cache(maxsize=2)
+def _stamp(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+
+
 def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as object timestamps carry it (whole seconds), formatted once a second."""
+    return _stamp(int(time.time()))
+
+
+def _own_meta(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a committed object sharing all but ``metadata`` (the part commits write to)."""
+    return {**obj, "metadata": dict(obj["metadata"])}
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,13 @@ class Store:
             watcher.push(event)
             if watcher.closed:
                 self._watchers.discard(watcher)
-        return copy.deepcopy(obj)
+        return obj
+
+    @staticmethod
+    def _out(rt: ResourceType, obj: dict[str, Any], shared: bool) -> dict[str, Any]:
+        """What a read or write returns: a private copy as ``rt`` serves it, or (``shared``) the
+        stored object itself, in storage form, to be serialized and never mutated."""
+        return obj if shared else from_storage(rt, clone(obj))
 
     def _lookup(self, rt: ResourceType, ns: str, name: str) -> dict[str, Any]:
         obj = self._objects[rt.storage_key].get((ns if rt.namespaced else "", name))
@@ -139,9 +156,9 @@ class Store:
 
     # ------------------------------------------------------------------ reads
 
-    def get(self, rt: ResourceType, ns: str, name: str) -> dict[str, Any]:
+    def get(self, rt: ResourceType, ns: str, name: str, *, shared: bool = False) -> dict[str, Any]:
         with self.lock:
-            return from_storage(rt, copy.deepcopy(self._lookup(rt, ns, name)))
+            return self._out(rt, self._lookup(rt, ns, name), shared)
 
     def list(
         self,
@@ -153,12 +170,14 @@ class Store:
         continue_token: str = "",
         resource_version: str = "",
         match: str = "",
+        shared: bool = False,
     ) -> ListResult:
+        """One page of matching objects (``shared``: the stored objects themselves, read-only)."""
         selector = selector or Selector()
         with self.lock:
             list_rv, start = self._rv, ""
             if continue_token:
-                list_rv, start = self._decode_continue(continue_token)
+                list_rv, start = decode_continue(continue_token, self._compacted)
             elif match == "Exact" and resource_version:
                 wanted = _parse_rv(resource_version)
                 if wanted < self._compacted:
@@ -171,35 +190,21 @@ class Store:
             token, remaining = None, None
             if limit > 0 and len(matched) > limit:
                 last = matched[limit - 1]
-                token = _encode_continue(list_rv, "\x00".join(last))
+                token = encode_continue(list_rv, "\x00".join(last))
                 if selector.empty:
                     remaining = len(matched) - limit
                 matched = matched[:limit]
             table = self._objects[rt.storage_key]
-            items = [from_storage(rt, copy.deepcopy(table[k])) for k in matched]
+            items = [self._out(rt, table[k], shared) for k in matched]
         return ListResult(items, list_rv, token, remaining)
-
-    def _decode_continue(self, token: str) -> tuple[int, str]:
-        try:
-            raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            rv, start = int(raw["rv"]), str(raw["start"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise errors.bad_request(f"continue key is not valid: {exc}") from exc
-        if rv < self._compacted:
-            raise errors.expired(
-                "The provided continue parameter is too old to display a consistent list result. "
-                "You can start a new list without the continue parameter, or use the continue "
-                "token in this response to retrieve the remainder of the results. Continuing with "
-                "the provided token results in an inconsistent list - objects that were created, "
-                "modified, or deleted between the time the first chunk was returned and now may "
-                "show up in the list."
-            )
-        return rv, start.rstrip("\x00")
 
     # ------------------------------------------------------------------ writes
 
-    def create(self, rt: ResourceType, ns: str, body: Any) -> dict[str, Any]:
-        obj = to_storage(rt, _check_body(rt, body))
+    def create(
+        self, rt: ResourceType, ns: str, body: Any, *, shared: bool = False
+    ) -> dict[str, Any]:
+        """Create; ``shared``: the caller hands ``body`` over and gets the committed object."""
+        obj = to_storage(rt, _check_body(rt, body, copy_body=not shared))
         meta = _meta(obj)
         with self.lock:
             if rt.namespaced:
@@ -242,20 +247,34 @@ class Store:
                 raise errors.already_exists(rt, name)
             for key in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
                 meta.pop(key, None)
-            meta["uid"] = str(uuid.uuid4())
+            meta["uid"] = str(uuid.UUID(int=random.getrandbits(128), version=4))
             meta["creationTimestamp"] = self._clock()
             if rt.generation_fields:
                 meta["generation"] = 1
             prepare_create(rt, obj)
-            return from_storage(rt, self._commit(rt, "ADDED", obj, None))
+            return self._out(rt, self._commit(rt, "ADDED", obj, None), shared)
 
     def update(
-        self, rt: ResourceType, ns: str, name: str, body: Any, subresource: str = ""
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        body: Any,
+        subresource: str = "",
+        *,
+        shared: bool = False,
     ) -> dict[str, Any]:
-        return self._update(rt, ns, name, to_storage(rt, _check_body(rt, body)), subresource)
+        new = to_storage(rt, _check_body(rt, body, copy_body=not shared))
+        return self._update(rt, ns, name, new, subresource, shared)
 
     def _update(
-        self, rt: ResourceType, ns: str, name: str, new: dict[str, Any], subresource: str
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        new: dict[str, Any],
+        subresource: str,
+        shared: bool = False,
     ) -> dict[str, Any]:
         """``update`` of a body this store owns (already checked and copied)."""
         meta = _meta(new)
@@ -275,7 +294,7 @@ class Store:
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.stale(rt, name)
             if subresource == "status":
-                merged = copy.deepcopy(old)
+                merged = _own_meta(old)
                 if "status" in new:
                     merged["status"] = new["status"]
                 else:
@@ -289,20 +308,20 @@ class Store:
                         meta.pop(key, None)
                 if "status" in rt.subresources:
                     if "status" in old:
-                        new["status"] = copy.deepcopy(old["status"])
+                        new["status"] = old["status"]  # committed objects are immutable
                     else:
                         new.pop("status", None)
                 check_update(rt, old, new)
                 if any(new.get(f) != old.get(f) for f in rt.generation_fields):
                     meta["generation"] = int(old["metadata"].get("generation", 0)) + 1
-            return from_storage(rt, self._write_update(rt, old, new))
+            return self._out(rt, self._write_update(rt, old, new), shared)
 
     def _write_update(
         self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any]
     ) -> dict[str, Any]:
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
-            return copy.deepcopy(old)  # no-op writes keep the resourceVersion, like etcd
+            return old  # no-op writes keep the resourceVersion, like etcd
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             return self._commit(rt, "DELETED", new, old)
         return self._commit(rt, "MODIFIED", new, old)
@@ -315,17 +334,27 @@ class Store:
         content_type: str,
         body: bytes,
         subresource: str = "",
+        *,
+        shared: bool = False,
     ) -> dict[str, Any]:
         with self.lock:
             old = self._lookup(rt, ns, name)
             doc = {"kind": rt.kind, "apiVersion": rt.api_version}
-            doc.update(from_storage(rt, old))  # apply_patch returns a deep copy
-            patched = apply_patch(doc, content_type, body)
+            doc.update(from_storage(rt, old))  # apply_patch(share=True) copies what it changes
+            patched = apply_patch(doc, content_type, body, share=True)
             owned = to_storage(rt, _check_body(rt, patched, copy_body=False))
-            return self._update(rt, ns, name, owned, subresource)
+            if isinstance(owned.get("metadata"), dict):  # the one part an update writes to
+                owned["metadata"] = dict(owned["metadata"])
+            return self._update(rt, ns, name, owned, subresource, shared)
 
     def delete(
-        self, rt: ResourceType, ns: str, name: str, options: dict[str, Any] | None = None
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        shared: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """Delete; returns (object, deleted_now). Finalizers defer deletion (deletionTimestamp)."""
         options = options or {}
@@ -349,15 +378,15 @@ class Store:
                     f"in object meta: {meta['resourceVersion']}",
                 )
             if rt is NAMESPACES:
-                return self._delete_namespace(old), True
+                return self._out(rt, self._delete_namespace(old), shared), True
             if meta.get("finalizers"):
                 if meta.get("deletionTimestamp"):
-                    return from_storage(rt, copy.deepcopy(old)), False
-                new = copy.deepcopy(old)
+                    return self._out(rt, old, shared), False
+                new = _own_meta(old)
                 new["metadata"]["deletionTimestamp"] = self._clock()
                 new["metadata"]["deletionGracePeriodSeconds"] = 0
-                return from_storage(rt, self._commit(rt, "MODIFIED", new, old)), False
-            return from_storage(rt, self._commit(rt, "DELETED", copy.deepcopy(old), old)), True
+                return self._out(rt, self._commit(rt, "MODIFIED", new, old), shared), False
+            return self._out(rt, self._commit(rt, "DELETED", _own_meta(old), old), shared), True
 
     def _delete_namespace(self, old: dict[str, Any]) -> dict[str, Any]:
         ns = old["metadata"]["name"]
@@ -365,8 +394,8 @@ class Store:
             if rt.namespaced:
                 for key in sorted(k for k in self._objects[rt.storage_key] if k[0] == ns):
                     gone = self._objects[rt.storage_key][key]
-                    self._commit(rt, "DELETED", copy.deepcopy(gone), gone)
-        final = copy.deepcopy(old)
+                    self._commit(rt, "DELETED", _own_meta(gone), gone)
+        final = _own_meta(old)
         final["metadata"]["deletionTimestamp"] = self._clock()
         final["status"] = {"phase": "Terminating"}
         return self._commit(NAMESPACES, "DELETED", final, old)
@@ -395,21 +424,8 @@ class Store:
                     name,
                     f'pod {name} is already assigned to node "{spec["nodeName"]}"',
                 )
-            new = copy.deepcopy(old)
-            new["spec"]["nodeName"] = node
             annotations = (binding.get("metadata") or {}).get("annotations") or {}
-            if annotations:
-                new["metadata"].setdefault("annotations", {}).update(annotations)
-            conditions = new.setdefault("status", {}).setdefault("conditions", [])
-            conditions[:] = [c for c in conditions if c.get("type") != "PodScheduled"]
-            conditions.append(
-                {
-                    "type": "PodScheduled",
-                    "status": "True",
-                    "lastProbeTime": None,
-                    "lastTransitionTime": self._clock(),
-                }
-            )
+            new = bound_pod(old, node, annotations, self._clock())
             self._commit(PODS, "MODIFIED", new, old)
 
     # ------------------------------------------------------------------ watches
@@ -463,17 +479,12 @@ def _parse_rv(text: str) -> int:
         ) from exc
 
 
-def _encode_continue(rv: int, start: str) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start + "\x00"})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
 def _check_body(rt: ResourceType, body: Any, *, copy_body: bool = True) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.bad_request(
             f"the body of the request for {rt.group_resource} must be a JSON object"
         )
-    obj = copy.deepcopy(body) if copy_body else body
+    obj = clone(body) if copy_body else body
     kind, api_version = obj.pop("kind", None), obj.pop("apiVersion", None)
     if kind not in (None, "", rt.kind) or api_version not in (None, "", rt.api_version):
         raise errors.bad_request(

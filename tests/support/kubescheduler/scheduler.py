@@ -90,6 +90,7 @@ class KubeSchedulerStandIn:
         self.self_binds: list[tuple[str, str]] = []
         self.events: list[dict[str, Any]] = []
         self.relists = 0
+        self.watches = 0  # watch requests opened (a restart ends one: relist or resume)
         self.retry_delays: dict[str, list[float]] = {}
 
     @property
@@ -180,6 +181,7 @@ class KubeSchedulerStandIn:
     async def _watch_from(self, rv: str) -> str | None:
         """One watch request; returns where to resume, or None to relist."""
         assert self._api is not None
+        self.watches += 1
         params = {
             "fieldSelector": POD_FIELD_SELECTOR,
             "watch": "true",

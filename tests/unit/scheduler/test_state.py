@@ -182,6 +182,39 @@ def test_binpack_skips_busiest_node_that_cannot_fit() -> None:
     assert out.node == "n2"
 
 
+AVOID = [
+    # binpack order on the busy cluster: n1 (most used), n2, n3
+    ("none-busy", set(), {}, "n1"),
+    ("best-busy-next-wins", {"n1"}, {}, "n2"),
+    ("two-busy", {"n1", "n2"}, {}, "n3"),
+    ("all-busy-best-fit-still-chosen", {"n1", "n2", "n3"}, {}, "n1"),
+    ("busy-node-that-cannot-fit-is-irrelevant", {"n3"}, {"mem": 30000, "gpu": 2}, "n2"),
+    ("every-fit-busy-best-wins", {"n2", "n3"}, {"mem": 30000, "gpu": 2}, "n2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("avoid", "req", "node"), [c[1:] for c in AVOID], ids=[c[0] for c in AVOID]
+)
+def test_busy_nodes_are_passed_over_while_another_fits(
+    avoid: set[str], req: dict[str, int], node: str
+) -> None:
+    cs = _busy_cluster()
+    out = cs.filter(pod("p", *([ctr(**req)] if req else [])), now=NOW, avoid=avoid)
+    assert out.node == node
+    assert out.annotations["hami.io/vgpu-node"] == node
+
+
+def test_busy_lookahead_is_bounded() -> None:
+    cs = state()
+    names = [f"n{i:02d}" for i in range(40)]
+    for n in names:
+        cs.upsert_node(n, gpus(n, 1))
+    out = cs.filter(pod("p"), now=NOW, avoid=set(names[:-1]))
+    # only AVOID_LOOKAHEAD busy fits are passed over: the best busy one wins, not the last node
+    assert out.node == names[0]
+
+
 GPU_POLICIES = [
     ("spread-default", {}, {}, "GPU-n1-1"),
     ("binpack-global", {"gpu_policy": "binpack"}, {}, "GPU-n1-0"),
