@@ -12,6 +12,9 @@ stand-in, scheduler, this driver) spent during the run, to see which one bounds 
 driver speaks HTTP through a lean keep-alive client so it takes little CPU from the others.
 
     python bench/extender.py [--nodes 500 --gpus 8 --pods 2000 --binds 8] [--json]
+
+``--binds 0`` makes the loop wait for each bind (filter and bind strictly in turn);
+``BENCH_DEBUG=1`` prints the ``Error`` of every failed bind to stderr.
 """
 
 from __future__ import annotations
