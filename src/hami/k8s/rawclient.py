@@ -17,7 +17,14 @@ from typing import Any
 
 from hami.k8s.port import JsonObj, Kind, ObjectList, WatchEvent
 from hami.k8s.rawhttp import RawHttp
-from hami.k8s.rawwatch import DEADLINE_MARGIN_S, OpenTimeout, watch_events, watch_path
+from hami.k8s.rawwatch import (
+    DEADLINE_MARGIN_S,
+    OpenTimeout,
+    collection_path,
+    selector_query,
+    watch_events,
+    watch_path,
+)
 
 _MERGE_PATCH = "application/merge-patch+json"
 _WRITE_QUERY = "?fieldManager=hami"
@@ -89,15 +96,8 @@ class RawCalls:
         field_selector: str | None,
     ) -> ObjectList:
         """LIST in pages of ``limit`` objects, following ``continue`` tokens."""
-        if kind.namespaced and namespace is not None:
-            base = f"/api/v1/namespaces/{quote(namespace)}/{kind.value}"
-        else:
-            base = f"/api/v1/{kind.value}"
-        query: dict[str, str] = {"limit": str(self._list_page)}
-        if label_selector:
-            query["labelSelector"] = label_selector
-        if field_selector:
-            query["fieldSelector"] = field_selector
+        base = collection_path(kind, namespace)
+        query = {"limit": str(self._list_page), **selector_query(label_selector, field_selector)}
         items: list[JsonObj] = []
         rv = ""
         what = f"list {kind.value}"

@@ -147,6 +147,23 @@ class _Watchdog:
         self._handle.cancel()
 
 
+def collection_path(kind: Kind, namespace: str | None) -> str:
+    """``/api/v1/[namespaces/<ns>/]<resource>`` (all namespaces when ``namespace`` is None)."""
+    if kind.namespaced and namespace is not None:
+        return f"/api/v1/namespaces/{urllib.parse.quote(namespace, safe='')}/{kind.value}"
+    return f"/api/v1/{kind.value}"
+
+
+def selector_query(label_selector: str | None, field_selector: str | None) -> dict[str, str]:
+    """The ``labelSelector`` / ``fieldSelector`` query parameters that are set."""
+    query: dict[str, str] = {}
+    if label_selector:
+        query["labelSelector"] = label_selector
+    if field_selector:
+        query["fieldSelector"] = field_selector
+    return query
+
+
 def watch_path(
     kind: Kind,
     *,
@@ -157,20 +174,13 @@ def watch_path(
     timeout_s: int | None,
 ) -> str:
     """The URL path and query of a core/v1 watch with bookmarks."""
-    if kind.namespaced and namespace is not None:
-        base = f"/api/v1/namespaces/{urllib.parse.quote(namespace, safe='')}/{kind.value}"
-    else:
-        base = f"/api/v1/{kind.value}"
     query: dict[str, str] = {"watch": "1", "allowWatchBookmarks": "true"}
     if resource_version:
         query["resourceVersion"] = resource_version
     if timeout_s:
         query["timeoutSeconds"] = str(int(timeout_s))
-    if label_selector:
-        query["labelSelector"] = label_selector
-    if field_selector:
-        query["fieldSelector"] = field_selector
-    return f"{base}?{urllib.parse.urlencode(query)}"
+    query.update(selector_query(label_selector, field_selector))
+    return f"{collection_path(kind, namespace)}?{urllib.parse.urlencode(query)}"
 
 
 async def watch_events(

@@ -30,30 +30,11 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body of {declared} bytes exceeds {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _json_body(request: Request) -> tuple[Any, str | None, int]:
     """(payload, error, status): status 413 for oversize, 200 with error for bad JSON."""
-    try:
-        raw = await _read_body(request)
-    except BodyTooLarge as exc:
-        return None, str(exc), 413
+    raw, error = await _receive_body(request.scope, request.receive)
+    if raw is None:
+        return None, error, 413
     try:
         return json.loads(raw), None, 200
     except (ValueError, UnicodeDecodeError) as exc:
@@ -74,21 +55,15 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 
-class ExtenderApp:
-    """ASGI entry point: the extender's hot routes, then ``starlette`` for everything else."""
+class ExtenderEndpoint:
+    """ASGI handler of ``POST /filter`` (``is_filter``) or ``POST /bind``."""
 
-    def __init__(self, service: SchedulerService, starlette: Starlette) -> None:
+    def __init__(self, service: SchedulerService, *, is_filter: bool) -> None:
         self.service = service
-        self.starlette = starlette
+        self.is_filter = is_filter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path")
-        if scope["type"] == "http" and scope["method"] == "POST" and path in ("/filter", "/bind"):
-            await self._extender(path == "/filter", scope, receive, send)
-        else:
-            await self.starlette(scope, receive, send)
-
-    async def _extender(self, is_filter: bool, scope: Scope, receive: Receive, send: Send) -> None:
+        is_filter = self.is_filter
         status = 200
         raw, error = await _receive_body(scope, receive)
         if raw is None:
@@ -112,6 +87,22 @@ class ExtenderApp:
         headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class ExtenderApp:
+    """ASGI entry point: ``POST`` to a hot route goes straight to its endpoint; everything
+    else (other methods on those paths included: 405) goes through ``starlette``."""
+
+    def __init__(self, hot: dict[str, ExtenderEndpoint], starlette: Starlette) -> None:
+        self.hot = hot
+        self.starlette = starlette
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.hot.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if endpoint is not None and scope["method"] == "POST":
+            await endpoint(scope, receive, send)
+        else:
+            await self.starlette(scope, receive, send)
 
 
 async def _receive_body(scope: Scope, receive: Receive) -> tuple[bytes | None, str | None]:
@@ -144,17 +135,10 @@ def build_app(
 ) -> ExtenderApp:
     """The ASGI app serving ``service``; ``reviewer`` handles /webhook (404 when None)."""
 
-    async def filter_route(request: Request) -> Response:
-        payload, error, status = await _json_body(request)
-        if error is not None:
-            return JSONResponse({"nodenames": None, "failedNodes": {}, "error": error}, status)
-        return JSONResponse(await service.filter(payload))
-
-    async def bind_route(request: Request) -> Response:
-        payload, error, status = await _json_body(request)
-        if error is not None:
-            return JSONResponse({"Error": error}, status)
-        return JSONResponse(await service.bind(payload))
+    hot = {
+        "/filter": ExtenderEndpoint(service, is_filter=True),
+        "/bind": ExtenderEndpoint(service, is_filter=False),
+    }
 
     async def webhook_route(request: Request) -> Response:
         if reviewer is None:
@@ -177,10 +161,9 @@ def build_app(
             return PlainTextResponse("cache not synced", 503)
         return PlainTextResponse("ok (leader)" if leader else "ok (follower)")
 
-    return ExtenderApp(service, Starlette(
+    return ExtenderApp(hot, Starlette(
         routes=[
-            Route("/filter", filter_route, methods=["POST"]),
-            Route("/bind", bind_route, methods=["POST"]),
+            *(Route(path, endpoint, methods=["POST"]) for path, endpoint in hot.items()),
             Route("/webhook", webhook_route, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

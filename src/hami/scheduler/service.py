@@ -385,7 +385,7 @@ class _BusyNodes:
     """``node in busy``: another pod is about to take or holds the node lock right now
     (:class:`InFlightBinds`, :meth:`NodeLocker.busy`)."""
 
-    __slots__ = ("_cached", "_locker", "_name", "_ns", "_pending")
+    __slots__ = ("_cached", "_locker", "_name", "_ns", "_pending", "_ref")
 
     def __init__(
         self,
@@ -396,12 +396,12 @@ class _BusyNodes:
         name: str,
     ) -> None:
         self._locker, self._pending, self._cached = locker, pending, cached
-        self._ns, self._name = ns, name
+        self._ns, self._name, self._ref = ns, name, f"{ns}/{name}"
 
     def __contains__(self, node: object) -> bool:
         if not isinstance(node, str):
             return False
-        return self._pending.busy(node, f"{self._ns}/{self._name}") or self._locker.busy(
+        return self._pending.busy(node, self._ref) or self._locker.busy(
             node, self._ns, self._name, self._cached(node)
         )
 

@@ -193,3 +193,9 @@ async def test_pod_without_uid_is_refused(harness: Harness) -> None:
     body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
     assert "metadata.uid is empty" in body["error"]
     assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0
+
+
+@pytest.mark.parametrize("path", ["/filter", "/bind", "/webhook"])
+async def test_wrong_method_on_extender_paths_is_405(harness: Harness, path: str) -> None:
+    assert (await harness.http.get(path)).status_code == 405
+    await _still_schedules(harness)
