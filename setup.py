@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from setuptools import Distribution, setup
@@ -35,7 +36,11 @@ class BuildPyWithLibvgpu(build_py):  # type: ignore[misc]
         if getattr(self, "editable_mode", False) or os.environ.get("HAMI_SKIP_LIBVGPU"):
             return
         target = os.environ.get("HAMI_LIBVGPU_MAKE_TARGET", "lib")
-        subprocess.run(["make", "-C", str(LIBVGPU), target], check=True)
+        # NVIDIA's headers are fetched with pip when missing. Inside pip's isolated build
+        # environment `python -m pip` cannot import pip (the base site-packages are hidden);
+        # `-I` ignores the PYTHONPATH that hides them, so the interpreter's own pip is found.
+        env = {**os.environ, "PIP": os.environ.get("PIP") or f"{sys.executable} -I -m pip"}
+        subprocess.run(["make", "-C", str(LIBVGPU), target], check=True, env=env)
         built = Path(os.environ.get("HAMI_LIBVGPU_SO", LIBVGPU / "build" / "libvgpu.so"))
         if not built.is_absolute():
             built = HERE / built
