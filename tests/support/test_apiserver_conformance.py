@@ -395,7 +395,8 @@ async def test_strategic_patch_merges_finalizers_and_node_conditions(
         )
         assert resp.status_code == 200, resp.text
         obj = resp.json()
-        assert obj["metadata"]["finalizers"] == ["a.example.com/x", "b.example.com/y"]
+        # Patched items first (apimachinery orders a merged list by the patch, then the rest).
+        assert obj["metadata"]["finalizers"] == ["b.example.com/y", "a.example.com/x"]
         assert [t["key"] for t in obj["spec"]["taints"]] == ["k2"]  # no merge key: replaced
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         cond = {
