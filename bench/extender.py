@@ -326,16 +326,16 @@ async def _drive(
                     continue
                 pod = queue.popleft()
                 t0 = time.perf_counter()
-                resp = await http.post("/filter", {"pod": pod, "nodes": None, "nodenames": names})
+                resp = await http.post("/filter", {"Pod": pod, "Nodes": None, "NodeNames": names})
                 filter_lat.append(time.perf_counter() - t0)
-                if resp.get("error"):
+                if resp.get("Error"):
                     outcome["errors"] += 1
                     continue
-                if not resp.get("nodenames"):
+                if not resp.get("NodeNames"):
                     outcome["unschedulable"] += 1
                     continue
                 await slots.acquire()
-                task = asyncio.get_running_loop().create_task(bind(pod, resp["nodenames"][0]))
+                task = asyncio.get_running_loop().create_task(bind(pod, resp["NodeNames"][0]))
                 inflight.add(task)
                 task.add_done_callback(done)
                 if max_binds == 0:

@@ -153,7 +153,7 @@ async def test_pod_flows_from_create_to_allocate(
                 }
             )
             assert await sched.wait_until(lambda s: "default/job" in s.bound)
-        assert [b["nodenames"] for b in ext.bodies("filter")] == [[NODE]]
+        assert [b["NodeNames"] for b in ext.bodies("filter")] == [[NODE]]
         assert [(b["PodName"], b["Node"]) for b in ext.bodies("bind")] == [("job", NODE)]
         assert sched.self_binds == []
 

@@ -148,14 +148,14 @@ def test_filter_args_golden_cache_capable() -> None:
     pod = {"metadata": {"name": "p"}}
     nodes = [{"metadata": {"name": "n1"}}, {"metadata": {"name": "n2"}}]
     got = json.dumps(filter_args(pod, nodes, True), separators=(",", ":"))
-    assert got == '{"pod":{"metadata":{"name":"p"}},"nodes":null,"nodenames":["n1","n2"]}'
+    assert got == '{"Pod":{"metadata":{"name":"p"}},"Nodes":null,"NodeNames":["n1","n2"]}'
 
 
 def test_filter_args_golden_full_nodes() -> None:
     got = json.dumps(filter_args({}, [{"metadata": {"name": "n1"}}], False), separators=(",", ":"))
     assert (
-        got == '{"pod":{},"nodes":{"metadata":{},"items":[{"metadata":{"name":"n1"}}]},'
-        '"nodenames":null}'
+        got == '{"Pod":{},"Nodes":{"metadata":{},"items":[{"metadata":{"name":"n1"}}]},'
+        '"NodeNames":null}'
     )
 
 
@@ -171,8 +171,12 @@ def test_binding_args_golden() -> None:
         ({"nodenames": None, "nodes": {"items": [{"metadata": {"name": "n1"}}]}}, True, ["n1"]),
         ({"nodes": {"items": [{"metadata": {"name": "n1"}}]}, "nodenames": ["n9"]}, False, ["n1"]),
         ({"failedNodes": {"n1": "x"}}, True, []),
+        ({"NodeNames": ["n2"], "FailedNodes": {"n1": "no gpu"}, "Error": ""}, True, ["n2"]),
+        ({"NODENAMES": ["n3"]}, True, ["n3"]),
+        ({"nodenames": ["n1"], "NodeNames": ["n2"]}, True, ["n2"]),
     ],
-    ids=["names", "names-null-uses-nodes", "not-cache-capable-uses-nodes", "none-pass"],
+    ids=["names", "names-null-uses-nodes", "not-cache-capable-uses-nodes", "none-pass",
+         "go-encoded", "any-case", "last-key-wins"],
 )
 def test_filter_result_passed(body: dict[str, Any], cache_capable: bool, passed: list[str]) -> None:
     assert parse_filter_result(body).passed(cache_capable) == passed

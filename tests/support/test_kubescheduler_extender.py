@@ -55,8 +55,8 @@ async def test_filter_sends_exact_bytes(ext: FakeExtender) -> None:
     verb, raw, headers = ext.requests[0]
     assert verb == "filter"
     assert raw == (
-        b'{"pod":{"metadata":{"name":"p","namespace":"ns","uid":"u-1"},'
-        b'"spec":{"containers":[]}},"nodes":null,"nodenames":["n1","n2"]}'
+        b'{"Pod":{"metadata":{"name":"p","namespace":"ns","uid":"u-1"},'
+        b'"spec":{"containers":[]}},"Nodes":null,"NodeNames":["n1","n2"]}'
     )
     assert headers["Content-Type"] == "application/json"
     assert c.calls_of("filter")[0].status == 200

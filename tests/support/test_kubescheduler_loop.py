@@ -121,9 +121,9 @@ async def test_managed_pod_goes_through_filter_and_extender_bind(
     pod = make_pod(api, "p1", {GPU: "1"})
     assert await sched.wait_until(lambda s: "default/p1" in s.bound)
     (fargs,) = ext.bodies("filter")
-    assert fargs["nodes"] is None
-    assert fargs["nodenames"] == ["n1", "n2"]
-    assert fargs["pod"]["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert fargs["Nodes"] is None
+    assert fargs["NodeNames"] == ["n1", "n2"]
+    assert fargs["Pod"]["metadata"]["uid"] == pod["metadata"]["uid"]
     (bargs,) = ext.bodies("bind")
     assert bargs == {
         "PodName": "p1",
@@ -162,7 +162,7 @@ async def test_own_fit_runs_before_extender(
     api.store.patch("nodes", "n1", {"status": {"allocatable": {"cpu": "1"}}}, subresource="status")
     make_pod(api, "big", {GPU: "1", "cpu": "2"})
     assert await sched.wait_until(lambda s: "default/big" in s.bound)
-    assert ext.bodies("filter")[0]["nodenames"] == ["n2"]
+    assert ext.bodies("filter")[0]["NodeNames"] == ["n2"]
     assert node_of(api, "big") == "n2"
 
 
@@ -170,9 +170,9 @@ async def test_all_nodes_failed_stays_pending_with_event_then_retries(
     api: ApiServerThread, ext: FakeExtender, sched: KubeSchedulerStandIn
 ) -> None:
     ext.filter_handler = lambda args: {
-        "nodenames": [],
-        "error": "",
-        "failedNodes": {n: "no GPU with enough memory" for n in args["nodenames"]},
+        "NodeNames": [],
+        "Error": "",
+        "FailedNodes": {n: "no GPU with enough memory" for n in args["NodeNames"]},
     }
     make_pod(api, "stuck", {GPU: "1"})
     assert await sched.wait_until(lambda s: s.attempts["default/stuck"] >= 3)
@@ -191,7 +191,7 @@ async def test_all_nodes_failed_stays_pending_with_event_then_retries(
     assert cond["PodScheduled"]["message"] == msg
     assert ext.bodies("bind") == []
     # The extender changes its mind: the next retry binds.
-    ext.filter_handler = lambda args: {"nodenames": args["nodenames"][1:], "error": ""}
+    ext.filter_handler = lambda args: {"NodeNames": args["NodeNames"][1:], "Error": ""}
     assert await sched.wait_until(lambda s: "default/stuck" in s.bound)
     assert node_of(api, "stuck") == "n2"
 
@@ -209,7 +209,7 @@ async def test_filter_errors_are_scheduler_errors(
     api: ApiServerThread, ext: FakeExtender, setup: dict[str, Any], message: str
 ) -> None:
     if "filter_error" in setup:
-        ext.filter_handler = lambda args: {"error": setup["filter_error"]}
+        ext.filter_handler = lambda args: {"Error": setup["filter_error"]}
     if "status" in setup:
         ext.status["filter"] = setup["status"]
     if "delay" in setup:
@@ -250,12 +250,12 @@ async def test_full_nodes_when_not_cache_capable(api: ApiServerThread, ext: Fake
         make_pod(api, "p", {GPU: "1"})
         assert await sched.wait_until(lambda s: "default/p" in s.bound)
     (args,) = ext.bodies("filter")
-    assert args["nodenames"] is None
-    assert [n["metadata"]["name"] for n in args["nodes"]["items"]] == ["n1", "n2"]
+    assert args["NodeNames"] is None
+    assert [n["metadata"]["name"] for n in args["Nodes"]["items"]] == ["n1", "n2"]
 
 
 async def test_backoff_doubles_and_is_bounded(api: ApiServerThread, ext: FakeExtender) -> None:
-    ext.filter_handler = lambda args: {"error": "nope"}
+    ext.filter_handler = lambda args: {"Error": "nope"}
     cfg = parse_scheduler_config(config(ext.url))
     async with KubeSchedulerStandIn(
         api.url, cfg, initial_backoff_s=0.01, max_backoff_s=0.05

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,14 +13,18 @@ from click.testing import CliRunner
 
 from hami.cli import main
 from hami.runner.caps import (
+    MAX_GPUMEM_MIB,
+    PROBE_NO_DRIVER,
     CapError,
     Caps,
     MemoryRequest,
     build_env,
+    capped_against,
     parse_devices,
     parse_gpucores,
     parse_gpumem,
     preload_with,
+    probe_verdict,
     region_path,
 )
 from hami.runner.library import OVERRIDE, LibraryNotFound, candidates, find_library
@@ -189,3 +197,72 @@ def test_cli_rejects_bad_values(args: list[str], fragment: str) -> None:
     result = CliRunner().invoke(main, ["run", *args])
     assert result.exit_code == 2
     assert fragment in result.output
+
+
+# --- issue 13, point 14: caps that mean nothing, a library that does not preload, no driver ---
+
+
+def test_gpumem_above_any_gpu_is_refused_with_the_unit() -> None:
+    with pytest.raises(CapError, match=r"more memory than any GPU has.*write 3072 for 3 GiB"):
+        parse_gpumem(str(MAX_GPUMEM_MIB + 1))
+    assert parse_gpumem(str(MAX_GPUMEM_MIB)) == MemoryRequest(mib=MAX_GPUMEM_MIB)
+
+
+def test_gpumem_above_the_gpu_is_refused() -> None:
+    with pytest.raises(CapError, match="more than the GPU has \\(16384 MiB\\)"):
+        capped_against(Caps(memory=MemoryRequest(mib=20000)), [16384, 8192])
+    capped_against(Caps(memory=MemoryRequest(mib=16384)), [16384, 8192])
+    capped_against(Caps(memory=MemoryRequest(mib=20000)), [])  # unknown totals: no verdict
+    capped_against(Caps(memory=MemoryRequest(percent=50)), [16384])
+
+
+@pytest.mark.parametrize(
+    ("rc", "stderr", "fragment"),
+    [
+        (0, "", None),
+        (0, "ERROR: ld.so: object '/x.so' from LD_PRELOAD cannot be preloaded (wrong ELF class)"
+            ": ignored.\n", "could not be preloaded, so no cap would apply: ERROR: ld.so"),
+        (PROBE_NO_DRIVER, "libcuda.so.1: cannot open shared object file\n",
+         "no NVIDIA driver found (libcuda.so.1 cannot be loaded: libcuda.so.1: cannot open"),
+        (1, "Segmentation fault", "the preload check failed (exit 1)"),
+    ],
+    ids=["fine", "preload-failed", "no-driver", "crashed"],
+)  # fmt: skip
+def test_probe_verdict(rc: int, stderr: str, fragment: str | None) -> None:
+    verdict = probe_verdict(Path("/x.so"), rc, stderr)
+    if fragment is None:
+        assert verdict is None
+    else:
+        assert verdict is not None and fragment in verdict
+
+
+def test_cli_reports_an_unknown_option() -> None:
+    result = CliRunner().invoke(main, ["run", "--gpumme", "30", "--", "true"])
+    assert result.exit_code == 2
+    assert "No such option '--gpumme'" in result.output
+
+
+def test_cli_refuses_a_library_that_does_not_preload(tmp_path: Path) -> None:
+    bogus = tmp_path / "libvgpu.so"
+    bogus.write_text("not an ELF file")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hami"), "run", "--gpumem", "3000", "--", "true"],
+        env={**os.environ, OVERRIDE: str(bogus), "XDG_RUNTIME_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "could not be preloaded, so no cap would apply" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(
+    ctypes.util.find_library("cuda") is not None, reason="this machine has a CUDA driver"
+)
+def test_cli_refuses_to_run_uncapped_without_a_driver(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hami"), "run", "--gpumem", "3000", "--", "true"],
+        env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "LD_LIBRARY_PATH": str(tmp_path)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "no NVIDIA driver found" in result.stderr

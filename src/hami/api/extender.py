@@ -1,18 +1,26 @@
-"""kube-scheduler extender wire payloads (spec §2.1, gotcha 12), as TypedDicts.
+"""kube-scheduler extender wire payloads (spec §2.1), as TypedDicts, and Go's key matching.
 
-Filter payloads use lowercase JSON tags (``pod``, ``nodes``, ``nodenames``, ``failedNodes``,
-``failedAndUnresolvableNodes``, ``error``); the binding payloads come from Go structs without
-JSON tags, so their keys are capitalised (``PodName``, ``PodNamespace``, ``PodUID``, ``Node``,
-``Error``).
+kube-scheduler marshals ``ExtenderArgs``, ``ExtenderFilterResult``, ``ExtenderBindingArgs`` and
+``ExtenderBindingResult`` from Go structs *without* JSON tags, so every key is the Go field name,
+capitalised: ``{"Pod": {...}, "Nodes": null, "NodeNames": ["node-a"]}``. Go's decoder matches
+keys to fields case-insensitively (an exact match is preferred, a case-folded one accepted), so a
+peer may send either spelling. :func:`go_fields` decodes with exactly that rule, for every verb;
+:func:`filter_result` and :func:`binding_result` answer with the keys Go itself would write.
 """
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
+
+FILTER_ARGS_FIELDS = ("Pod", "Nodes", "NodeNames")
+FILTER_RESULT_FIELDS = ("Nodes", "NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error")
+BINDING_ARGS_FIELDS = ("PodName", "PodNamespace", "PodUID", "Node")
+BINDING_RESULT_FIELDS = ("Error",)
 
 
 class NodeList(TypedDict):
-    """A v1 ``NodeList`` as carried in ``nodes`` (only ``items`` matters to us)."""
+    """A v1 ``NodeList`` as carried in ``Nodes`` (only ``items`` matters to us)."""
 
     items: list[dict[str, Any]]
 
@@ -20,19 +28,19 @@ class NodeList(TypedDict):
 class ExtenderArgs(TypedDict):
     """Body of ``POST /filter``."""
 
-    pod: dict[str, Any]
-    nodes: NotRequired[NodeList | None]
-    nodenames: NotRequired[list[str] | None]
+    Pod: dict[str, Any]
+    Nodes: NodeList | None
+    NodeNames: list[str] | None
 
 
 class ExtenderFilterResult(TypedDict):
-    """Answer of ``POST /filter``; errors travel in ``error`` with HTTP 200."""
+    """Answer of ``POST /filter``; errors travel in ``Error`` with HTTP 200."""
 
-    nodes: NotRequired[NodeList | None]
-    nodenames: NotRequired[list[str] | None]
-    failedNodes: dict[str, str]
-    failedAndUnresolvableNodes: NotRequired[dict[str, str]]
-    error: str
+    Nodes: NodeList | None
+    NodeNames: list[str] | None
+    FailedNodes: dict[str, str]
+    FailedAndUnresolvableNodes: dict[str, str] | None
+    Error: str
 
 
 class ExtenderBindingArgs(TypedDict):
@@ -48,3 +56,51 @@ class ExtenderBindingResult(TypedDict):
     """Answer of ``POST /bind``; empty ``Error`` means success."""
 
     Error: str
+
+
+def _fold(key: str) -> str:
+    """Go's key folding: ASCII letters by case, other runes by their simple case mappings
+    (so long s, U+017F, matches ``s`` and the Kelvin sign, U+212A, matches ``k``)."""
+    out = []
+    for ch in key:
+        lower = ch.lower()
+        folded = lower.upper() if len(lower) == 1 else ch
+        out.append(folded if len(folded) == 1 else ch)
+    return "".join(out)
+
+
+def go_fields(obj: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """The values of Go struct ``fields`` in a decoded JSON object, matched as ``encoding/json``
+    matches them: each key goes to the field of the same name, else to the field whose name
+    equals it case-insensitively; keys of no field are ignored; a later key overwrites an
+    earlier one (document order). Fields absent from ``obj`` are absent from the result."""
+    exact = set(fields)
+    folded = {_fold(f): f for f in fields}
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = key if key in exact else folded.get(_fold(key))
+        if name is not None:
+            out[name] = value
+    return out
+
+
+def filter_result(
+    *,
+    node_names: list[str] | None = None,
+    nodes: NodeList | None = None,
+    failed: Mapping[str, str] | None = None,
+    error: str = "",
+) -> ExtenderFilterResult:
+    """An ``ExtenderFilterResult`` with every field, in Go's field order and spelling."""
+    return {
+        "Nodes": nodes,
+        "NodeNames": node_names,
+        "FailedNodes": dict(failed or {}),
+        "FailedAndUnresolvableNodes": None,
+        "Error": error,
+    }
+
+
+def binding_result(error: str = "") -> ExtenderBindingResult:
+    """An ``ExtenderBindingResult``."""
+    return {"Error": error}

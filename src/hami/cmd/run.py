@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,13 +21,16 @@ import click
 
 import hami
 from hami.runner.caps import (
+    PROBE_NO_DRIVER,
     CapError,
     Caps,
     build_env,
+    capped_against,
     check_share_name,
     parse_devices,
     parse_gpucores,
     parse_gpumem,
+    probe_verdict,
     region_path,
 )
 from hami.runner.library import LibraryNotFound, find_library
@@ -78,6 +82,32 @@ def _caps(gpumem: str | None, gpucores: int | None, devices: str | None) -> Caps
     )
 
 
+_PROBE = (
+    "import ctypes, sys\n"
+    "try:\n"
+    "    ctypes.CDLL('libcuda.so.1')\n"
+    "except OSError as exc:\n"
+    f"    print(exc, file=sys.stderr); sys.exit({PROBE_NO_DRIVER})\n"
+)
+
+
+def preload_problem(library: Path, env: dict[str, str]) -> str | None:
+    """Start a tiny child with the child's environment: does the library preload, and is there a
+    CUDA driver for it to cap? Without either, the command would run uncapped."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-I", "-c", _PROBE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the preload check could not run: {exc}"
+    return probe_verdict(library, proc.returncode, proc.stderr)
+
+
 def _run_child(argv: Sequence[str], env: dict[str, str]) -> int:
     """Run argv, forwarding SIGTERM/SIGHUP; the terminal's SIGINT reaches the child directly."""
     try:
@@ -99,9 +129,7 @@ def _run_child(argv: Sequence[str], env: dict[str, str]) -> int:
     return 128 - rc if rc < 0 else rc
 
 
-@click.command(
-    "run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
-)
+@click.command("run", context_settings={"allow_interspersed_args": False})
 @click.option("--gpumem", metavar="MIB|PCT%", help="Device memory cap per GPU: 3000 (MiB) or 50%.")
 @click.option("--gpucores", type=int, metavar="PCT", help="Compute cap per GPU, percent (1-100).")
 @click.option("--devices", metavar="LIST", help="GPUs to expose: indices or UUIDs, e.g. 0,1.")
@@ -124,12 +152,21 @@ def command(
         totals = None
         if caps.memory is not None and caps.memory.percent is not None:
             totals = device_totals_mib(caps.devices)
+        elif caps.memory is not None:
+            try:
+                known = device_totals_mib(caps.devices)
+            except CapError:
+                known = []  # no NVML here: the preload check below says so
+            capped_against(caps, known)
         region = region_path(runtime_dir(env), share, secrets.token_hex(8))
         child_env = build_env(env, caps, library, region, totals)
     except CapError as exc:
         raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=exc.field) from exc
     except LibraryNotFound as exc:
         raise click.ClickException(str(exc)) from exc
+    problem = preload_problem(library, child_env)
+    if problem is not None:
+        raise click.ClickException(problem)
     log.debug("running %s with region %s", argv, region)
     try:
         rc = _run_child(argv, child_env)

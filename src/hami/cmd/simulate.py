@@ -4,13 +4,14 @@ Reads v1 Node objects (devices from their ``hami.io/node-nvidia-register`` annot
 Pod manifests, passes each pod through the admission mutation and the scheduler's Filter in
 file order, and prints where each pod lands (or why it stays Pending) plus per-GPU usage.
 Without ``--nodes``/``--pods`` it runs the bundled example in :mod:`hami.examples`.
-Bad input files print one ``Error:`` line naming the file and object and exit with code 2.
+Bad input files print one ``Error:`` line naming the file and object and exit with code 2;
+suspicious input prints ``Warning:`` lines on stderr (JSON on stdout stays clean). YAML is parsed
+with libyaml's C loader when PyYAML has it. The clock is fixed, so the output is deterministic.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,33 @@ import yaml
 
 from hami.api.types import PodSingleDevice
 from hami.config.devices import ConfigError, load_device_config
-from hami.scheduler.simulation import InputError, SimulationResult, load_nodes, load_pods, simulate
+from hami.scheduler.policy import GPU_POLICIES
+from hami.scheduler.simulation import (
+    InputError,
+    SimulationResult,
+    lint_nodes,
+    lint_pods,
+    load_nodes,
+    load_pods,
+    simulate,
+)
 
 EXIT_BAD_INPUT = 2
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def check_gpu_policy(
+    _ctx: click.Context | None, _param: click.Parameter | None, value: str
+) -> str:
+    """A GPU policy or comma chain of known names (as ``hami scheduler`` requires)."""
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [p for p in parts if p not in GPU_POLICIES]
+    if not parts or bad:
+        raise click.BadParameter(
+            f"unknown GPU policy {', '.join(bad) or repr(value)}; "
+            f"allowed: {', '.join(sorted(GPU_POLICIES))} or a comma chain of them"
+        )
+    return ",".join(parts)
 
 
 def _read_docs(path: Path | None, bundled: str) -> tuple[list[Any], str]:
@@ -38,7 +63,7 @@ def _read_docs(path: Path | None, bundled: str) -> tuple[list[Any], str]:
                 f"{source}: cannot read: {getattr(exc, 'strerror', None) or exc}"
             ) from exc
     try:
-        return list(yaml.safe_load_all(text)), source
+        return list(yaml.load_all(text, Loader=_Loader)), source
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
@@ -66,7 +91,7 @@ def render_table(res: SimulationResult) -> str:
         if p.node:
             what = _devices_text(p.containers)
         else:
-            what = f"{p.reason}" if p.denied else f"Pending: {p.reason}"
+            what = f"Pending: {p.reason}" if p.status == "pending" else f"{p.reason}"
         lines.append(f"{p.namespace + '/' + p.name:<32} {where:<14} {what}")
     lines += [
         "",
@@ -78,15 +103,15 @@ def render_table(res: SimulationResult) -> str:
             f"{node:<14} {g.uuid:<42} {g.type:<28} {f'{g.usedmem}/{g.totalmem}':>15} "
             f"{f'{g.usedcores}/{g.totalcore}':>9} {f'{g.used}/{g.count}':>6}"
         )
-    placed = sum(1 for p in res.pods if p.node)
-    mem = sum(g.usedmem for _, g in res.gpus), sum(g.totalmem for _, g in res.gpus)
-    cores = sum(g.usedcores for _, g in res.gpus), sum(g.totalcore for _, g in res.gpus)
-    slots = sum(g.used for _, g in res.gpus), sum(g.count for _, g in res.gpus)
+    t = res.totals()
+    mem, cores, slots = t["memory"], t["cores"], t["slots"]
     lines += [
         "",
-        f"TOTAL: {placed}/{len(res.pods)} pods scheduled; {len(res.gpus)} GPUs; "
-        f"memory {mem[0]}/{mem[1]} MiB ({_pct(*mem)}); cores {cores[0]}/{cores[1]} "
-        f"({_pct(*cores)}); slots {slots[0]}/{slots[1]}",
+        f"TOTAL: {t['scheduled']}/{t['pods']} pods scheduled ({t['pending']} pending, "
+        f"{t['denied']} denied, {t['unmanaged']} unmanaged); {t['gpus']} GPUs; "
+        f"memory {mem['used']}/{mem['total']} MiB ({_pct(mem['used'], mem['total'])}); "
+        f"cores {cores['used']}/{cores['total']} ({_pct(cores['used'], cores['total'])}); "
+        f"slots {slots['used']}/{slots['total']}",
     ]
     return "\n".join(lines)
 
@@ -115,6 +140,7 @@ def render_table(res: SimulationResult) -> str:
     "--gpu-policy",
     default="spread",
     show_default=True,
+    callback=check_gpu_policy,
     help="GPU policy: binpack, spread, topology-aware, numa, mutex or a comma chain.",
 )
 @click.option(
@@ -142,8 +168,11 @@ def command(
     except (InputError, ConfigError) as exc:
         click.echo(f"Error: {exc}", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    warnings = [*lint_nodes(nodes, node_src), *lint_pods(pods, cfg, pod_src)]
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
     res = simulate(nodes, pods, cfg, node_policy=node_policy, gpu_policy=gpu_policy,
-                   now=datetime.now(UTC))  # fmt: skip
+                   warnings=warnings)  # fmt: skip
     if output == "json":
         click.echo(json.dumps(res.to_json(), indent=2))
     else:

@@ -20,6 +20,8 @@ _MEM_RE = re.compile(r"^(?P<num>[0-9]+)(?P<pct>%)?$")
 _UUID_RE = re.compile(r"^(GPU|MIG)-[0-9A-Za-z-]+$")
 _SHARE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _MAX_DEVICES = 16
+MAX_GPUMEM_MIB = 1 << 20
+"""1 TiB: no GPU has more memory, so a larger cap would mean no cap at all."""
 
 
 class CapError(ValueError):
@@ -65,7 +67,45 @@ def parse_gpumem(text: str) -> MemoryRequest:
         return MemoryRequest(percent=value)
     if value <= 0:
         raise CapError("--gpumem", f"{text!r}: the amount must be a positive number of MiB")
+    if value > MAX_GPUMEM_MIB:
+        raise CapError(
+            "--gpumem",
+            f"{text!r} MiB is more memory than any GPU has (at most {MAX_GPUMEM_MIB} MiB, 1 TiB); "
+            "the unit is MiB: write 3072 for 3 GiB",
+        )
     return MemoryRequest(mib=value)
+
+
+def capped_against(caps: Caps, totals_mib: Sequence[int]) -> None:
+    """Refuse an absolute memory cap above every selected GPU's memory (it would cap nothing)."""
+    mib = caps.memory.mib if caps.memory is not None else None
+    if mib is not None and totals_mib and mib > max(totals_mib):
+        raise CapError(
+            "--gpumem",
+            f"{mib} MiB is more than the GPU has ({max(totals_mib)} MiB): the cap would not limit",
+        )
+
+
+PRELOAD_FAILED = "cannot be preloaded"
+PROBE_NO_DRIVER = 3
+
+
+def probe_verdict(library: Path, returncode: int, stderr: str) -> str | None:
+    """What went wrong in the probe child (``python -c`` loading ``libcuda.so.1`` with the
+    library preloaded), or None. ld.so reports a failed preload on stderr and carries on."""
+    for line in stderr.splitlines():
+        if PRELOAD_FAILED in line:
+            why = line.strip()
+            return f"libvgpu ({library}) could not be preloaded, so no cap would apply: {why}"
+    if returncode == PROBE_NO_DRIVER:
+        detail = stderr.strip().splitlines()[-1] if stderr.strip() else "libcuda.so.1 not found"
+        return (
+            "no NVIDIA driver found (libcuda.so.1 cannot be loaded: "
+            f"{detail}); the caps would not apply"
+        )
+    if returncode != 0:
+        return f"the preload check failed (exit {returncode}): {stderr.strip()[-300:]}"
+    return None
 
 
 def parse_gpucores(value: int) -> int:

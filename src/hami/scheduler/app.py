@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from hami.api.extender import binding_result, filter_result
 from hami.scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,7 @@ class ExtenderEndpoint:
             except msgspec.DecodeError as exc:
                 error = f"malformed JSON body: {exc}"
         if error is not None:
-            answer: Any = (
-                {"nodenames": None, "failedNodes": {}, "error": error}
-                if is_filter
-                else {"Error": error}
-            )
+            answer: Any = filter_result(error=error) if is_filter else binding_result(error)
         elif is_filter:
             answer = await self.service.filter(payload)
         else:

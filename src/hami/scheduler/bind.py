@@ -25,6 +25,7 @@ from hami.api.annotations import (
     POD_GROUP_LABEL,
     VGPU_NODE,
 )
+from hami.api.extender import BINDING_ARGS_FIELDS, ExtenderBindingResult, binding_result, go_fields
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
 from hami.scheduler import events
@@ -75,13 +76,13 @@ class Binder:
         self.lock_retry_timeout_s = lock_retry_timeout_s
         self.stats = BindStats()
 
-    async def bind(self, args: Any) -> dict[str, str]:
+    async def bind(self, args: Any) -> ExtenderBindingResult:
         """Answer an ``ExtenderBindingArgs``: lock, stamp, bind; ``Error`` on any failure."""
         try:
             ns, name, uid, node = parse_bind_args(args)
         except BindArgsError as exc:
             self.stats.failed += 1
-            return {"Error": str(exc)}
+            return binding_result(str(exc))
         ref = f"{ns}/{name}"
         pod = self._cached_pod(ref)
         if pod is None or (uid and _meta(pod).get("uid") != uid):
@@ -89,10 +90,10 @@ class Binder:
                 pod = await self.client.get_pod(ns, name)
             except errors.ApiError as exc:
                 self.stats.failed += 1
-                return {"Error": f"bind pod {ref}: {exc}"}
+                return binding_result(f"bind pod {ref}: {exc}")
         if uid and _meta(pod).get("uid") != uid:
             self.stats.failed += 1
-            return {"Error": f"bind pod {ref}: uid {uid} does not match the pod"}
+            return binding_result(f"bind pod {ref}: uid {uid} does not match the pod")
         # Reserved by our filter (the cached pod may predate the annotation patch) or annotated.
         managed = self._reserved(str(_meta(pod).get("uid") or "")) or bool(
             (_meta(pod).get("annotations") or {}).get(VGPU_NODE)
@@ -120,7 +121,7 @@ class Binder:
         self.recorder.record(
             pod, "Normal", events.BINDING_SUCCEED, f"Successfully binding node [{node}] to {ref}"
         )
-        return {"Error": ""}
+        return binding_result()
 
     async def _lock(self, pod: Mapping[str, Any], node: str, ns: str, name: str) -> None:
         deadline = time.monotonic() + self.lock_retry_timeout_s
@@ -135,12 +136,12 @@ class Binder:
                     raise
             await asyncio.sleep(0.1)
 
-    def _failed(self, pod: JsonObj, ref: str, node: str, why: str) -> dict[str, str]:
+    def _failed(self, pod: JsonObj, ref: str, node: str, why: str) -> ExtenderBindingResult:
         self.stats.failed += 1
         msg = f"bind pod {ref} to node {node}: {why}"
         log.warning("%s", msg)
         self.recorder.record(pod, "Warning", events.BINDING_FAILED, msg)
-        return {"Error": msg}
+        return binding_result(msg)
 
 
 def in_pod_group(pod: Mapping[str, Any]) -> bool:
@@ -151,12 +152,14 @@ def in_pod_group(pod: Mapping[str, Any]) -> bool:
 
 
 def parse_bind_args(args: Any) -> tuple[str, str, str, str]:
-    """(namespace, name, uid, node) from the Go-cased ``ExtenderBindingArgs`` keys."""
+    """(namespace, name, uid, node) from an ``ExtenderBindingArgs``, keys matched as Go
+    matches them (kube-scheduler writes ``PodName``...; any case is accepted)."""
     if not isinstance(args, Mapping):
         raise BindArgsError("binding args must be a JSON object")
+    fields = go_fields(args, BINDING_ARGS_FIELDS)
     values = []
     for key in ("PodNamespace", "PodName", "PodUID", "Node"):
-        value = args.get(key, "")
+        value = fields.get(key, "")
         if not isinstance(value, str):
             raise BindArgsError(f"binding args: '{key}' must be a string")
         if key != "PodUID" and not value:

@@ -21,6 +21,13 @@ from hami.api.annotations import (
     VGPU_NODE,
 )
 from hami.api.errors import DecodeError
+from hami.api.extender import (
+    FILTER_ARGS_FIELDS,
+    ExtenderBindingResult,
+    ExtenderFilterResult,
+    filter_result,
+    go_fields,
+)
 from hami.api.quantity import quantity_to_int
 from hami.api.types import PodSingleDevice
 from hami.config.devices import DeviceConfig
@@ -288,49 +295,45 @@ class SchedulerService:
         return None
 
     # -- filter ---------------------------------------------------------------------------------
-    async def filter(self, args: Any) -> dict[str, Any]:
-        """Answer an ``ExtenderArgs``; errors come back in ``error`` (never raised)."""
+    async def filter(self, args: Any) -> ExtenderFilterResult:
+        """Answer an ``ExtenderArgs``; errors come back in ``Error`` (never raised)."""
         started = time.perf_counter()
         try:
             return await self._filter(args)
         except BadRequest as exc:
             self.stats.filter_errors += 1
-            return {"nodenames": None, "failedNodes": {}, "error": str(exc)}
+            return filter_result(error=str(exc))
         finally:
             self.stats.filter_seconds.observe(time.perf_counter() - started)
 
-    async def _filter(self, args: Any) -> dict[str, Any]:
+    async def _filter(self, args: Any) -> ExtenderFilterResult:
         pod, names, nodes = _parse_filter_args(args)
         meta = _meta(pod)
         ref = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
         if not self.synced and not await self.wait_synced():
             self.stats.filter_errors += 1
-            return {"nodenames": None, "failedNodes": {}, "error": "scheduler cache not synced"}
+            return filter_result(error="scheduler cache not synced")
         if nodes is not None:
             return self._simulate(pod, nodes)
         ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
         busy = _BusyNodes(self.locker, self.inflight, self.node_informer.get, ns, name)
         outcome = self.state.filter(pod, names, now=self.clock(), avoid=busy)
         if not outcome.managed:
-            return {"nodenames": names, "failedNodes": {}, "error": ""}
+            return filter_result(node_names=names)
         if outcome.error:
             self.stats.filter_errors += 1
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED,
                                  f"pod {ref}: {outcome.error}")  # fmt: skip
-            return {"nodenames": None, "failedNodes": {}, "error": f"pod {ref}: {outcome.error}"}
+            return filter_result(error=f"pod {ref}: {outcome.error}")
         if outcome.node is None:
             self.stats.filter_failed += 1
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED,
                                  _failed_message(ref, outcome.failed_nodes))  # fmt: skip
-            return {"nodenames": [], "failedNodes": outcome.failed_nodes, "error": ""}
+            return filter_result(node_names=[], failed=outcome.failed_nodes)
         uid = str(meta.get("uid") or "")
         if not uid:  # the reservation is keyed by uid: refuse to guess
             self.stats.filter_errors += 1
-            return {
-                "nodenames": None,
-                "failedNodes": {},
-                "error": f"pod {ref}: metadata.uid is empty",
-            }
+            return filter_result(error=f"pod {ref}: metadata.uid is empty")
         had = self.pods.get(uid)
         # Reserve before any await: concurrent filters must see this decision.
         self._reserve(uid, ns, name, outcome.node, outcome.devices, outcome.init_count,
@@ -346,15 +349,17 @@ class SchedulerService:
             self.stats.filter_errors += 1
             msg = f"pod {ref}: writing the decision failed: {exc}"
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED, msg)
-            return {"nodenames": None, "failedNodes": {}, "error": msg}
+            return filter_result(error=msg)
         self.stats.filter_ok += 1
         self.inflight.placed(f"{ns}/{name}", outcome.node)
         self.recorder.record(pod, "Normal", events.FILTERING_SUCCEED,
                              f"Successfully filtered to following nodes: [{outcome.node}] "
                              f"for {ref}")  # fmt: skip
-        return {"nodenames": [outcome.node], "failedNodes": outcome.failed_nodes, "error": ""}
+        return filter_result(node_names=[outcome.node], failed=outcome.failed_nodes)
 
-    def _simulate(self, pod: Mapping[str, Any], nodes: list[Mapping[str, Any]]) -> dict[str, Any]:
+    def _simulate(
+        self, pod: Mapping[str, Any], nodes: list[dict[str, Any]]
+    ) -> ExtenderFilterResult:
         """``nodes`` given (e.g. autoscaler templates): decide without side effects."""
         by_name = {str(_meta(n).get("name")): n for n in nodes}
         ns = str(_meta(pod).get("namespace") or "default")
@@ -364,21 +369,22 @@ class SchedulerService:
         scratch, left_out = self.registrar.scratch_state(by_name.values(), self.pods.items(), quota)
         outcome = scratch.filter(pod, list(by_name), now=self.clock())
         if not outcome.managed:
-            return {"nodes": {"items": list(by_name.values())}, "failedNodes": {}, "error": ""}
+            return filter_result(nodes={"items": list(by_name.values())})
         if outcome.error:
-            return {"nodes": None, "failedNodes": {}, "error": outcome.error}
+            return filter_result(error=outcome.error)
         items = [dict(by_name[outcome.node])] if outcome.node else []
         failed = {n: left_out.get(n, r) for n, r in outcome.failed_nodes.items()}
-        return {"nodes": {"items": items}, "failedNodes": failed, "error": ""}
+        return filter_result(nodes={"items": items}, failed=failed)
 
     # -- bind -----------------------------------------------------------------------------------
-    async def bind(self, args: Any) -> dict[str, str]:
+    async def bind(self, args: Any) -> ExtenderBindingResult:
         """Answer an ``ExtenderBindingArgs`` (see :class:`~hami.scheduler.bind.Binder`)."""
         try:
             return await self.binder.bind(args)
         finally:
             if isinstance(args, Mapping):
-                self.inflight.done(f"{args.get('PodNamespace')}/{args.get('PodName')}")
+                fields = go_fields(args, ("PodNamespace", "PodName"))
+                self.inflight.done(f"{fields.get('PodNamespace')}/{fields.get('PodName')}")
 
 
 class _BusyNodes:
@@ -415,33 +421,36 @@ def _failed_message(ref: str, failed: Mapping[str, str]) -> str:
 
 def _parse_filter_args(
     args: Any,
-) -> tuple[Mapping[str, Any], list[str] | None, list[Mapping[str, Any]] | None]:
+) -> tuple[Mapping[str, Any], list[str] | None, list[dict[str, Any]] | None]:
+    """(pod, node names, full nodes) from an ``ExtenderArgs``, keys matched as Go matches them
+    (kube-scheduler writes ``Pod``/``Nodes``/``NodeNames``; any case is accepted)."""
     if not isinstance(args, Mapping):
         raise BadRequest("extender args must be a JSON object")
-    pod = args.get("pod")
+    fields = go_fields(args, FILTER_ARGS_FIELDS)
+    pod = fields.get("Pod")
     if not isinstance(pod, Mapping) or not isinstance(pod.get("metadata"), Mapping):
-        raise BadRequest("extender args: 'pod' must be an object with metadata")
+        raise BadRequest("extender args: 'Pod' must be an object with metadata")
     meta = pod["metadata"]
     if not isinstance(meta.get("name"), str) or not meta.get("name"):
-        raise BadRequest("extender args: pod.metadata.name must be a non-empty string")
+        raise BadRequest("extender args: Pod.metadata.name must be a non-empty string")
     for key in ("namespace", "uid"):
         if meta.get(key) is not None and not isinstance(meta.get(key), str):
-            raise BadRequest(f"extender args: pod.metadata.{key} must be a string")
+            raise BadRequest(f"extender args: Pod.metadata.{key} must be a string")
     for key in ("spec", "status"):
         if pod.get(key) is not None and not isinstance(pod.get(key), Mapping):
-            raise BadRequest(f"extender args: pod.{key} must be an object")
-    names = args.get("nodenames")
+            raise BadRequest(f"extender args: Pod.{key} must be an object")
+    names = fields.get("NodeNames")
     if names is not None and (not isinstance(names, list) or not set(map(type, names)) <= {str}):
-        raise BadRequest("extender args: 'nodenames' must be a list of strings")
-    nodes = args.get("nodes")
-    items: list[Mapping[str, Any]] | None = None
+        raise BadRequest("extender args: 'NodeNames' must be a list of strings")
+    nodes = fields.get("Nodes")
+    items: list[dict[str, Any]] | None = None
     if nodes is not None and names is None:
         raw = nodes.get("items") if isinstance(nodes, Mapping) else None
         if not isinstance(raw, list) or not all(
-            isinstance(n, Mapping) and isinstance(_meta(n).get("name"), str) for n in raw
+            isinstance(n, dict) and isinstance(_meta(n).get("name"), str) for n in raw
         ):
-            raise BadRequest("extender args: 'nodes.items' must be a list of Node objects")
+            raise BadRequest("extender args: 'Nodes.items' must be a list of Node objects")
         items = raw
     if names is None and items is None:
-        raise BadRequest("extender args: neither 'nodenames' nor 'nodes' given")
+        raise BadRequest("extender args: neither 'NodeNames' nor 'Nodes' given")
     return pod, names, items

@@ -3,25 +3,42 @@
 Pure: takes already-parsed YAML documents (v1 Node and Pod objects, ``kind: List`` wrappers
 allowed), passes each pod through the admission mutation exactly as the webhook would, then
 through :meth:`ClusterState.filter`, reserving each success before the next pod (file order).
-Bad input raises :class:`InputError` naming the source file and the object.
+Bad input raises :class:`InputError` naming the source file and the object: what the apiserver
+itself would refuse (non-string annotation values, fractional extended resources, odd shapes) and
+inventories no node can have (negative counts or memory, duplicate GPU UUIDs or node names).
+Suspicious but valid input (a misspelt HAMi resource or annotation, a GPU type the NVIDIA backend
+never matches) gives warnings. The output is deterministic: the clock is fixed.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
-from hami.api.annotations import NODE_NVIDIA_REGISTER
+from hami.api import annotations as keys
+from hami.api.annotations import NODE_NVIDIA_REGISTER, NVIDIA_TYPE
 from hami.api.errors import DecodeError
 from hami.api.noderegister import decode_node_devices
+from hami.api.quantity import parse_quantity
 from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
 from hami.scheduler.state import ClusterState, FilterOutcome, GpuSnapshot
 from hami.webhook.mutate import AdmissionContext, mutate_pod
 
 NOT_MANAGED = "asks for no HAMi-managed resource (left to kube-scheduler)"
+SIMULATED_NOW: Final = datetime(2026, 1, 1, tzinfo=UTC)
+"""The clock of every simulation (``hami.io/vgpu-time``): the same input gives the same output."""
+STATUSES: Final = ("scheduled", "pending", "denied", "unmanaged")
+POD_ANNOTATIONS: Final = (
+    keys.USE_GPUTYPE, keys.NOUSE_GPUTYPE, keys.USE_GPUUUID, keys.NOUSE_GPUUUID, keys.NUMA_BIND,
+    keys.VGPU_MODE, keys.NODE_SCHEDULER_POLICY, keys.GPU_SCHEDULER_POLICY,
+    keys.DEVICE_SCORING_WEIGHTS,
+)  # fmt: skip
+"""The annotations a user writes on a pod to steer HAMi (misspellings of these get a warning)."""
 
 
 class InputError(ValueError):
@@ -45,20 +62,51 @@ class PodResult:
     containers: PodSingleDevice = ()
     denied: bool = False
     """True when the admission webhook refused the pod (``reason`` holds its message)."""
+    managed: bool = True
+
+    @property
+    def status(self) -> str:
+        """``scheduled``, ``pending``, ``denied`` or ``unmanaged`` (left to kube-scheduler)."""
+        if self.node:
+            return "scheduled"
+        if self.denied:
+            return "denied"
+        return "pending" if self.managed else "unmanaged"
 
 
 @dataclass(frozen=True, slots=True)
 class SimulationResult:
     pods: tuple[PodResult, ...]
     gpus: tuple[tuple[str, GpuSnapshot], ...]
+    warnings: tuple[str, ...] = ()
+
+    def totals(self) -> dict[str, Any]:
+        """Pods by status and the cluster's GPU usage."""
+        statuses = Counter(p.status for p in self.pods)
+        gpus = [g for _, g in self.gpus]
+
+        def pair(used: int, total: int) -> dict[str, int]:
+            return {"used": used, "total": total}
+
+        return {
+            "pods": len(self.pods),
+            **{status: statuses.get(status, 0) for status in STATUSES},
+            "gpus": len(gpus),
+            "memory": pair(sum(g.usedmem for g in gpus), sum(g.totalmem for g in gpus)),
+            "cores": pair(sum(g.usedcores for g in gpus), sum(g.totalcore for g in gpus)),
+            "slots": pair(sum(g.used for g in gpus), sum(g.count for g in gpus)),
+        }
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON shape documented for ``hami simulate --output json``."""
         return {
+            "totals": self.totals(),
+            "warnings": list(self.warnings),
             "pods": [
                 {
                     "namespace": p.namespace,
                     "name": p.name,
+                    "status": p.status,
                     "node": p.node,
                     "reason": p.reason,
                     "annotations": dict(p.annotations),
@@ -128,39 +176,173 @@ def _describe(doc: Mapping[str, Any], i: int) -> str:
 
 
 def load_nodes(docs: Iterable[Any], source: str) -> list[NodeInput]:
-    """Nodes and their devices (from ``hami.io/node-nvidia-register``, JSON or legacy form)."""
+    """Nodes and their devices (from ``hami.io/node-nvidia-register``, JSON or legacy form).
+
+    Refuses what no real cluster can hold: two nodes of one name, one GPU UUID twice, a negative
+    slot count, memory or core total."""
     nodes: list[NodeInput] = []
+    seen_nodes: set[str] = set()
+    seen_gpus: dict[str, str] = {}
     for obj in flatten(docs, source, "Node"):
         name = obj["metadata"]["name"]
-        annotations = obj["metadata"].get("annotations") or {}
-        if not isinstance(annotations, dict):
-            raise InputError(f"{source}: Node {name}: metadata.annotations is not a mapping")
+        if name in seen_nodes:
+            raise InputError(f"{source}: Node {name}: a second node with this name")
+        seen_nodes.add(name)
+        annotations = _string_map(obj["metadata"], "annotations", f"{source}: Node {name}")
         value = annotations.get(NODE_NVIDIA_REGISTER)
         devices: list[DeviceInfo] = []
         if value is not None:
             try:
-                devices = decode_node_devices(str(value))
+                devices = decode_node_devices(value)
             except DecodeError as exc:
                 raise InputError(f"{source}: Node {name}: {exc}") from exc
-        nodes.append(
-            NodeInput(name, tuple(devices), {str(k): str(v) for k, v in annotations.items()})
-        )
+        for dev in devices:
+            where = f"{source}: Node {name}: GPU {dev.id}"
+            for what, amount in (("count", dev.count), ("memory", dev.devmem),
+                                 ("cores", dev.devcore)):  # fmt: skip
+                if amount < 0:
+                    raise InputError(f"{where}: negative {what} ({amount})")
+            if dev.id in seen_gpus:
+                raise InputError(f"{where}: this UUID is also on node {seen_gpus[dev.id]}")
+            seen_gpus[dev.id] = name
+        nodes.append(NodeInput(name, tuple(devices), annotations))
     return nodes
 
 
+def _string_map(meta: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
+    """``metadata.<key>`` as the apiserver accepts it: a mapping of strings to strings."""
+    value = meta.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: metadata.{key} must be a mapping, not {_kind(value)}")
+    for k, v in value.items():
+        if not isinstance(v, str):
+            hint = f' (quote it: "{_yaml_scalar(v)}")' if isinstance(v, bool | int | float) else ""
+            raise InputError(
+                f"{where}: metadata.{key}[{str(k)!r}] must be a string, not {_kind(v)}{hint}"
+            )
+    return {str(k): v for k, v in value.items()}
+
+
+def _kind(value: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list",
+             dict: "a mapping", str: "a string", type(None): "null"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
+
+
+def _yaml_scalar(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _is_extended(resource: str) -> bool:
+    """Extended resources: a domain-prefixed name outside ``kubernetes.io`` (whole units only)."""
+    domain, slash, _ = resource.partition("/")
+    return bool(slash) and not (domain == "kubernetes.io" or domain.endswith(".kubernetes.io"))
+
+
+def _check_container(c: Any, where: str) -> None:
+    if not isinstance(c, dict):
+        raise InputError(f"{where} must be a mapping, not {_kind(c)}")
+    resources = c.get("resources")
+    if resources is None:
+        return
+    if not isinstance(resources, dict):
+        raise InputError(f"{where}.resources must be a mapping, not {_kind(resources)}")
+    for part in ("limits", "requests"):
+        values = resources.get(part)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise InputError(f"{where}.resources.{part} must be a mapping, not {_kind(values)}")
+        for resource, raw in values.items():
+            field_ = f"{where}.resources.{part}[{resource}]"
+            try:
+                amount = parse_quantity(raw, field_)
+            except DecodeError as exc:
+                raise InputError(str(exc)) from exc
+            if _is_extended(str(resource)) and amount.denominator != 1:
+                raise InputError(f"{field_}: Invalid value: {raw!r}: must be an integer")
+            if amount < 0:
+                raise InputError(f"{field_}: Invalid value: {raw!r}: must be >= 0")
+
+
 def load_pods(docs: Iterable[Any], source: str) -> list[dict[str, Any]]:
-    """Pod manifests in file order (namespace defaults to ``default``)."""
+    """Pod manifests in file order (namespace defaults to ``default``), checked as the apiserver
+    checks them: string annotations and labels, container lists of mappings, whole-unit
+    extended resources."""
     pods = flatten(docs, source, "Pod")
     for p in pods:
+        meta = p["metadata"]
+        where = f"{source}: Pod {meta.get('namespace') or 'default'}/{meta['name']}"
         if not isinstance(p.get("spec"), dict):
-            raise InputError(f"{source}: Pod {p['metadata']['name']}: spec is missing")
+            raise InputError(f"{where}: spec is missing")
+        _string_map(meta, "annotations", where)
+        _string_map(meta, "labels", where)
+        for part in ("initContainers", "containers"):
+            containers = p["spec"].get(part)
+            if containers is None and part == "initContainers":
+                continue
+            if not isinstance(containers, list) or (part == "containers" and not containers):
+                raise InputError(f"{where}: spec.{part} must be a non-empty list of containers")
+            for k, c in enumerate(containers):
+                _check_container(c, f"{where}: spec.{part}[{k}]")
     return pods
 
 
-def _pending_reason(out: FilterOutcome, total: int) -> str:
+def lint_pods(pods: Iterable[Mapping[str, Any]], cfg: DeviceConfig, source: str) -> list[str]:
+    """Warnings for what the apiserver accepts but HAMi would silently ignore: a resource under a
+    managed prefix that is no managed resource, an annotation that looks like HAMi's but is not."""
+    managed = set(cfg.nvidia.resource_names)
+    prefixes = {name.partition("/")[0] for name in managed if "/" in name}
+    known_annotations = set(POD_ANNOTATIONS)
+    out: list[str] = []
+    for p in pods:
+        meta = p["metadata"]
+        where = f"{source}: Pod {meta.get('namespace') or 'default'}/{meta['name']}"
+        for ann in meta.get("annotations") or {}:
+            prefix = str(ann).partition("/")[0]
+            if ann in known_annotations or prefix not in prefixes | {"hami.io"}:
+                continue
+            close = difflib.get_close_matches(ann, POD_ANNOTATIONS, n=1, cutoff=0.85)
+            if close:
+                out.append(f"{where}: annotation {ann!r} is not HAMi's; did you mean {close[0]!r}?")
+        spec = p["spec"]
+        for part in ("initContainers", "containers"):
+            for c in spec.get(part) or []:
+                for section in ("limits", "requests"):
+                    for resource in (c.get("resources") or {}).get(section) or {}:
+                        if resource in managed or str(resource).partition("/")[0] not in prefixes:
+                            continue
+                        close = difflib.get_close_matches(resource, sorted(managed), n=1)
+                        hint = f"; did you mean {close[0]!r}?" if close else ""
+                        out.append(
+                            f"{where}: container {c.get('name')!r}: {resource!r} is no resource "
+                            f"HAMi manages, so it is ignored{hint}"
+                        )
+    return list(dict.fromkeys(out))
+
+
+def lint_nodes(nodes: Iterable[NodeInput], source: str) -> list[str]:
+    """Warnings for GPUs the NVIDIA backend never matches (its type check wants ``NVIDIA``)."""
+    return [
+        f"{source}: Node {n.name}: GPU {d.id} type {d.type!r} has no {NVIDIA_TYPE!r} in it, "
+        "so no NVIDIA request ever matches it (CardTypeMismatch)"
+        for n in nodes
+        for d in n.devices
+        if NVIDIA_TYPE.lower() not in d.type.lower()
+    ]
+
+
+def _pending_reason(out: FilterOutcome, total: int, off_type: Mapping[str, str]) -> str:
     if out.error:
         return out.error
-    detail = "; ".join(f"{n}: {r}" for n, r in sorted(out.failed_nodes.items()))
+    parts = []
+    for n, r in sorted(out.failed_nodes.items()):
+        if n in off_type and "CardTypeMismatch" in r:
+            r += f" (GPU type {off_type[n]!r} has no 'NVIDIA' in it, so it never matches)"
+        parts.append(f"{n}: {r}")
+    detail = "; ".join(parts)
     return f"0/{total} nodes fit: {detail}" if detail else f"0/{total} nodes fit"
 
 
@@ -171,21 +353,26 @@ def simulate(
     *,
     node_policy: str = "binpack",
     gpu_policy: str = "spread",
-    now: datetime,
+    now: datetime = SIMULATED_NOW,
+    warnings: Iterable[str] = (),
 ) -> SimulationResult:
     """Schedule ``pods`` in order onto ``nodes``; each success is reserved before the next pod."""
     state = ClusterState(cfg, node_policy=node_policy, gpu_policy=gpu_policy)
     names: list[str] = []
+    off_type: dict[str, str] = {}
     for n in nodes:
         names.append(n.name)
         if n.devices:
             state.upsert_node(n.name, n.devices, n.annotations)
+        for d in n.devices:
+            if NVIDIA_TYPE.lower() not in d.type.lower():
+                off_type.setdefault(n.name, d.type)
     ctx = AdmissionContext(cfg)
     results: list[PodResult] = []
     for i, raw in enumerate(pods):
-        results.append(_schedule_one(state, ctx, raw, i, names, now))
+        results.append(_schedule_one(state, ctx, raw, i, names, now, off_type))
     gpus = tuple((snap.name, g) for snap in state.nodes() for g in snap.gpus)
-    return SimulationResult(tuple(results), gpus)
+    return SimulationResult(tuple(results), gpus, tuple(warnings))
 
 
 def _schedule_one(
@@ -195,6 +382,7 @@ def _schedule_one(
     i: int,
     names: list[str],
     now: datetime,
+    off_type: Mapping[str, str],
 ) -> PodResult:
     meta = raw.get("metadata") or {}
     ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
@@ -208,8 +396,8 @@ def _schedule_one(
     uid = str(pod_meta.setdefault("uid", f"simulated-{i}-{ns}-{name}"))
     out = state.filter(pod, names, now=now)
     if not out.managed:
-        return PodResult(ns, name, None, NOT_MANAGED)
+        return PodResult(ns, name, None, NOT_MANAGED, managed=False)
     if out.node is None:
-        return PodResult(ns, name, None, _pending_reason(out, len(names)))
+        return PodResult(ns, name, None, _pending_reason(out, len(names), off_type))
     state.add_pod(uid, ns, name, out.node, out.devices, init_count=out.init_count, mig=out.mig)
     return PodResult(ns, name, out.node, None, dict(out.annotations), out.devices.get("NVIDIA", ()))

@@ -102,7 +102,7 @@ def make_pod(
 
 
 def filter_args(pod: dict[str, Any], nodes: list[str]) -> dict[str, Any]:
-    return {"pod": pod, "nodes": None, "nodenames": nodes}
+    return {"Pod": pod, "Nodes": None, "NodeNames": nodes}
 
 
 def bind_args(pod: dict[str, Any], node: str) -> dict[str, str]:

@@ -20,15 +20,15 @@ GOOD_POD = make_pod("good", uid="uid-good", containers=[container(gpumem=1000)])
     [
         (b"{not json", 200, "malformed JSON"),
         (b"[1,2,3]", 200, "must be a JSON object"),
-        (b'{"nodenames": ["node-0"]}', 200, "'pod' must be an object"),
-        (json.dumps({"pod": {"metadata": {"name": 5}}, "nodenames": []}).encode(), 200,
+        (b'{"NodeNames": ["node-0"]}', 200, "'Pod' must be an object"),
+        (json.dumps({"Pod": {"metadata": {"name": 5}}, "NodeNames": []}).encode(), 200,
          "metadata.name"),
-        (json.dumps({"pod": GOOD_POD, "nodenames": "node-0"}).encode(), 200,
-         "'nodenames' must be a list"),
-        (json.dumps({"pod": GOOD_POD, "nodenames": None, "nodes": None}).encode(), 200,
+        (json.dumps({"Pod": GOOD_POD, "NodeNames": "node-0"}).encode(), 200,
+         "'NodeNames' must be a list"),
+        (json.dumps({"Pod": GOOD_POD, "NodeNames": None, "Nodes": None}).encode(), 200,
          "neither"),
-        (json.dumps({"pod": {**GOOD_POD, "spec": []}, "nodenames": []}).encode(), 200,
-         "pod.spec"),
+        (json.dumps({"Pod": {**GOOD_POD, "spec": []}, "NodeNames": []}).encode(), 200,
+         "Pod.spec"),
         (b"x" * (1024 * 1024 + 1), 413, "exceeds"),
     ],
     ids=["malformed", "array", "no-pod", "name-type", "nodenames-type", "no-nodes",
@@ -37,7 +37,7 @@ GOOD_POD = make_pod("good", uid="uid-good", containers=[container(gpumem=1000)])
 async def test_filter_bad_bodies(harness: Harness, body: bytes, status: int, needle: str) -> None:
     resp = await harness.http.post("/filter", content=body)
     assert resp.status_code == status
-    assert needle in resp.json()["error"]
+    assert needle in resp.json()["Error"]
     await _still_schedules(harness)
 
 
@@ -64,10 +64,10 @@ async def test_unknown_nodes_are_reported_not_fatal(harness: Harness) -> None:
     pod = harness.kube.add("pods", make_pod("u", containers=[container(gpumem=1000)]))
     await harness.settle()
     body = (await harness.http.post("/filter", json=filter_args(pod, ["ghost", "node-1"]))).json()
-    assert body["nodenames"] == ["node-1"]
+    assert body["NodeNames"] == ["node-1"]
     body = (await harness.http.post("/filter", json=filter_args(pod, ["ghost"]))).json()
-    assert body["nodenames"] == []
-    assert body["failedNodes"] == {"ghost": "node unregistered"}
+    assert body["NodeNames"] == []
+    assert body["FailedNodes"] == {"ghost": "node unregistered"}
 
 
 async def test_garbage_pod_annotations_give_clear_error(harness: Harness) -> None:
@@ -75,7 +75,7 @@ async def test_garbage_pod_annotations_give_clear_error(harness: Harness) -> Non
                    annotations={"hami.io/device-scoring-weights": "slot=banana"})  # fmt: skip
     pod = harness.kube.add("pods", pod)
     body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
-    assert "default/w" in body["error"]
+    assert "default/w" in body["Error"]
     await _still_schedules(harness)
 
 
@@ -93,7 +93,7 @@ async def test_garbage_node_annotations_skip_only_that_node(register: str) -> No
         assert [n.name for n in h.service.state.nodes()] == ["ok"]
         assert "bad" in h.runner.registrar.bad_nodes
         body = (await h.http.post("/filter", json=filter_args(pod, ["bad", "ok"]))).json()
-        assert body["nodenames"] == ["ok"]
+        assert body["NodeNames"] == ["ok"]
 
 
 async def test_garbage_allocated_annotation_is_ignored() -> None:
@@ -174,13 +174,13 @@ async def _still_schedules(h: Harness, nodes: list[str] = NODES) -> None:
     pod = h.kube.add("pods", make_pod(name, containers=[container(gpumem=500)]))
     await h.settle()
     body = (await h.http.post("/filter", json=filter_args(pod, nodes))).json()
-    assert body["error"] == "" and len(body["nodenames"]) == 1, body
+    assert body["Error"] == "" and len(body["NodeNames"]) == 1, body
 
 
 async def test_bind_to_unknown_node_is_a_clear_error(harness: Harness) -> None:
     pod = harness.kube.add("pods", make_pod("lost", containers=[container(gpumem=1000)]))
     await harness.settle()
-    assert (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["nodenames"]
+    assert (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["NodeNames"]
     args = {"PodName": "lost", "PodNamespace": "default", "PodUID": "", "Node": "ghost"}
     body = (await harness.http.post("/bind", json=args)).json()
     assert "node ghost not found" in body["Error"]
@@ -191,7 +191,7 @@ async def test_bind_to_unknown_node_is_a_clear_error(harness: Harness) -> None:
 async def test_pod_without_uid_is_refused(harness: Harness) -> None:
     pod = make_pod("nouid", containers=[container(gpumem=1000)])
     body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
-    assert "metadata.uid is empty" in body["error"]
+    assert "metadata.uid is empty" in body["Error"]
     assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0
 
 

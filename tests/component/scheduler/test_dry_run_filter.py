@@ -17,7 +17,7 @@ from tests.component.scheduler.objects import container, filter_args, make_node,
 
 
 def _dry(pod: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"pod": pod, "nodes": {"items": nodes}, "nodenames": None}
+    return {"Pod": pod, "Nodes": {"items": nodes}, "NodeNames": None}
 
 
 def _stale(name: str) -> dict[str, Any]:
@@ -37,7 +37,7 @@ async def _fill(h: Harness, node: str, mem: int) -> None:
     pod = h.kube.add("pods", make_pod("filler", containers=[container(gpumem=mem)]))
     await h.settle()
     body = (await h.http.post("/filter", json=filter_args(pod, [node]))).json()
-    assert body["nodenames"] == [node], body
+    assert body["NodeNames"] == [node], body
     await h.settle()
 
 
@@ -72,10 +72,10 @@ async def test_dry_run_uses_cached_usage(
                 del obj["metadata"]["annotations"]["hami.io/node-nvidia-register"]
         before = h.kube.get("pods", "default", "filler")["metadata"]["resourceVersion"]
         body = (await h.http.post("/filter", json=_dry(pod, objects))).json()
-        assert body["error"] == ""
-        assert [n["metadata"]["name"] for n in body["nodes"]["items"]] == chosen
+        assert body["Error"] == ""
+        assert [n["metadata"]["name"] for n in body["Nodes"]["items"]] == chosen
         for node, text in reasons.items():
-            assert text in body["failedNodes"][node], body
+            assert text in body["FailedNodes"][node], body
         assert not h.service.state.has_pod("dry-uid")
         assert h.kube.get("pods", "default", "filler")["metadata"]["resourceVersion"] == before
 
@@ -85,8 +85,8 @@ async def test_dry_run_sees_cached_gpus_not_the_supplied_annotation(kube: FakeKu
         bigger = make_node("idle", gpus=1, mem=80000)  # the object claims more than registered
         pod = make_pod("dry", containers=[container(gpumem=20000)])
         body = (await h.http.post("/filter", json=_dry(pod, [bigger]))).json()
-        assert body["nodes"]["items"] == []
-        assert "CardInsufficientMemory" in body["failedNodes"]["idle"]
+        assert body["Nodes"]["items"] == []
+        assert "CardInsufficientMemory" in body["FailedNodes"]["idle"]
 
 
 async def test_dry_run_unhealthy_cached_node_reason(kube: FakeKube) -> None:
@@ -94,9 +94,9 @@ async def test_dry_run_unhealthy_cached_node_reason(kube: FakeKube) -> None:
     async with serve(kube) as h:
         pod = make_pod("dry", containers=[container(gpumem=1000)])
         body = (await h.http.post("/filter", json=_dry(pod, [_stale("sick")]))).json()
-        assert body["nodes"]["items"] == []
-        assert "no usable GPUs in the scheduler's cache" in body["failedNodes"]["sick"]
-        assert "allocatable is 0" in body["failedNodes"]["sick"]
+        assert body["Nodes"]["items"] == []
+        assert "no usable GPUs in the scheduler's cache" in body["FailedNodes"]["sick"]
+        assert "allocatable is 0" in body["FailedNodes"]["sick"]
 
 
 async def test_dry_run_respects_namespace_quota(kube: FakeKube) -> None:
@@ -109,5 +109,5 @@ async def test_dry_run_respects_namespace_quota(kube: FakeKube) -> None:
         await _fill(h, "busy", 6000)
         pod = make_pod("dry", containers=[container(gpumem=2000)])
         body = (await h.http.post("/filter", json=_dry(pod, [_stale("idle")]))).json()
-        assert body["nodes"]["items"] == []
-        assert "ResourceQuotaNotFit" in body["failedNodes"]["idle"]
+        assert body["Nodes"]["items"] == []
+        assert "ResourceQuotaNotFit" in body["FailedNodes"]["idle"]

@@ -38,9 +38,9 @@ async def test_filter_writes_decision_and_bind_binds(harness: Harness) -> None:
     resp = await harness.http.post("/filter", json=filter_args(pod, NODES))
     assert resp.status_code == 200
     body = resp.json()
-    assert body["error"] == ""
-    assert len(body["nodenames"]) == 1
-    node = body["nodenames"][0]
+    assert body["Error"] == ""
+    assert len(body["NodeNames"]) == 1
+    node = body["NodeNames"][0]
     stored = harness.kube.get("pods", "default", "p1")
     anns = stored["metadata"]["annotations"]
     assert anns["hami.io/vgpu-node"] == node
@@ -67,15 +67,16 @@ async def test_filter_writes_decision_and_bind_binds(harness: Harness) -> None:
 async def test_unmanaged_pod_gets_all_candidates(harness: Harness) -> None:
     pod = await _create(harness, make_pod("plain", containers=[container(gpu=None)]))
     body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
-    assert body == {"nodenames": NODES, "failedNodes": {}, "error": ""}
+    assert body == {"Nodes": None, "NodeNames": NODES, "FailedNodes": {},
+                    "FailedAndUnresolvableNodes": None, "Error": ""}  # fmt: skip
 
 
 async def test_unschedulable_pod_reports_every_node(harness: Harness) -> None:
     pod = await _create(harness, make_pod("big", containers=[container(gpumem=999_999)]))
     body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
-    assert body["nodenames"] == []
-    assert sorted(body["failedNodes"]) == NODES
-    assert all(body["failedNodes"].values())
+    assert body["NodeNames"] == []
+    assert sorted(body["FailedNodes"]) == NODES
+    assert all(body["FailedNodes"].values())
     await harness.service.recorder.flush()
     failed = _events(harness.kube, "FilteringFailed")
     assert len(failed) == 1 and failed[0]["type"] == "Warning"
@@ -88,7 +89,7 @@ async def test_retried_filter_does_not_double_count(harness: Harness) -> None:
     pod = await _create(harness, make_pod("retry", containers=[container(gpumem=4000)]))
     for _ in range(3):
         body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
-        assert len(body["nodenames"]) == 1
+        assert len(body["NodeNames"]) == 1
         await harness.settle()
     used = sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus)
     assert used == 4000
@@ -104,7 +105,7 @@ async def test_concurrent_filters_never_overcommit() -> None:
         bodies = await asyncio.gather(
             *(h.http.post("/filter", json=filter_args(p, ["only"])) for p in pods)
         )
-        ok = [b.json() for b in bodies if b.json()["nodenames"]]
+        ok = [b.json() for b in bodies if b.json()["NodeNames"]]
         assert len(ok) == 10
         await h.settle()
         usage = usage_by_gpu(h.kube.objects("pods"))
@@ -115,10 +116,10 @@ async def test_failed_annotation_write_releases_reservation(harness: Harness) ->
     pod = await _create(harness, make_pod("w", containers=[container(gpumem=2000)]))
     harness.kube.fail_next("patch_pod_metadata", errors.ServerError("boom", status=500))
     body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
-    assert "boom" in body["error"]
+    assert "boom" in body["Error"]
     assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0
     body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
-    assert len(body["nodenames"]) == 1
+    assert len(body["NodeNames"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -133,7 +134,7 @@ async def test_bind_failure_releases_lock(
     harness: Harness, err: errors.ApiError, message: str
 ) -> None:
     pod = await _create(harness, make_pod("bf", containers=[container(gpumem=1000)]))
-    node = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["nodenames"][0]
+    node = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["NodeNames"][0]
     await harness.settle()
     # the binding (which carries the bind-phase stamp) is retried by nobody: fail it once
     harness.kube.fail_next("bind_pod", err)
@@ -153,7 +154,7 @@ async def test_restart_rebuilds_same_usage(kube: FakeKube) -> None:
             pod = h.kube.add("pods", make_pod(f"r{i}", containers=[container(gpumem=1500 + i)]))
             await h.settle()
             body = (await h.http.post("/filter", json=filter_args(pod, NODES))).json()
-            assert len(body["nodenames"]) == 1
+            assert len(body["NodeNames"]) == 1
         await h.settle()
         before = sorted(h.service.state.nodes(), key=lambda n: n.name)
     async with serve(kube) as h2:
@@ -166,7 +167,7 @@ async def test_deleted_and_finished_pods_free_usage(harness: Harness) -> None:
     for name in ("d1", "d2"):
         pod = await _create(harness, make_pod(name, containers=[container(gpumem=1000)]))
         assert (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()[
-            "nodenames"
+            "NodeNames"
         ]
     await harness.settle()
     harness.kube.delete("pods", "default", "d1")
@@ -185,7 +186,7 @@ async def test_lock_contention_pod_group_waits(
 ) -> None:
     first = await _create(harness, make_pod("holder", containers=[container(gpumem=1000)]))
     node = (await harness.http.post("/filter", json=filter_args(first, ["node-0"]))).json()[
-        "nodenames"
+        "NodeNames"
     ][0]
     await harness.settle()
     assert (await harness.http.post("/bind", json=bind_args(first, node))).json() == {"Error": ""}
@@ -194,7 +195,7 @@ async def test_lock_contention_pod_group_waits(
         pod["metadata"]["labels"] = {"scheduling.x-k8s.io/pod-group": "g1"}
     second = await _create(harness, pod)
     assert (await harness.http.post("/filter", json=filter_args(second, [node]))).json()[
-        "nodenames"
+        "NodeNames"
     ] == [node]
     await harness.settle()
 
@@ -213,24 +214,24 @@ async def test_lock_contention_pod_group_waits(
 async def test_full_node_objects_dry_run_has_no_side_effects(harness: Harness) -> None:
     pod = await _create(harness, make_pod("dry", containers=[container(gpumem=2000)]))
     template = make_node("template-node", gpus=1, mem=8000)
-    args = {"pod": pod, "nodes": {"items": [template]}, "nodenames": None}
+    args = {"Pod": pod, "Nodes": {"items": [template]}, "NodeNames": None}
     body = (await harness.http.post("/filter", json=args)).json()
-    assert body["error"] == ""
-    assert [n["metadata"]["name"] for n in body["nodes"]["items"]] == ["template-node"]
+    assert body["Error"] == ""
+    assert [n["metadata"]["name"] for n in body["Nodes"]["items"]] == ["template-node"]
     assert "annotations" not in harness.kube.get("pods", "default", "dry")["metadata"]
     assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0
     too_big = make_pod("dry2", containers=[container(gpumem=9000)])
-    args = {"pod": too_big, "nodes": {"items": [template]}, "nodenames": None}
+    args = {"Pod": too_big, "Nodes": {"items": [template]}, "NodeNames": None}
     body = (await harness.http.post("/filter", json=args)).json()
-    assert body["nodes"]["items"] == []
-    assert "template-node" in body["failedNodes"]
+    assert body["Nodes"]["items"] == []
+    assert "template-node" in body["FailedNodes"]
 
 
 async def test_filter_passes_over_a_node_whose_lock_is_held(harness: Harness) -> None:
     """binpack prefers the used node, but another pod's bind holds its lock: the next node wins,
     so the bind does not fail on contention; once the lock is gone the used node wins again."""
     first = await _create(harness, make_pod("holder", containers=[container(gpumem=1000)]))
-    used = (await harness.http.post("/filter", json=filter_args(first, NODES))).json()["nodenames"][
+    used = (await harness.http.post("/filter", json=filter_args(first, NODES))).json()["NodeNames"][
         0
     ]
     await harness.settle()
@@ -238,12 +239,12 @@ async def test_filter_passes_over_a_node_whose_lock_is_held(harness: Harness) ->
     await harness.settle()
     second = await _create(harness, make_pod("next", containers=[container(gpumem=1000)]))
     body = (await harness.http.post("/filter", json=filter_args(second, NODES))).json()
-    assert body["nodenames"] and body["nodenames"][0] != used
-    other = body["nodenames"][0]
+    assert body["NodeNames"] and body["NodeNames"][0] != used
+    other = body["NodeNames"][0]
     assert (await harness.http.post("/bind", json=bind_args(second, other))).json() == {"Error": ""}
     for node in NODES:  # the device plugin finished both pods
         await harness.kube.patch_node_metadata(node, annotations={"hami.io/mutex.lock": None})
     await harness.settle()
     third = await _create(harness, make_pod("third", containers=[container(gpumem=1000)]))
     body = (await harness.http.post("/filter", json=filter_args(third, NODES))).json()
-    assert body["nodenames"] == [min(used, other)]  # equal usage: name order, no node busy
+    assert body["NodeNames"] == [min(used, other)]  # equal usage: name order, no node busy

@@ -71,7 +71,7 @@ async def test_metrics_reflect_the_cache(harness: Harness) -> None:
     pod = harness.kube.add("pods", make_pod("m", containers=[container(gpumem=3000, gpucores=20)]))
     await harness.settle()
     body = (await harness.http.post("/filter", json=filter_args(pod, ["node-0"]))).json()
-    assert body["nodenames"] == ["node-0"]
+    assert body["NodeNames"] == ["node-0"]
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{harness.runner.port(1)}/metrics")).text
     for name in ("hami_gpu_memory_limit_bytes", "hami_gpu_core_limit_ratio",
@@ -105,10 +105,10 @@ async def test_quota_is_enforced_in_fit_and_webhook(harness: Harness) -> None:
                                                containers=[container(gpumem=3000)]))  # fmt: skip
     await harness.settle()
     assert (await harness.http.post("/filter", json=filter_args(first, ["node-0"]))).json()[
-        "nodenames"] == ["node-0"]  # fmt: skip
+        "NodeNames"] == ["node-0"]  # fmt: skip
     body = (await harness.http.post("/filter", json=filter_args(second, ["node-0"]))).json()
-    assert body["nodenames"] == []
-    assert "quota" in body["failedNodes"]["node-0"].lower()
+    assert body["NodeNames"] == []
+    assert "quota" in body["FailedNodes"]["node-0"].lower()
     assert "exceeding resource quota" in (harness.service.quota_check("team", 2000, 0) or "")
 
 
@@ -150,7 +150,7 @@ async def test_legacy_metric_names_on_request(kube: FakeKube) -> None:
     async with serve(kube, legacy_metrics=True) as h:
         pod = h.kube.add("pods", make_pod("lm", containers=[container(gpumem=1000)]))
         await h.settle()
-        assert (await h.http.post("/filter", json=filter_args(pod, ["node-1"]))).json()["nodenames"]
+        assert (await h.http.post("/filter", json=filter_args(pod, ["node-1"]))).json()["NodeNames"]
         async with httpx.AsyncClient() as http:
             text = (await http.get(f"http://127.0.0.1:{h.runner.port(1)}/metrics")).text
     assert (

@@ -1,9 +1,11 @@
 """The extender HTTP client half of kube-scheduler (`HTTPExtender`).
 
-Sends `ExtenderArgs` / `ExtenderBindingArgs` JSON exactly as kube-scheduler marshals them (Go field
-names, `null` for nil pointers) and decodes `ExtenderFilterResult` / `ExtenderBindingResult`. Each
-exchange is recorded for tests. Transport errors and non-200 answers become `ExtenderError` with
-kube-scheduler's wording.
+Sends `ExtenderArgs` / `ExtenderBindingArgs` JSON exactly as kube-scheduler marshals them: the Go
+structs carry no JSON tags, so every key is the capitalised field name (`Pod`, `Nodes`,
+`NodeNames`, `PodName`, ...), in field order, with `null` for nil pointers. Answers are decoded as
+Go's `encoding/json` decodes them: keys match field names case-insensitively (exact match
+preferred). Each exchange is recorded for tests. Transport errors and non-200 answers become
+`ExtenderError` with kube-scheduler's wording.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def filter_args(
     """`ExtenderArgs`: names only when nodeCacheCapable, else a NodeList of full objects."""
     if cache_capable:
         names = [str(n["metadata"]["name"]) for n in nodes]
-        return {"pod": pod, "nodes": None, "nodenames": names}
-    return {"pod": pod, "nodes": {"metadata": {}, "items": nodes}, "nodenames": None}
+        return {"Pod": pod, "Nodes": None, "NodeNames": names}
+    return {"Pod": pod, "Nodes": {"metadata": {}, "items": nodes}, "NodeNames": None}
 
 
 def binding_args(pod: dict[str, Any], node: str) -> dict[str, Any]:
@@ -83,29 +85,45 @@ def _str_map(v: object, name: str) -> dict[str, str]:
     return {str(k): x for k, x in v.items()}
 
 
+def go_decode(body: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Go `encoding/json` key matching (ASCII field names): exact name, else case-insensitive;
+    later keys overwrite earlier ones; unknown keys are dropped."""
+    by_upper = {f.upper(): f for f in fields}
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        name = key if key in fields else by_upper.get(key.upper())
+        if name is not None:
+            out[name] = value
+    return out
+
+
+_RESULT_FIELDS = ("Nodes", "NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error")
+
+
 def parse_filter_result(body: object) -> FilterResult:
     if not isinstance(body, dict):
         raise ExtenderError(f"extender result: expected an object, got {body!r}")
-    names = body.get("nodenames")
+    body = go_decode(body, _RESULT_FIELDS)
+    names = body.get("NodeNames")
     if names is not None and (
         not isinstance(names, list) or not all(isinstance(n, str) for n in names)
     ):
-        raise ExtenderError(f"extender result: nodenames must be a list of strings, got {names!r}")
-    nodes = body.get("nodes")
+        raise ExtenderError(f"extender result: NodeNames must be a list of strings, got {names!r}")
+    nodes = body.get("Nodes")
     items: list[dict[str, Any]] | None = None
     if nodes is not None:
         if not isinstance(nodes, dict) or not isinstance(nodes.get("items") or [], list):
-            raise ExtenderError(f"extender result: nodes must be a NodeList, got {nodes!r}")
+            raise ExtenderError(f"extender result: Nodes must be a NodeList, got {nodes!r}")
         items = list(nodes.get("items") or [])
-    error = body.get("error") or ""
+    error = body.get("Error") or ""
     if not isinstance(error, str):
-        raise ExtenderError(f"extender result: error must be a string, got {error!r}")
+        raise ExtenderError(f"extender result: Error must be a string, got {error!r}")
     return FilterResult(
         node_names=names,
         nodes=items,
-        failed=_str_map(body.get("failedNodes"), "failedNodes"),
+        failed=_str_map(body.get("FailedNodes"), "FailedNodes"),
         failed_unresolvable=_str_map(
-            body.get("failedAndUnresolvableNodes"), "failedAndUnresolvableNodes"
+            body.get("FailedAndUnresolvableNodes"), "FailedAndUnresolvableNodes"
         ),
         error=error,
     )
@@ -167,6 +185,6 @@ class ExtenderClient:
         body = await self._send(self.cfg.bind_verb, binding_args(pod, node))
         if not isinstance(body, dict):
             raise ExtenderError(f"extender bind result: expected an object, got {body!r}")
-        err = body.get("Error") or ""
+        err = go_decode(body, ("Error",)).get("Error") or ""
         if err:
             raise ExtenderError(str(err))

@@ -21,9 +21,9 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 def pass_all(args: dict[str, Any]) -> dict[str, Any]:
     """Filter that accepts every node it is given, answering in the same shape."""
-    if args.get("nodenames") is not None:
-        return {"nodenames": args["nodenames"], "failedNodes": {}, "error": ""}
-    return {"nodes": args.get("nodes"), "failedNodes": {}, "error": ""}
+    if args.get("NodeNames") is not None:
+        return {"Nodes": None, "NodeNames": args["NodeNames"], "FailedNodes": {}, "Error": ""}
+    return {"Nodes": args.get("Nodes"), "NodeNames": None, "FailedNodes": {}, "Error": ""}
 
 
 def bind_ok(args: dict[str, Any]) -> dict[str, Any]:

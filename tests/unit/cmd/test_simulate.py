@@ -49,10 +49,12 @@ def test_bundled_example_json_shape() -> None:
     res = run("--output", "json")
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
-    assert set(doc) == {"pods", "gpus"}
+    assert set(doc) == {"totals", "warnings", "pods", "gpus"}
     for p in doc["pods"]:
-        assert set(p) == {"namespace", "name", "node", "reason", "annotations", "containers"}
+        assert set(p) == {"namespace", "name", "status", "node", "reason", "annotations",
+                          "containers"}  # fmt: skip
         assert (p["node"] is None) == (p["reason"] is not None)
+        assert (p["status"] == "scheduled") == (p["node"] is not None)
         for c in p["containers"]:
             for d in c:
                 assert set(d) == {"uuid", "type", "usedmem", "usedcores"}
@@ -133,7 +135,7 @@ BAD = [
     ("wrong-kind", "pods", NODE, "pods.yaml: Node n1: expected kind Pod"),
     ("no-name", "pods", "kind: Pod\nmetadata: {}\nspec: {}\n", "pods.yaml: object 1: metadata.name is missing"),
     ("bad-register", "nodes", NODE.replace("GPU-1,10,", "GPU-1,ten,"), "nodes.yaml: Node n1: hami.io/node-nvidia-register"),
-    ("no-spec", "pods", "kind: Pod\nmetadata: {name: x}\n", "pods.yaml: Pod x: spec is missing"),
+    ("no-spec", "pods", "kind: Pod\nmetadata: {name: x}\n", "pods.yaml: Pod default/x: spec is missing"),
     ("bad-config", "config", "version: v1\nnvidia:\n  bogusKey: 1\n", "cfg.yaml"),
     ("list-items-not-list", "nodes", "kind: List\nitems: 3\n", "nodes.yaml: document 1: 'items' is not a list"),
 ]  # fmt: skip
