@@ -299,7 +299,7 @@ class ControlPlane:
             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
             "--initial-cluster", f"hami-test=http://127.0.0.1:{peer}",
             "--log-level", "warn", "--logger", "zap",
-        ], env={**os.environ, "ETCD_UNSUPPORTED_ARCH": os.environ.get("ETCD_UNSUPPORTED_ARCH", "")})  # fmt: skip
+        ])  # fmt: skip
         wait_until("etcd", lambda: httpx.get(f"{self.etcd_url}/health", timeout=1).status_code == 200,
                    30, proc)  # fmt: skip
 

@@ -134,7 +134,7 @@ def test_too_large_request_stays_pending_with_failed_scheduling(
 def test_privileged_gpu_pod_is_denied_by_the_webhook(cluster: ControlPlane, ns: str) -> None:
     resp = cluster.api.request("POST", f"/api/v1/namespaces/{ns}/pods",
                                json=gpu_pod("priv", privileged=True))  # fmt: skip
-    assert resp.status_code == 400, resp.text
+    assert resp.status_code == 403, resp.text  # AdmissionResponse.status.code of the denial
     message = resp.json()["message"]
     assert 'admission webhook "vgpu.hami.io" denied the request' in message
     assert "privileged" in message
@@ -145,7 +145,7 @@ def test_gpu_pod_with_node_name_is_denied_by_the_webhook(
 ) -> None:
     resp = cluster.api.request("POST", f"/api/v1/namespaces/{ns}/pods",
                                json=gpu_pod("pinned", nodeName=slice_nodes[0]))  # fmt: skip
-    assert resp.status_code == 400, resp.text
+    assert resp.status_code == 403, resp.text  # AdmissionResponse.status.code of the denial
     message = resp.json()["message"]
     assert 'admission webhook "vgpu.hami.io" denied the request' in message
     assert "has node assigned" in message
