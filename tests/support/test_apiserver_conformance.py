@@ -24,7 +24,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap
 
-from tests.support.apiserver.target import Target
+from tests.support.apiserver.target import UNSCHEDULED, Target, names
 
 pytestmark = pytest.mark.conformance
 
@@ -50,6 +50,8 @@ def pod_body(name: str, *containers: str, labels: dict[str, str] | None = None) 
                 {"name": c, "image": "registry.k8s.io/pause:3.9"} for c in containers or ("main",)
             ],
             "automountServiceAccountToken": False,
+            # No scheduler serves it: on a real cluster the pods stay unbound until a test binds.
+            "schedulerName": UNSCHEDULED,
         },
     }
 
@@ -169,8 +171,8 @@ async def test_lightkube_typed_roundtrip(kube_lk: AsyncClient, kube: Target) -> 
     replaced = await kube_lk.replace(lease)
     assert replaced.spec.holderIdentity == "you"
     assert int(str(replaced.metadata.resourceVersion)) > int(str(lease.metadata.resourceVersion))
-    names = [x.metadata.name async for x in kube_lk.list(Lease)]
-    assert names == ["leader"]
+    leases = [x.metadata.name async for x in kube_lk.list(Lease)]
+    assert leases == ["leader"]
 
 
 # ---------------------------------------------------------------------------- errors

@@ -271,12 +271,15 @@ def _interleave(
     return out
 
 
-def _sorted_by(items: list[Any], order: Any, ident: Any) -> list[Any]:
-    """Patched items in ``$setElementOrder`` order when the patch carries one."""
+def _with_order(present: list[Any], touched: list[Any], order: Any, ident: Any) -> list[Any]:
+    """The keys that count as patched, in order: with ``$setElementOrder`` every listed item
+    present in the result, in the listed order (server items too: the directive reorders
+    them), then patch items it does not list; without it, the patch's own order."""
     if not isinstance(order, list):
-        return items
-    keys = [ident(o) for o in order]
-    return sorted(items, key=lambda v: keys.index(ident(v)) if ident(v) in keys else len(keys))
+        return touched
+    listed = [ident(o) for o in order]
+    out = [k for k in listed if k in present]
+    return out + [k for k in touched if k not in out]
 
 
 def _merge_list(
@@ -292,11 +295,13 @@ def _merge_list(
         for v in patch:
             if v not in patched:
                 patched.append(v)
+        present = patched + [v for v in current if v not in patched]
+        patched = _with_order(present, patched, order, lambda v: v)
         server_only: list[Any] = []
         for v in current:
             if v not in patched and v not in server_only:
                 server_only.append(v)
-        return _interleave(server_only, _sorted_by(patched, order, same), current, same)
+        return _interleave(server_only, patched, current, same)
     if key is None:
         if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
             return [p for p in patch if not (isinstance(p, dict) and "$patch" in p)]
@@ -328,9 +333,10 @@ def _merge_list(
     def ident(v: Any) -> Any:
         return v.get(key) if isinstance(v, dict) else v
 
+    touched = _with_order([ident(c) for c in out], touched, order, ident)
     patched_items = [next(c for c in out if ident(c) == k) for k in touched]
     server_only = [c for c in out if ident(c) not in touched]
-    return _interleave(server_only, _sorted_by(patched_items, order, ident), current, ident)
+    return _interleave(server_only, patched_items, current, ident)
 
 
 def strategic_merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
