@@ -54,12 +54,11 @@ def free_port() -> int:
 def host_ip() -> str:
     """A non-loopback IPv4 address of this machine (the apiserver advertises it; Endpoints
     refuse loopback addresses)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        with contextlib.suppress(OSError):
-            sock.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
-            ip = str(sock.getsockname()[0])
-            if not ip.startswith("127.") and ip != "0.0.0.0":
-                return ip
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+        sock.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+        ip = str(sock.getsockname()[0])
+        if not ip.startswith("127.") and ip != "0.0.0.0":
+            return ip
     out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout
     for ip in out.split():
         if "." in ip and not ip.startswith("127."):
@@ -146,7 +145,7 @@ def wait_until(
         try:
             if predicate():
                 return
-        except Exception as exc:  # noqa: BLE001 - not up yet; keep the reason for the message
+        except Exception as exc:
             last = exc
         time.sleep(0.2)
     raise ClusterError(
@@ -267,7 +266,9 @@ class ControlPlane:
         for key, (user, groups) in users.items():
             token = secrets.token_hex(16)
             self.tokens[key] = token
-            lines.append(f'{token},{user},{user},"{groups}"' if groups else f"{token},{user},{user}")
+            lines.append(
+                f'{token},{user},{user},"{groups}"' if groups else f"{token},{user},{user}"
+            )
         self.token_file = self._write("tokens.csv", "\n".join(lines) + "\n")
 
     def add_node_token(self, node: str) -> Path:
@@ -289,7 +290,9 @@ class ControlPlane:
         self._etcd_dir = Path(tempfile.mkdtemp(prefix="hami-etcd-", dir=base))
         exe = shutil.which("etcd")
         if exe is None:
-            raise ClusterError("etcd not found: install Debian's etcd-server (apt-get install etcd-server)")
+            raise ClusterError(
+                "etcd not found: install Debian's etcd-server (apt-get install etcd-server)"
+            )
         client, peer = free_port(), free_port()
         self.etcd_url = f"http://127.0.0.1:{client}"
         proc = self._start("etcd", [
@@ -300,30 +303,45 @@ class ControlPlane:
             "--initial-cluster", f"hami-test=http://127.0.0.1:{peer}",
             "--log-level", "warn", "--logger", "zap",
         ])  # fmt: skip
-        wait_until("etcd", lambda: httpx.get(f"{self.etcd_url}/health", timeout=1).status_code == 200,
-                   30, proc)  # fmt: skip
+        health = f"{self.etcd_url}/health"
+        wait_until("etcd", lambda: httpx.get(health, timeout=1).status_code == 200, 30, proc)
 
     def _apiserver_argv(self) -> list[str]:
         self.apiserver_port = getattr(self, "apiserver_port", 0) or free_port()
         self.url = f"https://127.0.0.1:{self.apiserver_port}"
         argv = [
             str(self.bin / "kube-apiserver"),
-            "--etcd-servers", self.etcd_url,
-            "--bind-address", "127.0.0.1",
-            "--advertise-address", self.host_ip,
-            "--secure-port", str(self.apiserver_port),
-            "--tls-cert-file", str(self.apiserver_cert.cert),
-            "--tls-private-key-file", str(self.apiserver_cert.key),
-            "--client-ca-file", str(self.pki.ca),
-            "--token-auth-file", str(self.token_file),
-            "--authorization-mode", "Node,RBAC",
-            "--service-cluster-ip-range", SERVICE_CIDR,
-            "--service-account-issuer", "https://kubernetes.default.svc",
-            "--service-account-key-file", str(self.sa.cert),
-            "--service-account-signing-key-file", str(self.sa.key),
+            "--etcd-servers",
+            self.etcd_url,
+            "--bind-address",
+            "127.0.0.1",
+            "--advertise-address",
+            self.host_ip,
+            "--secure-port",
+            str(self.apiserver_port),
+            "--tls-cert-file",
+            str(self.apiserver_cert.cert),
+            "--tls-private-key-file",
+            str(self.apiserver_cert.key),
+            "--client-ca-file",
+            str(self.pki.ca),
+            "--token-auth-file",
+            str(self.token_file),
+            "--authorization-mode",
+            "Node,RBAC",
+            "--service-cluster-ip-range",
+            SERVICE_CIDR,
+            "--service-account-issuer",
+            "https://kubernetes.default.svc",
+            "--service-account-key-file",
+            str(self.sa.cert),
+            "--service-account-signing-key-file",
+            str(self.sa.key),
             "--allow-privileged=true",
-            "--cert-dir", str(self.workdir / "apiserver-certs"),
-            "--v", "1",
+            "--cert-dir",
+            str(self.workdir / "apiserver-certs"),
+            "--v",
+            "1",
         ]
         if self.audit:
             policy = self._write("audit-policy.yaml", yaml.safe_dump({
@@ -356,7 +374,9 @@ class ControlPlane:
         self.start_apiserver()
 
     def start_controller_manager(self) -> None:
-        kubeconfig = self._kubeconfig("kube-controller-manager", self.tokens["kube-controller-manager"])
+        kubeconfig = self._kubeconfig(
+            "kube-controller-manager", self.tokens["kube-controller-manager"]
+        )
         proc = self._start("kube-controller-manager", [
             str(self.bin / "kube-controller-manager"),
             "--kubeconfig", str(kubeconfig),
@@ -471,9 +491,18 @@ class ControlPlane:
         return self._api
 
     def start(self, *, scheduler: bool = True) -> ControlPlane:
+        import atexit
+
+        atexit.register(self.stop)  # children run in their own sessions: never leave them
         self._pki()
         self.start_etcd()
         self.start_apiserver()
+        # Age the cluster: compact etcd past the bootstrap writes and restart the apiserver so
+        # its watch cache starts at today's revision. Resource version 1 is then expired for
+        # watches and lists alike, as on any cluster that has run longer than the apiserver's
+        # 5-minute compaction interval (a fresh watch cache would still serve it).
+        self.etcd_compact()
+        self.restart_apiserver()
         self.start_controller_manager()
         if scheduler:
             self.start_hami()

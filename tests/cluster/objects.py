@@ -28,7 +28,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) ->
     while time.monotonic() < deadline:
         try:
             last = probe()
-        except Exception as exc:  # noqa: BLE001 - keep polling, report the last error
+        except Exception as exc:
             last = exc
         else:
             if last:

@@ -151,9 +151,7 @@ def test_gpu_pod_with_node_name_is_denied_by_the_webhook(
     assert "has node assigned" in message
 
 
-def test_cpu_pod_goes_through_the_default_profile_untouched(
-    cluster: ControlPlane, ns: str
-) -> None:
+def test_cpu_pod_goes_through_the_default_profile_untouched(cluster: ControlPlane, ns: str) -> None:
     created = cluster.api.create(f"/api/v1/namespaces/{ns}/pods", cpu_pod("cpu"))
     assert created["spec"]["schedulerName"] == "default-scheduler"
     pod = wait_for("cpu pod bound by the default profile", lambda: _bound(cluster, ns, "cpu"))
@@ -161,7 +159,9 @@ def test_cpu_pod_goes_through_the_default_profile_untouched(
 
 
 def test_discovery_reports_the_pinned_version(cluster: ControlPlane) -> None:
-    version = httpx.get(f"{cluster.url}/version", verify=ca_context(cluster.pki.ca),
-                        headers={"Authorization": f"Bearer {cluster.tokens['admin']}"}).json()  # fmt: skip
+    auth = {"Authorization": f"Bearer {cluster.tokens['admin']}"}
+    version = httpx.get(
+        f"{cluster.url}/version", verify=ca_context(cluster.pki.ca), headers=auth
+    ).json()
     assert version["gitVersion"] == cluster.version
     assert version["major"] == "1"

@@ -24,7 +24,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap
 
-from tests.support.apiserver.target import UNSCHEDULED, Target, names
+from tests.support.apiserver.target import UNSCHEDULED, Target
 
 pytestmark = pytest.mark.conformance
 
