@@ -3,6 +3,7 @@
 # Kubernetes' Go modules (pinned in go.mod) into a cache outside the repository:
 #   ${HAMI_KUBE_CACHE:-~/.cache/hami-kube}/<version>/{kube-apiserver,kube-scheduler,...}
 # Skipped when the cache already holds all four. Prints the bin directory on stdout.
+# --check: only report whether they are built (exit 3 if not), never build.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 version=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2} $1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$here/go.mod" | head -1)
@@ -20,6 +21,11 @@ have_all() {
 if have_all; then
   echo "$bin"
   exit 0
+fi
+if [[ ${1:-} == --check ]]; then
+  echo "Kubernetes $version binaries are not built in $bin: run 'bash tests/cluster/build.sh'" \
+       "(scripts/test does it; the cold build takes ~8 min on 2 cores)" >&2
+  exit 3
 fi
 command -v go >/dev/null || { echo "build.sh: go is not installed (needed to build Kubernetes $version)" >&2; exit 1; }
 

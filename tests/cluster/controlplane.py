@@ -67,9 +67,10 @@ def host_ip() -> str:
 
 
 def kube_bin_dir() -> Path:
-    """The cached Kubernetes binaries (``build.sh`` builds them once per version)."""
+    """The cached Kubernetes binaries (``build.sh`` builds them once per version; scripts/test
+    runs it before pytest, since a cold build takes longer than a test may)."""
     proc = subprocess.run(
-        ["bash", str(HERE / "build.sh")], capture_output=True, text=True, check=False
+        ["bash", str(HERE / "build.sh"), "--check"], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         raise ClusterError(f"tests/cluster/build.sh failed:\n{proc.stderr[-4000:]}")
