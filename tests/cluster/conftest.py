@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 from .controlplane import ClusterError, ControlPlane
+from .node import GpuNode
+
+KUBELET_NODE = "kubelet-0"
 
 _planes: list[ControlPlane] = []
 
@@ -21,7 +24,7 @@ _planes: list[ControlPlane] = []
 def cluster() -> Iterator[ControlPlane]:
     """etcd + kube-apiserver + kube-controller-manager + kube-scheduler (``default-scheduler``
     and ``hami-scheduler`` profiles) + ``hami scheduler`` (extender and webhook)."""
-    cp = ControlPlane()
+    cp = ControlPlane(kubelet_nodes=(KUBELET_NODE,))
     _planes.append(cp)
     try:
         cp.start()
@@ -43,3 +46,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         for cp in _planes:
             report.sections.append(("cluster component logs (tail)", cp.tails(40)))
     return report
+
+
+@pytest.fixture(scope="module")
+def kubelet_node(cluster: ControlPlane) -> Iterator[GpuNode]:
+    """containerd + kubelet + ``hami device-plugin`` (one fake 16 GiB GPU, split 10) as node
+    ``kubelet-0``; removed (Node object too) when the module ends."""
+    node = GpuNode(cluster, KUBELET_NODE)
+    try:
+        node.start()
+    except ClusterError as exc:
+        node.stop()
+        pytest.fail(f"the kubelet node did not start: {exc}\n{cluster.tails(60)}", pytrace=False)
+    try:
+        yield node
+    finally:
+        node.stop()
+        cluster.api.delete(f"/api/v1/nodes/{KUBELET_NODE}")

@@ -213,7 +213,13 @@ class Api:
 class ControlPlane:
     """Starts and stops the components; ``workdir`` holds certs, configs, data and logs."""
 
-    def __init__(self, *, workdir: Path | None = None, audit: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        workdir: Path | None = None,
+        audit: bool = False,
+        kubelet_nodes: tuple[str, ...] = (),
+    ) -> None:
         self.version = kube_version()
         self.bin = kube_bin_dir()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="hami-cluster-"))
@@ -228,6 +234,8 @@ class ControlPlane:
         self.hami_url = ""
         self._api: Api | None = None
         self._etcd_dir: Path | None = None
+        self.kubelet_nodes = kubelet_nodes
+        self.node_kubeconfigs: dict[str, Path] = {}
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -250,6 +258,8 @@ class ControlPlane:
         return self._write(f"{name}.kubeconfig", yaml.safe_dump(doc))
 
     def _pki(self) -> None:
+        self.apiserver_port = free_port()
+        self.url = f"https://127.0.0.1:{self.apiserver_port}"
         self.pki = Pki(self.workdir / "pki")
         self.apiserver_cert = self.pki.issue(
             "kube-apiserver", ips=("127.0.0.1", "10.0.0.1", self.host_ip),
@@ -270,16 +280,13 @@ class ControlPlane:
             lines.append(
                 f'{token},{user},{user},"{groups}"' if groups else f"{token},{user},{user}"
             )
+        for node in self.kubelet_nodes:
+            # kubelet's identity for the Node authorizer: system:node:<name> in system:nodes
+            token = secrets.token_hex(16)
+            user = f"system:node:{node}"
+            lines.append(f'{token},{user},{user},"system:nodes"')
+            self.node_kubeconfigs[node] = self._kubeconfig(f"kubelet-{node}", token)
         self.token_file = self._write("tokens.csv", "\n".join(lines) + "\n")
-
-    def add_node_token(self, node: str) -> Path:
-        """A kubeconfig for kubelet on ``node`` (user system:node:<node>, group system:nodes);
-        the apiserver must be restarted to read a token added after it started."""
-        token = secrets.token_hex(16)
-        self.tokens[f"node:{node}"] = token
-        with self.token_file.open("a") as f:
-            f.write(f'{token},system:node:{node},system:node:{node},"system:nodes"\n')
-        return self._kubeconfig(f"kubelet-{node}", token)
 
     def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         proc = Proc(name, argv, self.logs / f"{name}.log", env)
@@ -308,8 +315,6 @@ class ControlPlane:
         wait_until("etcd", lambda: httpx.get(health, timeout=1).status_code == 200, 30, proc)
 
     def _apiserver_argv(self) -> list[str]:
-        self.apiserver_port = getattr(self, "apiserver_port", 0) or free_port()
-        self.url = f"https://127.0.0.1:{self.apiserver_port}"
         argv = [
             str(self.bin / "kube-apiserver"),
             "--etcd-servers",
@@ -339,6 +344,7 @@ class ControlPlane:
             "--service-account-signing-key-file",
             str(self.sa.key),
             "--allow-privileged=true",
+            "--kubelet-preferred-address-types", "InternalIP,Hostname",
             "--cert-dir",
             str(self.workdir / "apiserver-certs"),
             "--v",

@@ -43,6 +43,7 @@ def gpu_node(name: str, *, gpus: int = 2, mem: int = 16384, split: int = 10) -> 
     node = make_node(name, gpus=gpus, mem=mem, split=split)
     node["metadata"]["labels"]["kubernetes.io/hostname"] = name
     node["metadata"]["labels"]["kubernetes.io/os"] = "linux"
+    node["metadata"]["labels"]["hami.test/pool"] = name.rsplit("-", 1)[0]
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     node["status"]["conditions"] = [{
         "type": "Ready", "status": "True", "reason": "KubeletReady", "message": "fake node",

@@ -32,6 +32,7 @@ from .objects import (
 )
 
 GPU_MEM = 16384
+POOL = {"hami.test/pool": "slice"}  # the kubelet node of another module may exist
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,9 @@ def _bound(cp: ControlPlane, ns: str, name: str) -> dict[str, Any] | None:
 def test_gpu_pod_is_admitted_filtered_bound_and_annotated(
     cluster: ControlPlane, ns: str, slice_nodes: list[str]
 ) -> None:
-    created = cluster.api.create(f"/api/v1/namespaces/{ns}/pods", gpu_pod("p1", mem=3000))
+    created = cluster.api.create(
+        f"/api/v1/namespaces/{ns}/pods", gpu_pod("p1", mem=3000, nodeSelector=POOL)
+    )
     assert created["spec"]["schedulerName"] == HAMI_SCHEDULER  # our webhook, via the apiserver
     pod = wait_for("p1 bound by kube-scheduler through hami", lambda: _bound(cluster, ns, "p1"))
     node = pod["spec"]["nodeName"]
@@ -100,7 +103,9 @@ def test_pods_share_gpus_and_next_pod_binds_after_allocation(
 ) -> None:
     # 2 nodes x 2 GPUs x 16384 MiB; 6 pods of 10000 MiB: one per GPU fits at most 4.
     for i in range(6):
-        cluster.api.create(f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"big-{i}", mem=10000))
+        cluster.api.create(
+            f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"big-{i}", mem=10000, nodeSelector=POOL)
+        )
     wait_for("4 pods bound and allocated", lambda: len([
         p for p in cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
         if (p["metadata"].get("annotations") or {}).get(PHASE) == "success"]) == 4, 90)  # fmt: skip
@@ -121,7 +126,9 @@ def test_pods_share_gpus_and_next_pod_binds_after_allocation(
 def test_too_large_request_stays_pending_with_failed_scheduling(
     cluster: ControlPlane, ns: str
 ) -> None:
-    cluster.api.create(f"/api/v1/namespaces/{ns}/pods", gpu_pod("huge", mem=GPU_MEM * 4))
+    cluster.api.create(
+        f"/api/v1/namespaces/{ns}/pods", gpu_pod("huge", mem=GPU_MEM * 4, nodeSelector=POOL)
+    )
 
     def failed() -> list[dict[str, Any]]:
         return [e for e in events_for(cluster.api, ns, "huge") if e["reason"] == "FailedScheduling"]
