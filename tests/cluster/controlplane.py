@@ -270,6 +270,10 @@ class ControlPlane:
         users = {
             # token -> user, uid, groups (the static token file format)
             "admin": ("admin", "system:masters"),
+            # Own identities so the audit log tells the components' writes apart.
+            "hami": ("hami-scheduler", "system:masters"),
+            "device-plugin": ("hami-device-plugin", "system:masters"),
+            "allocator": ("test-allocator", "system:masters"),
             "kube-scheduler": ("system:kube-scheduler", ""),
             "kube-controller-manager": ("system:kube-controller-manager", ""),
         }
@@ -344,7 +348,8 @@ class ControlPlane:
             "--service-account-signing-key-file",
             str(self.sa.key),
             "--allow-privileged=true",
-            "--kubelet-preferred-address-types", "InternalIP,Hostname",
+            "--kubelet-preferred-address-types",
+            "InternalIP,Hostname",
             "--cert-dir",
             str(self.workdir / "apiserver-certs"),
             "--v",
@@ -375,6 +380,10 @@ class ControlPlane:
 
         wait_until("kube-apiserver /readyz", ready, 90, proc)
         self.admin_kubeconfig = self._kubeconfig("admin", admin)
+        self.hami_kubeconfig = self._kubeconfig("hami", self.tokens["hami"])
+        self.device_plugin_kubeconfig = self._kubeconfig(
+            "device-plugin", self.tokens["device-plugin"]
+        )
 
     def restart_apiserver(self) -> None:
         self.procs["kube-apiserver"].stop()
@@ -414,7 +423,7 @@ class ControlPlane:
         self.hami_url = f"https://127.0.0.1:{port}"
         proc = self._start(name, [
             sys.executable, "-c", "from hami.cli import main; main()", "scheduler",
-            "--kubeconfig", str(self.admin_kubeconfig),
+            "--kubeconfig", str(self.hami_kubeconfig),
             "--http-bind", f"127.0.0.1:{port}",
             "--cert-file", str(self.hami_cert.cert), "--key-file", str(self.hami_cert.key),
             "--metrics-bind-address", f"127.0.0.1:{free_port()}",

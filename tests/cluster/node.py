@@ -317,7 +317,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         }
         proc = self._start("device-plugin", [
             sys.executable, "-c", "from hami.cli import main; main()", "device-plugin",
-            "--node-name", self.name, "--kubeconfig", str(self.cp.admin_kubeconfig),
+            "--node-name", self.name, "--kubeconfig", str(self.cp.device_plugin_kubeconfig),
             "--plugin-dir", str(KUBELET_PLUGIN_DIR),
             "--hook-path", str(hook), "--install-lib", str(LIBVGPU / "libvgpu.so"),
             "--node-config", str(self.dir / "no-node-config.json"),

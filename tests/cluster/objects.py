@@ -3,7 +3,7 @@ waiting, and the allocator that plays the device plugin's part after a bind."""
 
 from __future__ import annotations
 
-import contextlib
+import json
 import threading
 import time
 import uuid
@@ -127,16 +127,17 @@ def events_for(api: Api, ns: str, pod: str) -> list[dict[str, Any]]:
 class Allocator:
     """Plays the device plugin for nodes without kubelet: a pod bound with
     ``bind-phase=allocating`` gets ``success``, its ``to-allocate`` blocks emptied, and the
-    node lock it holds released — the three writes hami's Allocate makes."""
+    node lock it holds released — the writes hami's Allocate makes. Watches pods (one list,
+    then a watch; relists when the watch ends) under its own identity (``test-allocator``)."""
 
-    def __init__(self, cp: ControlPlane, nodes: set[str] | None = None, interval: float = 0.1):
-        self._api = Api(cp.url, cp.tokens["admin"], cp.pki.ca)
+    def __init__(self, cp: ControlPlane, nodes: set[str] | None = None) -> None:
+        self._cp = cp
+        self._api = Api(cp.url, cp.tokens["allocator"], cp.pki.ca)
         self._nodes = nodes
-        self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="allocator")
+        self._done: set[str] = set()
         self.allocated: list[str] = []
-        self.paused = threading.Event()
 
     def __enter__(self) -> Allocator:
         self._thread.start()
@@ -148,33 +149,61 @@ class Allocator:
         self._api.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            if self.paused.is_set():
-                continue
-            with contextlib.suppress(Exception):
-                self.pass_once()
+        import json
 
-    def pass_once(self) -> None:
-        pods = self._api.get("/api/v1/pods")["items"]
-        for pod in pods:
-            anns = pod["metadata"].get("annotations") or {}
-            node = pod["spec"].get("nodeName")
-            if not node or anns.get(PHASE) != "allocating":
-                continue
-            if self._nodes is not None and node not in self._nodes:
-                continue
-            ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-            blocks = anns.get(TO_ALLOCATE, "").count(";")
-            self._api.patch(f"/api/v1/namespaces/{ns}/pods/{name}", {"metadata": {"annotations": {
-                PHASE: "success", TO_ALLOCATE: ";" * blocks}}})  # fmt: skip
+        import httpx
+
+        while not self._stop.is_set():
+            try:
+                listed = self._api.get("/api/v1/pods")
+                for pod in listed["items"]:
+                    self.consider(pod)
+                params = {"watch": "true", "resourceVersion": listed["metadata"]["resourceVersion"],
+                          "timeoutSeconds": "30"}  # fmt: skip
+                with self._api.http.stream("GET", "/api/v1/pods", params=params,
+                                           timeout=httpx.Timeout(10, read=40)) as resp:  # fmt: skip
+                    for line in resp.iter_lines():
+                        if self._stop.is_set():
+                            return
+                        if line.strip():
+                            event = json.loads(line)
+                            if event.get("type") in ("ADDED", "MODIFIED"):
+                                self.consider(event["object"])
+            except Exception:
+                time.sleep(0.2)
+
+    def consider(self, pod: dict[str, Any]) -> None:
+        anns = pod["metadata"].get("annotations") or {}
+        node = pod["spec"].get("nodeName")
+        if not node or anns.get(PHASE) != "allocating":
+            return
+        if self._nodes is not None and node not in self._nodes:
+            return
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        key = f"{pod['metadata']['uid']}"
+        if key in self._done:
+            return
+        blocks = anns.get(TO_ALLOCATE, "").count(";")
+        self._api.patch(f"/api/v1/namespaces/{ns}/pods/{name}", {"metadata": {"annotations": {
+            PHASE: "success", TO_ALLOCATE: ";" * blocks}}})  # fmt: skip
+        self._done.add(key)
+        for _ in range(5):
             current = self._api.get(f"/api/v1/nodes/{node}")
             lock = (current["metadata"].get("annotations") or {}).get(LOCK)
-            if lock:
-                owner = parse_lock(lock)
-                if (owner.namespace, owner.name) == (ns, name):
-                    self._api.patch(f"/api/v1/nodes/{node}", [
-                        {"op": "test", "path": "/metadata/resourceVersion",
-                         "value": current["metadata"]["resourceVersion"]},
-                        {"op": "remove", "path": "/metadata/annotations/hami.io~1mutex.lock"},
-                    ], kind="json")  # fmt: skip
-            self.allocated.append(f"{ns}/{name}")
+            if not lock:
+                break
+            owner = parse_lock(lock)
+            if (owner.namespace, owner.name) != (ns, name):
+                break
+            resp = self._api.request(
+                "PATCH", f"/api/v1/nodes/{node}",
+                content=json.dumps([
+                    {"op": "test", "path": "/metadata/resourceVersion",
+                     "value": current["metadata"]["resourceVersion"]},
+                    {"op": "remove", "path": "/metadata/annotations/hami.io~1mutex.lock"},
+                ]),
+                headers={"Content-Type": "application/json-patch+json"},
+            )  # fmt: skip
+            if resp.status_code < 300:
+                break
+        self.allocated.append(f"{ns}/{name}")
