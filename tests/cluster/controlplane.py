@@ -417,10 +417,14 @@ class ControlPlane:
             60, proc,
         )  # fmt: skip
 
-    def start_hami(self, name: str = "hami-scheduler", *extra: str) -> Proc:
-        port = free_port()
-        self.hami_port = port
-        self.hami_url = f"https://127.0.0.1:{port}"
+    def start_hami(self, name: str = "hami-scheduler", *extra: str, port: int = 0) -> Proc:
+        """Start ``hami scheduler`` (on ``port``, or a free one that becomes kube-scheduler's
+        extender and the webhook's URL)."""
+        port = port or free_port()
+        if name == "hami-scheduler":
+            self.hami_port = port
+            self.hami_url = f"https://127.0.0.1:{port}"
+        url = f"https://127.0.0.1:{port}"
         proc = self._start(name, [
             sys.executable, "-c", "from hami.cli import main; main()", "scheduler",
             "--kubeconfig", str(self.hami_kubeconfig),
@@ -432,11 +436,17 @@ class ControlPlane:
         ], env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
         wait_until(
             f"{name} /readyz",
-            lambda: httpx.get(f"{self.hami_url}/readyz", verify=ca_context(self.pki.ca), timeout=2)
+            lambda: httpx.get(f"{url}/readyz", verify=ca_context(self.pki.ca), timeout=2)
             .status_code == 200,
             60, proc,
         )  # fmt: skip
         return proc
+
+    def restart_hami(self, *, kill: bool = True) -> Proc:
+        """SIGKILL (or SIGTERM) ``hami scheduler`` and start it again on the same port."""
+        proc = self.procs["hami-scheduler"]
+        proc.kill() if kill else proc.stop()
+        return self.start_hami(port=self.hami_port)
 
     def register_webhook(self) -> None:
         import base64
