@@ -251,7 +251,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def start_kubelet(self) -> None:
         kubeconfig = self.cp.node_kubeconfigs[self.name]
-        self.kubelet_root.mkdir()
+        self.kubelet_root.mkdir(exist_ok=True)
         KUBELET_PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
         config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -304,6 +304,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         wait_until(f"node {self.name} Ready", ready, 90, proc)
         # The node-lifecycle controller (off in this harness) lifts the not-ready taint.
         self.cp.api.patch(f"/api/v1/nodes/{self.name}", {"spec": {"taints": None}})
+
+    def restart_kubelet(self) -> None:
+        """Stop kubelet (SIGTERM) and start it again with the same configuration."""
+        self.procs["kubelet"].stop()
+        self.start_kubelet()
 
     def start_device_plugin(self) -> Proc:
         hook = self.dir / "vgpu-hook"

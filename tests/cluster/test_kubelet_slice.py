@@ -137,3 +137,18 @@ def test_deleting_a_pod_frees_its_gpu_for_a_pending_one(cluster: ControlPlane, n
     done = wait_for("waiter to run after the delete", lambda: finished(cluster, ns, "waiter"), 180)
     assert done["status"]["phase"] == "Succeeded", done["status"]
     assert alloc_event(cluster, ns, "waiter", "main")["granted"] == 10
+
+
+def test_kubelet_restart_plugin_reregisters(
+    cluster: ControlPlane, ns: str, kubelet_node: GpuNode
+) -> None:
+    log = kubelet_node.procs["device-plugin"].log
+    mark = "with kubelet"  # "registered ['nvidia.com/gpu'] with kubelet"
+    before = log.read_text().count(mark)
+    kubelet_node.restart_kubelet()
+    # The plugin sees kubelet's new registration socket and registers again; then Allocate
+    # works through the new connection.
+    body = pod("again", container("main", {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "2000"}))
+    run_to_end(cluster, ns, body)
+    assert alloc_event(cluster, ns, "again", "main")["granted"] == 2
+    assert log.read_text().count(mark) > before  # registered again after the restart
