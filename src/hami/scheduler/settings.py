@@ -100,6 +100,9 @@ class SchedulerSettings(BaseSettings):
     register_interval: float = 15.0
     legacy_metrics: bool = False
     debug: bool = False
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text, or json: one JSON object per line (time, level, logger, msg)."
+    )
 
     @field_validator(
         "node_lock_timeout",
