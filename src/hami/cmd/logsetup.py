@@ -16,11 +16,13 @@ from typing import Any, Final
 
 FORMATS: Final = ("text", "json")
 
-#: Attributes every LogRecord has; anything else on a record came in through ``extra``.
+#: Attributes every LogRecord has; anything else on a record came in through ``extra``
+#: (except uvicorn's ``color_message``, the same message with terminal colours).
 _STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "asctime",
     "taskName",
+    "color_message",
 }
 #: Chatty third-party loggers (one INFO line per HTTP request) kept at WARNING unless debugging.
 _NOISY: Final = ("httpx", "httpx2", "httpcore", "httpcore2")

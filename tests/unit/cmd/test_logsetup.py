@@ -34,6 +34,8 @@ def test_text_appends_extra_fields() -> None:
     quoted = logsetup.TextFormatter().format(_record(reason="2/2 CardInsufficientMemory"))
     assert quoted.endswith(' reason="2/2 CardInsufficientMemory"')
     assert logsetup.TextFormatter().format(_record()).endswith("filter ns/p: placed")
+    uvicorn = _record(color_message="\x1b[32mfilter\x1b[0m")  # uvicorn's coloured copy: dropped
+    assert logsetup.TextFormatter().format(uvicorn).endswith("filter ns/p: placed")
 
 
 def test_json_is_one_object_per_line_with_the_extra_fields() -> None:
