@@ -12,7 +12,7 @@ import pytest
 from hami.cmd import device_plugin, logsetup
 from hami.cmd.scheduler import _given
 from hami.cmd.scheduler import command as scheduler_command
-from hami.scheduler.settings import load_settings
+from hami.scheduler.settings import SettingsError, load_settings
 
 
 def _record(msg: str = "filter %s: placed", *args: object, **extra: object) -> logging.LogRecord:
@@ -77,6 +77,12 @@ def test_scheduler_flag(args: list[str], expected: dict[str, str]) -> None:
 def test_scheduler_env_and_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HAMI_LOG_FORMAT", "json")
     assert load_settings({}).log_format == "json"
+    monkeypatch.setenv("HAMI_LOG_FORMAT", "yaml")
+    with pytest.raises(SettingsError) as bad:
+        load_settings({})
+    assert str(bad.value) == (
+        "invalid scheduler settings: log_format: Input should be 'text' or 'json' (got 'yaml')"
+    )  # one line, no pydantic URL
     with pytest.raises(click.BadParameter):
         scheduler_command.make_context("scheduler", ["--log-format", "xml"])
 
