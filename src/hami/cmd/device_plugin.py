@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import signal
 from pathlib import Path
@@ -53,6 +52,14 @@ _PATH = click.Path(path_type=Path)
 @click.option("--fake-gpus", type=int, help="Use N in-memory fake GPUs instead of NVML.")
 @click.option("--print-config", is_flag=True, help="Print the effective settings and exit.")
 @click.option("--debug", is_flag=True)
+@click.option(
+    "--log-format",
+    envvar="HAMI_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text, or one JSON object per line.",
+)
 def command(
     node_name: str,
     config_file: Path | None,
@@ -71,8 +78,10 @@ def command(
     fake_gpus: int | None,
     print_config: bool,
     debug: bool,
+    log_format: str,
 ) -> None:
     """Run the NVIDIA device plugin on a GPU node."""
+    from hami.cmd.logsetup import configure
     from hami.deviceplugin.settings import PluginSettings, SettingsError, load_settings
 
     overrides: dict[str, Any] = {
@@ -94,10 +103,7 @@ def command(
     if print_config:
         click.echo(json.dumps(settings.dump(), indent=2, sort_keys=True))
         return
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(debug=debug, fmt=log_format)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(settings, install_lib, kubeconfig, fake_gpus))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,8 @@ _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--leader-elect-resource-name", "leader_elect_resource_name"), {}),
     (("--leader-elect-resource-namespace", "leader_elect_resource_namespace"), {}),
     (("--device-config-file", "device_config_file"), {"type": click.Path(path_type=Path)}),
+    (("--log-format", "log_format"),
+     {"type": click.Choice(["text", "json"]), "help": "text, or one JSON object per line."}),
 ]  # fmt: skip
 
 
@@ -99,6 +100,7 @@ def _given(flags: dict[str, Any]) -> dict[str, Any]:
 @_options
 def command(config_file: Path | None, **flags: Any) -> None:
     """Run the scheduler extender (/filter, /bind) and the admission webhook (/webhook)."""
+    from hami.cmd.logsetup import configure
     from hami.config.devices import ConfigError
     from hami.k8s.lightkube import LightkubeClient
     from hami.scheduler.runner import SchedulerRunner
@@ -109,13 +111,7 @@ def command(config_file: Path | None, **flags: Any) -> None:
         settings = load_settings(given, config_file)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not settings.debug:  # one INFO line per API request would cost more than the request
-        for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    configure(debug=settings.debug, fmt=settings.log_format)
 
     async def _main() -> None:
         client = LightkubeClient.from_kubeconfig(

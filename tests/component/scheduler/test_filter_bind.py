@@ -85,6 +85,17 @@ async def test_unschedulable_pod_reports_every_node(harness: Harness) -> None:
     )
 
 
+async def test_retried_failures_count_on_one_event(harness: Harness) -> None:
+    pod = await _create(harness, make_pod("pending", containers=[container(gpumem=999_999)]))
+    for _ in range(4):  # kube-scheduler retries; each event is sent before the next try
+        body = (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()
+        assert body["NodeNames"] == []
+        await harness.service.recorder.flush()
+    failed = _events(harness.kube, "FilteringFailed")
+    assert [e["count"] for e in failed] == [4]
+    assert failed[0]["involvedObject"]["name"] == "pending"
+
+
 async def test_retried_filter_does_not_double_count(harness: Harness) -> None:
     pod = await _create(harness, make_pod("retry", containers=[container(gpumem=4000)]))
     for _ in range(3):

@@ -205,14 +205,58 @@ def test_busy_nodes_are_passed_over_while_another_fits(
     assert out.annotations["hami.io/vgpu-node"] == node
 
 
-def test_busy_lookahead_is_bounded() -> None:
+def _binpack_row(busy: int) -> tuple[ClusterState, list[str]]:
+    """``busy`` nodes, fullest first in binpack order, then one emptier node (the last name)."""
     cs = state()
-    names = [f"n{i:02d}" for i in range(40)]
-    for n in names:
+    names = [f"n{i:02d}" for i in range(busy + 1)]
+    for i, n in enumerate(names):
         cs.upsert_node(n, gpus(n, 1))
+        used = ContainerDevice(f"GPU-{n}-0", "NVIDIA", 20000 - i * 100, 10)
+        cs.add_pod(f"u-{n}", "fill", f"u-{n}", n, {"NVIDIA": ((used,),)})
+    return cs, names
+
+
+def test_free_node_wins_over_any_number_of_busy_nodes() -> None:
+    cs, names = _binpack_row(40)
     out = cs.filter(pod("p"), now=NOW, avoid=set(names[:-1]))
-    # only AVOID_LOOKAHEAD busy fits are passed over: the best busy one wins, not the last node
-    assert out.node == names[0]
+    assert out.node == names[-1]  # the only free node, last in binpack order
+
+
+def test_busy_node_chosen_only_when_no_free_node_fits() -> None:
+    cs, names = _binpack_row(40)
+    # every node busy: the best busy node that fits wins
+    assert cs.filter(pod("p"), now=NOW, avoid=set(names)).node == names[0]
+    # the free node cannot fit (a second pod fills it): still the best busy node, and a busy
+    # node that cannot fit is passed over for the next busy one
+    full = ContainerDevice(f"GPU-{names[-1]}-0", "NVIDIA", 20000, 10)
+    cs.add_pod("full", "fill", "full", names[-1], {"NVIDIA": ((full,),)})
+    full0 = ContainerDevice(f"GPU-{names[0]}-0", "NVIDIA", 20000, 10)
+    cs.add_pod("full0", "fill", "full0", names[0], {"NVIDIA": ((full0,),)})
+    out = cs.filter(pod("p", ctr(gpu=1, mem=10000)), now=NOW, avoid=set(names[:-1]))
+    assert out.node == names[1]
+
+
+def test_busy_nodes_are_not_fitted_while_a_free_node_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hami.scheduler.state as state_mod
+
+    fitted: list[str] = []
+    real = state_mod.fit_pod
+
+    def counting(node: Any, *args: Any, **kw: Any) -> Any:
+        fitted.append(node.name)
+        return real(node, *args, **kw)
+
+    monkeypatch.setattr(state_mod, "fit_pod", counting)
+    cs, names = _binpack_row(40)
+    assert cs.filter(pod("p"), now=NOW, avoid=set(names[:-1])).node == names[-1]
+    assert fitted == [names[-1]]  # one detailed fit: busy nodes were only set aside
+
+
+def test_no_fit_anywhere_names_busy_nodes_with_their_reason() -> None:
+    cs, names = _binpack_row(3)
+    out = cs.filter(pod("p", ctr(gpu=2)), now=NOW, avoid=set(names[:2]))
+    assert out.node is None
+    assert set(out.failed_nodes) == set(names)
 
 
 GPU_POLICIES = [
