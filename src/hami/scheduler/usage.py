@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hami.api.types import PERCENTAGE_UNSET, ContainerRequest, DeviceInfo, PodSingleDevice
 from hami.device.nvidia.fit import MIG_MODE, DeviceUsage, Selection
+from hami.device.nvidia.score import node_score
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +151,7 @@ class NodeUsage:
             key = (d.type.lower(), d.mode)
             counts[key] = counts.get(key, 0) + 1
             ids.append(d.id)
-        self.score = 10 * (
-            (used / count if count else 0.0)
-            + (ucores / tcores if tcores else 0.0)
-            + (umem / tmem if tmem else 0.0)
-        )
+        self.score = node_score(used, count, ucores, tcores, umem, tmem)
         mems.sort(reverse=True)
         cores.sort(reverse=True)
         fracs.sort(reverse=True)

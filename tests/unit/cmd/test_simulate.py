@@ -105,8 +105,9 @@ def test_gpu_policy_binpack_packs_the_busy_gpu(tmp_path: Path) -> None:
             "json",
         ).output
     )
-    assert [p["containers"][0][0]["uuid"] for p in spread["pods"]] == ["GPU-0", "GPU-1"]
-    assert [p["containers"][0][0]["uuid"] for p in binpack["pods"]] == ["GPU-0", "GPU-0"]
+    # HAMi walks its sorted list from the end: the GPU registered last wins a tie
+    assert [p["containers"][0][0]["uuid"] for p in spread["pods"]] == ["GPU-1", "GPU-0"]
+    assert [p["containers"][0][0]["uuid"] for p in binpack["pods"]] == ["GPU-1", "GPU-1"]
 
 
 def test_custom_files_and_config(tmp_path: Path) -> None:
