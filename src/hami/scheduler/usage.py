@@ -27,6 +27,10 @@ class MigAllocation:
     profile: str
     start: int
     size: int
+    mig_uuid: str = ""
+    """Runtime identity the device plugin adds once the instance exists ("" = not yet)."""
+    gpu_instance_id: int = -1
+    compute_instance_id: int = -1
 
 
 @dataclass(slots=True)
