@@ -135,7 +135,8 @@ BAD = [
     ("no-name", "pods", "kind: Pod\nmetadata: {}\nspec: {}\n", "pods.yaml: object 1: metadata.name is missing"),
     ("bad-register", "nodes", NODE.replace("GPU-1,10,", "GPU-1,ten,"), "nodes.yaml: Node n1: hami.io/node-nvidia-register"),
     ("no-spec", "pods", "kind: Pod\nmetadata: {name: x}\n", "pods.yaml: Pod x: spec is missing"),
-    ("bad-config", "config", "version: v1\nnvidia:\n  bogusKey: 1\n", "cfg.yaml"),
+    # HAMi ignores unknown keys (a warning now); a value of the wrong type it refuses
+    ("bad-config", "config", "version: v1\nnvidia:\n  deviceSplitCount: many\n", "cfg.yaml: nvidia.deviceSplitCount"),
     ("list-items-not-list", "nodes", "kind: List\nitems: 3\n", "nodes.yaml: document 1: 'items' is not a list"),
 ]  # fmt: skip
 
