@@ -81,7 +81,7 @@ def _given(flags: dict[str, Any]) -> dict[str, Any]:
     """Explicit flags only (None = not given); ``--no-x`` becomes ``x=False``."""
     given: dict[str, Any] = {}
     for key, value in flags.items():
-        if value is None or key == "verbosity":
+        if value is None or key in ("verbosity", "strict_config"):
             continue
         if key.startswith(_NEGATED) and key[len(_NEGATED) :] in dict(_BOOLS):
             given[key[len(_NEGATED) :]] = False
@@ -97,11 +97,18 @@ def _given(flags: dict[str, Any]) -> dict[str, Any]:
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="YAML settings file (snake_case keys).",
 )
+@click.option(
+    "--strict-config",
+    is_flag=True,
+    default=False,
+    show_default=True,
+    help="Refuse unknown device-config keys and out-of-range values instead of warning.",
+)
 @_options
-def command(config_file: Path | None, **flags: Any) -> None:
+def command(config_file: Path | None, strict_config: bool, **flags: Any) -> None:
     """Run the scheduler extender (/filter, /bind) and the admission webhook (/webhook)."""
     from hami.cmd.logsetup import configure
-    from hami.config.devices import ConfigError
+    from hami.config.devices import ConfigError, load_device_config
     from hami.k8s.lightkube import LightkubeClient
     from hami.scheduler.runner import SchedulerRunner
     from hami.scheduler.settings import SettingsError, load_settings
@@ -114,11 +121,12 @@ def command(config_file: Path | None, **flags: Any) -> None:
     configure(debug=settings.debug, fmt=settings.log_format)
 
     async def _main() -> None:
+        device_config = load_device_config(settings.device_config_file, strict=strict_config)
         client = LightkubeClient.from_kubeconfig(
             settings.kubeconfig, timeout_s=settings.kube_timeout
         )
         try:
-            runner = SchedulerRunner(settings, client)
+            runner = SchedulerRunner(settings, client, device_config=device_config)
             await runner.serve()
         finally:
             await client.close()

@@ -149,6 +149,13 @@ def render_table(res: SimulationResult) -> str:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Device config YAML (HAMi device-config.yaml). Default: built-in defaults.",
 )
+@click.option(
+    "--strict-config",
+    is_flag=True,
+    default=False,
+    show_default=True,
+    help="Refuse unknown device-config keys and out-of-range values instead of warning.",
+)
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def command(
     nodes_path: Path | None,
@@ -156,11 +163,12 @@ def command(
     node_policy: str,
     gpu_policy: str,
     config_path: Path | None,
+    strict_config: bool,
     output: str,
 ) -> None:
     """Schedule pods onto a cluster described in YAML, offline (no cluster, no GPU)."""
     try:
-        cfg = load_device_config(config_path)
+        cfg = load_device_config(config_path, strict=strict_config)
         node_docs, node_src = _read_docs(nodes_path, "nodes.yaml")
         pod_docs, pod_src = _read_docs(pods_path, "pods.yaml")
         nodes = load_nodes(node_docs, node_src)

@@ -52,7 +52,7 @@ def test_success_writes_exact_annotations() -> None:
     cs.upsert_node("n1", gpus("n1", 2))
     p = pod("p", ctr(gpu=2, mem=4000, cores=30), init=[ctr("init")])
     out = cs.filter(p, ["n1"], now=NOW)
-    value = ";GPU-n1-0,NVIDIA,4000,30:GPU-n1-1,NVIDIA,4000,30:;"
+    value = ";GPU-n1-1,NVIDIA,4000,30:GPU-n1-0,NVIDIA,4000,30:;"  # HAMi walks from the end
     assert out.annotations == {
         "hami.io/vgpu-node": "n1",
         "hami.io/vgpu-time": str(int(NOW.timestamp())),
@@ -307,7 +307,8 @@ def test_multi_container_sees_earlier_containers() -> None:
     cs = state()
     cs.upsert_node("n1", gpus("n1", 2))
     out = cs.filter(pod("p", ctr("a", gpu=1, mem=1000), ctr("b", gpu=1, mem=1000)), now=NOW)
-    assert uuids(out) == [["GPU-n1-0"], ["GPU-n1-1"]]  # spread: second goes to the idle GPU
+    # spread, HAMi's walk from the end: first GPU 1, the second container the still idle GPU 0
+    assert uuids(out) == [["GPU-n1-1"], ["GPU-n1-0"]]
     out = cs.filter(
         pod(
             "q", ctr("a", gpu=1, mem=30000), ctr("b", gpu=1, mem=30000), ctr("c", gpu=1, mem=30000)
@@ -396,7 +397,7 @@ def test_numa_bind_keeps_a_container_on_one_numa_node() -> None:
     out = cs.filter(
         pod("p", ctr(gpu=2, mem=1000), annotations={"nvidia.com/numa-bind": "true"}), now=NOW
     )
-    assert uuids(out) == [["GPU-m0", "GPU-m1"]]
+    assert uuids(out) == [["GPU-m1", "GPU-m0"]]  # HAMi's walk order
 
 
 def test_uuid_pinned_pod() -> None:
@@ -472,10 +473,10 @@ def test_topology_aware_picks_best_linked_pair() -> None:
     cs.upsert_node("n1", gpus("n1", 4), {"hami.io/node-nvidia-score": scores})
     annos = {"hami.io/gpu-scheduler-policy": "topology-aware"}
     assert uuids(cs.filter(pod("p", ctr(gpu=2, mem=10), annotations=annos), now=NOW)) == [
-        ["GPU-n1-1", "GPU-n1-2"]
+        ["GPU-n1-2", "GPU-n1-1"]  # HAMi's walk order (from the end)
     ]
     single = cs.filter(pod("q", ctr(gpu=1, mem=10), annotations=annos), now=NOW)
-    assert uuids(single) == [["GPU-n1-0"]]
+    assert uuids(single) == [["GPU-n1-3"]]  # tie 0/3: first in HAMi's walk (from the end)
 
 
 def test_candidates_restrict_the_choice() -> None:
