@@ -400,7 +400,8 @@ def encode_mig_allocations(allocs: Iterable[MigAllocation]) -> str:
 
 
 def decode_mig_allocations(value: str) -> tuple[MigAllocation, ...]:
-    """Inverse of :func:`encode_mig_allocations` (extra runtime keys are ignored)."""
+    """Inverse of :func:`encode_mig_allocations`, plus the runtime keys the device plugin adds
+    once the instance exists (``migUUID``, ``gpuInstanceID``, ``computeInstanceID``)."""
     try:
         data = json.loads(value)
         return tuple(
@@ -411,6 +412,9 @@ def decode_mig_allocations(value: str) -> tuple[MigAllocation, ...]:
                 str(e["profile"]),
                 int(e["placement"]["start"]),
                 int(e["placement"]["size"]),
+                mig_uuid=str(e.get("migUUID") or ""),
+                gpu_instance_id=int(e.get("gpuInstanceID", -1)),
+                compute_instance_id=int(e.get("computeInstanceID", -1)),
             )
             for e in data
         )

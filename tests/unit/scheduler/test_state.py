@@ -7,6 +7,7 @@ node and devices, the exact annotation strings, or the per-node failure reasons.
 # ruff: noqa: E501  (case tables read best one case per line)
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -529,3 +530,20 @@ def test_pod_devices_from_annotations_round_trip() -> None:
     rebuilt = pod_devices_from_annotations({"metadata": {"annotations": out.annotations}})
     assert rebuilt == out.devices
     assert pod_devices_from_annotations({"metadata": {}}) is None
+
+
+def test_mig_allocations_carry_the_device_plugins_runtime_identity() -> None:
+    """The device plugin adds migUUID/gpuInstanceID/computeInstanceID once the instance exists;
+    the scheduler's MIG metric needs them (issue 13, point 2)."""
+    from hami.scheduler.state import decode_mig_allocations
+
+    value = json.dumps([
+        {"containerIndex": 0, "deviceIndex": 1, "gpuUUID": "GPU-m", "profile": "1g.10gb",
+         "placement": {"start": 2, "size": 1}, "migUUID": "MIG-abc", "gpuInstanceID": 7,
+         "computeInstanceID": 0},
+        {"containerIndex": 0, "deviceIndex": 0, "gpuUUID": "GPU-m", "profile": "1g.10gb",
+         "placement": {"start": 3, "size": 1}},
+    ])  # fmt: skip
+    ready, pending = decode_mig_allocations(value)
+    assert (ready.mig_uuid, ready.gpu_instance_id, ready.compute_instance_id) == ("MIG-abc", 7, 0)
+    assert (pending.mig_uuid, pending.gpu_instance_id, pending.compute_instance_id) == ("", -1, -1)
