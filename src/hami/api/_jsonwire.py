@@ -50,7 +50,12 @@ UINT64 = (0, 2**64 - 1)
 
 
 def get_int(
-    field: str, obj: Mapping[str, Any], key: str, default: int = 0, *, bounds: tuple[int, int] = INT64
+    field: str,
+    obj: Mapping[str, Any],
+    key: str,
+    default: int = 0,
+    *,
+    bounds: tuple[int, int] = INT64,
 ) -> int:
     """Read an integer member; ``null`` or absent is ``default`` (Go keeps the zero value).
 

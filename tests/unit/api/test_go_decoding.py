@@ -69,7 +69,13 @@ def test_scores_keys_any_case_and_null_score() -> None:
 )
 def test_modeless_gpu_matches_any_requested_mode(requested: str, mode: str, ok: bool) -> None:
     """HAMi checks ``strings.Contains(requested, d.Mode)``: an empty mode is in every string."""
-    obj: dict[str, Any] = {"id": "GPU-a", "count": 1, "devmem": 1, "devcore": 100, "type": "NVIDIA-T4"}
+    obj: dict[str, Any] = {
+        "id": "GPU-a",
+        "count": 1,
+        "devmem": 1,
+        "devcore": 100,
+        "type": "NVIDIA-T4",
+    }
     if mode:
         obj["mode"] = mode
     (dev,) = decode_node_devices(json.dumps([obj]))
@@ -85,7 +91,9 @@ def test_modeless_gpu_matches_any_requested_mode(requested: str, mode: str, ok: 
     ],
     ids=["chunk-without-comma-skipped", "block-of-junk-is-empty", "int32-max-ok"],
 )  # fmt: skip
-def test_pod_devices_decode_as_go(value: str, want: tuple[tuple[ContainerDevice, ...], ...]) -> None:
+def test_pod_devices_decode_as_go(
+    value: str, want: tuple[tuple[ContainerDevice, ...], ...]
+) -> None:
     assert decode_pod_devices(value) == want
 
 
