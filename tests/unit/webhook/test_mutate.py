@@ -123,6 +123,7 @@ def deep(levels: int) -> dict[str, Any]:
         out = {"f:x": out}
     return out
 
+
 CASES = [
     # --- step 2: scheduler-name routing ---------------------------------------------------
     Case("empty-scheduler-set", P_MEM, edit(P_MEM, sched())),
