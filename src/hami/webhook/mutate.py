@@ -28,8 +28,9 @@ from hami.webhook.jsonpatch import diff
 log = logging.getLogger(__name__)
 
 DEFAULT_SCHEDULER = "default-scheduler"
-QUOTA_DENIAL = "exceeding resource quota"
 HAMI_SCHEDULER = "hami-scheduler"
+QUOTA_DENIAL = "exceeding resource quota"
+"""Start of every quota denial; said once even when the quota check's message starts with it."""
 
 #: ``quota_check(namespace, mem_mib, cores)`` returns a denial message or None.
 QuotaCheck = Callable[[str, int, int], "str | None"]
