@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hami.api.annotations import NUMA_BIND
 from hami.api.errors import DecodeError
 from hami.api.types import (
     PERCENTAGE_UNSET,
@@ -26,6 +27,8 @@ from hami.device.nvidia.request import has_resource, pod_containers, resource_va
 
 # Reason constants (HAMi ``pkg/device/common``): wire-visible in failedNodes messages.
 CARD_TYPE_MISMATCH = "CardTypeMismatch"
+GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+"""What Go's ``strconv.ParseBool`` reads as true (HAMi parses ``nvidia.com/numa-bind`` so)."""
 CARD_UUID_MISMATCH = "CardUuidMismatch"
 CARD_TIME_SLICING_EXHAUSTED = "CardTimeSlicingExhausted"
 CARD_COMPUTE_UNITS_EXHAUSTED = "CardComputeUnitsExhausted"
@@ -135,7 +138,7 @@ def selection_from_annotations(annotations: Mapping[str, str], *, mutex: bool = 
         use_uuids=frozenset(_split(annotations.get("nvidia.com/use-gpuuuid"), lower=False)),
         nouse_uuids=frozenset(_split(annotations.get("nvidia.com/nouse-gpuuuid"), lower=False)),
         vgpu_mode=annotations.get("nvidia.com/vgpu-mode", "").strip(),
-        numa_bind=annotations.get("nvidia.com/numa-bind", "").strip().lower() == "true",
+        numa_bind=annotations.get(NUMA_BIND, "").strip() in GO_TRUE,
         mutex=mutex,
     )
 
