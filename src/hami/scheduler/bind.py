@@ -182,7 +182,7 @@ class Binder:
         self._forget(str(_meta(pod).get("uid") or ""))
         try:
             await self.client.patch_pod_metadata(
-                ns, name, annotations=dict.fromkeys(DECISION_KEYS)
+                ns, name, annotations=dict.fromkeys(DECISION_KEYS), labels={VGPU_NODE: None}
             )
         except errors.ApiError as exc:
             log.warning("pod %s/%s: clearing the stale decision failed: %s", ns, name, exc)
