@@ -137,14 +137,15 @@ class Binder:
             why = (f"the last filter placed it on node {placed}" if placed else
                    f"it has no {VGPU_NODE} decision")  # fmt: skip
             return self._failed(pod, ref, node, f"{why}; the next filter decides again", started)
+        queued = time.monotonic()
         try:
             locked = await self.locker.acquire(
                 node, ns, name, cached=self._cached_node(node),
                 wait_s=self.lock_retry_timeout_s, refresh=self._cached_node,
             )  # fmt: skip
         except NodeLockError as exc:
-            return self._failed(pod, ref, node, str(exc), started)
-        waited = time.monotonic() - started
+            return self._failed(pod, ref, node, str(exc), started, time.monotonic() - queued)
+        waited = time.monotonic() - queued
         try:
             if not fresh:  # the decision this replica cached may be older than the API's
                 pod = await self.client.get_pod(ns, name)
@@ -152,7 +153,8 @@ class Binder:
             stale = misfit(pod, locked, [p for p in on_node if holds_devices(p, node, uid, ref)])
             if stale is not None:
                 await self.locker.release(node, ns, name)
-                await self._drop_decision(pod, ns, name)
+                if _placed(pod) == node:  # a newer decision for another node stays
+                    await self._drop_decision(pod, ns, name)
                 self.stats.stale += 1
                 return self._failed(pod, ref, node, f"{stale}; the next filter decides again",
                                     started, waited)  # fmt: skip
@@ -204,11 +206,10 @@ class Binder:
         node: str,
         why: str,
         started: float,
-        waited: float | None = None,
+        waited: float = 0.0,
     ) -> ExtenderBindingResult:
         self.stats.failed += 1
         msg = f"bind pod {ref} to node {node}: {why}"
-        waited = time.monotonic() - started if waited is None else waited
         _log_bind(logging.INFO, ref, node, "failed", started, waited, why)
         if pod is not None:
             self.recorder.record(pod, "Warning", events.BINDING_FAILED, msg)
