@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+
+log = logging.getLogger(__name__)
 
 _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--http-bind", "--http_bind", "http_bind"), {"help": "host:port of the extender."}),
@@ -90,6 +95,37 @@ def _given(flags: dict[str, Any]) -> dict[str, Any]:
     return given
 
 
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (kubelet stopping the pod) cancels the running task, so the runner shuts down
+    cleanly: servers stop, the leader Lease is released (another replica takes over at once)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    stopping: list[bool] = []
+
+    def _stop() -> None:
+        if stopping:
+            return  # already shutting down; a second cancel would cut the shutdown short
+        log.info("SIGTERM received: shutting down")
+        stopping.append(True)
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, _stop)
+    except (NotImplementedError, RuntimeError):  # not the main thread / no signals here
+        yield
+        return
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+        task.uncancel()  # our own stop request, answered: finish normally
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 @click.command(name="scheduler", cls=_GoStyleCommand)
 @click.option(
     "--config",
@@ -127,7 +163,8 @@ def command(config_file: Path | None, strict_config: bool, **flags: Any) -> None
         )
         try:
             runner = SchedulerRunner(settings, client, device_config=device_config)
-            await runner.serve()
+            with _stop_on_sigterm():
+                await runner.serve()
         finally:
             await client.close()
 

@@ -70,6 +70,9 @@ class PluginSettings:
     """Re-send the full ListAndWatch list this often (None: only on changes)."""
     pod_lookup_retries: int = 3
     """Times Allocate re-reads the apiserver when no pending pod is found yet (informer lag)."""
+    lock_sweep_interval_s: float = 10.0
+    """How often the node lock is checked for an owner that no longer needs it (e.g. kubelet's
+    admission failed while the plugin was down); also once at start."""
 
     def __post_init__(self) -> None:
         if not self.node_name:

@@ -225,7 +225,8 @@ class SchedulerCollector(Collector):
         locks = CounterMetricFamily("hami_node_lock", "Node lock operations.", labels=["op"])
         for op, value in (("acquired", lock.acquired), ("released", lock.released),
                           ("stolen", lock.stolen), ("conflict", lock.conflicts),
-                          ("contention", lock.contention), ("failed", lock.failures)):  # fmt: skip
+                          ("contention", lock.contention), ("failed", lock.failures),
+                          ("waited", lock.waited)):  # fmt: skip
             locks.add_metric([op], value)
         yield from (hist, filters, binds, locks)
 

@@ -166,8 +166,9 @@ class SchedulerService:
             recorder,
             cached_pod=self.pod_informer.get,
             cached_node=self.node_informer.get,
-            reserved=self.pods.__contains__,
             clock=clock,
+            forget=self._forget,
+            nvidia=device_config.nvidia,
             lock_retry_timeout_s=lock_retry_timeout_s,
         )
 
