@@ -19,7 +19,7 @@ from hami.config.devices import (
     ConfigError,
     DeviceConfig,
     load_device_config,
-    parse_device_config,
+    node_config_entries,
 )
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def load_node_config_file(path: Path) -> DeviceConfig:
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: expected an object with a 'nodeconfig' list")
     try:
-        return parse_device_config({"nodeconfig": raw.get("nodeconfig") or []}, str(path))
+        return DeviceConfig(nodeconfig=node_config_entries(raw, str(path)))
     except ConfigError as exc:
         raise SettingsError(str(exc)) from exc
 

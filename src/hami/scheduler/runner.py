@@ -164,7 +164,7 @@ class SchedulerRunner:
                 "ssl_keyfile": str(self.settings.key_file),
             }
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="off",
+            app, host=host, port=port, log_level="warning", lifespan="off", log_config=None,
             access_log=False, proxy_headers=False, server_header=False,
             http=CoalescingHttpToolsProtocol, **kwargs,
         )  # fmt: skip
