@@ -81,7 +81,7 @@ def command(
 async def _run(settings: object, kubeconfig: Path | None, no_nvml: bool) -> None:
     from hami.k8s.lightkube import LightkubeClient
     from hami.monitor.nvml import HostGpus, PynvmlHostGpus, StaticHostGpus
-    from hami.monitor.service import Monitor, MonitorSettings, build_registry, serve_metrics
+    from hami.monitor.service import Monitor, MonitorSettings, serve_metrics
 
     assert isinstance(settings, MonitorSettings)
     log = logging.getLogger("hami.monitor")
@@ -96,7 +96,7 @@ async def _run(settings: object, kubeconfig: Path | None, no_nvml: bool) -> None
     client = LightkubeClient.from_kubeconfig(kubeconfig)
     try:
         monitor = Monitor(settings, client, hosts)
-        server = serve_metrics(build_registry(monitor), settings.metrics_bind_address)
+        server = serve_metrics(monitor, settings.metrics_bind_address)
         log.info(
             "hami monitor on node %s: regions under %s, /metrics on %s, resync %.0fs",
             settings.node_name, settings.containers_dir, settings.metrics_bind_address,

@@ -408,14 +408,15 @@ def parse_duration(value: str) -> float:
     return total
 
 
-def serve_metrics(registry: CollectorRegistry, bind: str) -> Any:
+def serve_metrics(monitor: Monitor, bind: str) -> Any:
     """A uvicorn server for ``/metrics`` (built, not started)."""
     import uvicorn
-    from prometheus_client import make_asgi_app
+
+    from hami.monitor.exposition import asgi_app
 
     host, port = split_bind(bind)
     config = uvicorn.Config(
-        make_asgi_app(registry=registry), host=host, port=port, log_level="warning",
+        asgi_app(monitor.samples), host=host, port=port, log_level="warning",
         lifespan="off", access_log=False, server_header=False,
     )  # fmt: skip
     return uvicorn.Server(config)
