@@ -17,7 +17,17 @@ import click
 _PATH = click.Path(path_type=Path)
 
 
-@click.command(name="monitor")
+class _GoStyleCommand(click.Command):
+    """Accepts klog's ``-v=4`` as HAMi's chart passes it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out: list[str] = []
+        for arg in args:
+            out += ["-v", arg[3:]] if arg.startswith("-v=") else [arg]
+        return super().parse_args(ctx, out)
+
+
+@click.command(name="monitor", cls=_GoStyleCommand)
 @click.option("--node-name", envvar="NODE_NAME", required=True, help="This node's name.")
 @click.option(
     "--hook-path", envvar="HOOK_PATH", type=_PATH, default=Path("/usr/local/vgpu"),
@@ -40,6 +50,7 @@ _PATH = click.Path(path_type=Path)
 @click.option("--kubeconfig", envvar="KUBECONFIG", type=_PATH)
 @click.option("--no-nvml", is_flag=True, help="Export no host GPU figures (no NVML on this node).")
 @click.option("--debug", is_flag=True)
+@click.option("-v", "--v", "verbosity", type=int, help="klog verbosity (accepted, ignored).")
 def command(
     node_name: str,
     hook_path: Path,
@@ -51,6 +62,7 @@ def command(
     kubeconfig: Path | None,
     no_nvml: bool,
     debug: bool,
+    verbosity: int | None,
 ) -> None:
     """Export per-container GPU metrics and run the priority feedback loop on this node."""
     from hami.monitor.service import MonitorSettings, parse_duration, split_bind
