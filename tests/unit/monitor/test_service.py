@@ -178,3 +178,34 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_mig_info_from_the_pod_annotation(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import json
+
+    m = make(tmp_path, legacy_metrics=True)
+    p = pod(containers=("init", "main"))
+    p["metadata"]["annotations"] = {
+        "hami.io/vgpu-mig-allocations": json.dumps([
+            {"containerIndex": 1, "deviceIndex": 0, "gpuUUID": "GPU-m", "profile": "1g.10gb",
+             "placement": {"start": 0, "size": 1}, "migUUID": "MIG-1"},
+            {"containerIndex": 0, "deviceIndex": 0, "gpuUUID": "GPU-m", "profile": "2g.20gb",
+             "placement": {"start": 2, "size": 2}},
+        ])
+    }  # fmt: skip
+    m._on_pod("ADDED", None, p)
+    write(region_dir(tmp_path, f"{UID}_main") / "x.cache", v1_region())
+    got = scrape(m)
+    (info,) = got["hami_mig_device_info"]
+    assert info.labels == {
+        "namespace": "team", "pod": "train", "container": "main", "vdevice_index": "0",
+        "device_uuid": "GPU-m", "mig_uuid": "MIG-1", "profile": "1g.10gb",
+        "gpu_instance_id": "", "compute_instance_id": "",
+    }  # fmt: skip
+    assert got["MigInfo"][0].labels["migname"] == "1g.10gb"
+    bad = pod(uid="other-uid", name="bad")
+    bad["metadata"]["annotations"] = {"hami.io/vgpu-mig-allocations": "[{oops"}
+    with caplog.at_level(logging.WARNING):
+        m._on_pod("ADDED", None, bad)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "pod team/bad" in line and "hami.io/vgpu-mig-allocations" in line
