@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hami.api import sharedregion as sr
+from hami.monitor import region
 from tests.integration.monitor.harness import Node, build_tenant, gpu_node
 from tests.integration.stack import wait_for
 
@@ -37,6 +39,10 @@ def test_bad_files_reported_and_gone_pods_cleaned(node: Node) -> None:
     good = node.schedule("good", gpumem=1000, gpucores=0)
     gone = node.schedule("gone", gpumem=1000, gpucores=0)
     tenant = node.start_tenant(good, alloc_mib=64, idle=True)
+    # libvgpu's file is HAMi's: the size HAMi's monitor selects v1 by, read the same by both readers
+    assert tenant.cache.stat().st_size == sr.FILE_SIZE
+    assert region.read(str(tenant.cache)) == sr.read_region(str(tenant.cache))
+    assert region.read(str(tenant.cache)).used(0) == 64 << 20
     containers = node.hook / "containers"
     bad = {
         "trunc": containers / f"{gone['metadata']['uid']}_main" / "t.cache",
