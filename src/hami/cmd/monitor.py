@@ -97,6 +97,11 @@ async def _run(settings: object, kubeconfig: Path | None, no_nvml: bool) -> None
 
     assert isinstance(settings, MonitorSettings)
     log = logging.getLogger("hami.monitor")
+    try:
+        client = LightkubeClient.from_kubeconfig(kubeconfig)
+    except Exception as exc:  # lightkube raises its own configuration errors
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise click.ClickException(f"cannot load kubeconfig: {first}") from exc
     hosts: HostGpus
     if no_nvml:
         hosts = StaticHostGpus()
@@ -104,8 +109,8 @@ async def _run(settings: object, kubeconfig: Path | None, no_nvml: bool) -> None
         try:
             hosts = PynvmlHostGpus()
         except Exception as exc:  # pynvml raises its own error classes, or OSError
+            await client.close()
             raise click.ClickException(f"NVML unavailable: {exc} (use --no-nvml)") from exc
-    client = LightkubeClient.from_kubeconfig(kubeconfig)
     try:
         monitor = Monitor(settings, client, hosts)
         server = serve_metrics(monitor, settings.metrics_bind_address)

@@ -46,3 +46,15 @@ def test_bad_input_is_one_usage_error(captured: list[Any], args: list[str], need
     result = CliRunner().invoke(main, ["monitor", *args], env=env)
     assert result.exit_code == 2 and needle in result.output, result.output
     assert "Traceback" not in result.output and not captured
+
+
+def test_missing_kubeconfig_is_one_error_line(tmp_path: Any) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["monitor", "--node-name", "n1", "--no-nvml", "--hook-path", str(tmp_path),
+         "--kubeconfig", str(tmp_path / "missing")],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: cannot load kubeconfig: Configuration file {tmp_path / 'missing'} not found"
+    ]
