@@ -9,12 +9,15 @@ suite checks that the output parses to exactly what prometheus_client's own writ
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from hami.monitor.families import BY_NAME
 from hami.monitor.samples import Samples
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -70,8 +73,9 @@ def asgi_app(produce: Callable[[], Samples]) -> Callable[..., Any]:
         try:
             body = render(produce())
         except Exception as exc:  # a scrape must never take the server down
+            log.error("/metrics: collect failed: %s: %s", type(exc).__name__, exc)
             await _reply(send, 500, f"collect failed: {exc}\n".encode(), "text/plain")
-            raise
+            return
         await _reply(send, 200, body if scope.get("method") == "GET" else b"", CONTENT_TYPE)
 
     return app

@@ -331,8 +331,8 @@ class Monitor:
             try:
                 self.feedback_once()
                 self.cleanup_once()
-            except Exception:  # one bad pass must not stop the loop
-                log.exception("monitor pass failed")
+            except Exception as exc:  # one bad pass must not stop the loop
+                log.error("monitor pass failed: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(self.settings.feedback_interval)
 
     async def run(self, serve: Callable[[], Any] | None = None) -> None:

@@ -72,3 +72,21 @@ def test_asgi_app_serves_text_and_refuses_other_methods() -> None:
     assert status == 200 and headers[b"content-type"] == CONTENT_TYPE.encode()
     assert b'hami_build_info{version="v"' in body
     assert call("POST")[0] == 405
+
+
+def test_a_failing_collect_is_a_500_and_one_log_line(caplog: Any) -> None:
+    def boom() -> Samples:
+        raise OSError("disk on fire")
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    async def send(msg: dict[str, Any]) -> None:
+        sent.append(msg)
+
+    asyncio.run(asgi_app(boom)({"type": "http", "method": "GET"}, receive, send))
+    assert sent[0]["status"] == 500
+    (rec,) = caplog.records
+    assert "disk on fire" in rec.getMessage() and rec.exc_info is None
