@@ -53,7 +53,7 @@ def test_single_tenant_uncapped_then_capped_when_a_second_starts(node: Node) -> 
     switch_off = time.time()
     time.sleep(2.5)
     alone = _mean_after(switch_off + 0.6, _util_since(a, a_start, switch_off + 0.6))
-    assert alone > 75, (alone, a.events()[-10:])
+    assert alone > 60, (alone, a.events()[-10:])  # uncapped (the fake GPU gives ~100)
 
     b_start = time.time()
     b = node.start_tenant(pod_b, alloc_mib=200)
@@ -64,8 +64,8 @@ def test_single_tenant_uncapped_then_capped_when_a_second_starts(node: Node) -> 
     time.sleep(3.5)
     a_capped = _mean_after(both + 1.0, _util_since(a, a_start, both + 1.0))
     b_capped = _mean_after(both + 1.0, _util_since(b, b_start, both + 1.0))
-    assert 15 < a_capped < 45, (a_capped, a.events()[-8:])
-    assert 15 < b_capped < 45, (b_capped, b.events()[-8:])
+    assert 10 < a_capped < 50, (a_capped, a.events()[-8:])
+    assert 10 < b_capped < 50, (b_capped, b.events()[-8:])
 
     # B goes away: A is alone again and runs uncapped
     b.stop()
