@@ -7,6 +7,7 @@ fails, it is never skipped.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -16,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from hami.cli import main
 from tests.integration.monitor.harness import (
     FAKE_UUID,
     NODE,
@@ -240,3 +243,12 @@ def test_dashboard_queries_through_a_real_prometheus(node: Node, tmp_path: Path)
     finally:
         prom.stop()
     assert "Traceback" not in node.log_text()
+
+    # kubectl hami top --usage reads the same live monitor
+    result = CliRunner().invoke(main, ["top", "--kubeconfig", str(node.api.kubeconfig_path),
+                                       "--metrics-url", node.metrics_url, "-o", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (gpu,) = json.loads(result.output)["nodes"][0]["gpus"]
+    assert gpu["usage"]["memory_used_bytes"] == 300 * MiB
+    used = {p["name"]: p["usage"]["memory_used_bytes"] for p in gpu["pods"]}
+    assert used == {"tenant-a": 100 * MiB, "tenant-b": 200 * MiB}
