@@ -245,8 +245,8 @@ def test_dashboard_queries_through_a_real_prometheus(node: Node, tmp_path: Path)
     assert "Traceback" not in node.log_text()
 
     # kubectl hami top --usage reads the same live monitor
-    result = CliRunner().invoke(main, ["top", "--kubeconfig", str(node.api.kubeconfig_path),
-                                       "--metrics-url", node.metrics_url, "-o", "json"])  # fmt: skip
+    args = ["top", "--kubeconfig", str(node.api.kubeconfig_path), "--metrics-url"]
+    result = CliRunner().invoke(main, [*args, node.metrics_url, "-o", "json"])
     assert result.exit_code == 0, result.output
     (gpu,) = json.loads(result.output)["nodes"][0]["gpus"]
     assert gpu["usage"]["memory_used_bytes"] == 300 * MiB
