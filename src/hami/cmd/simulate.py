@@ -36,9 +36,7 @@ EXIT_BAD_INPUT = 2
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def check_gpu_policy(
-    _ctx: click.Context | None, _param: click.Parameter | None, value: str
-) -> str:
+def check_gpu_policy(_ctx: click.Context | None, _param: click.Parameter | None, value: str) -> str:
     """A GPU policy or comma chain of known names (as ``hami scheduler`` requires)."""
     parts = [p.strip() for p in value.split(",") if p.strip()]
     bad = [p for p in parts if p not in GPU_POLICIES]
