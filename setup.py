@@ -1,18 +1,23 @@
 """Build hook: wheels and sdists of hami carry libvgpu.
 
 Metadata lives in pyproject.toml; this file only adds what setuptools cannot express there:
-- ``build_py`` runs ``make -C libvgpu lib`` and ships the result as package data
-  ``hami/_lib/libvgpu.so`` (``hami run`` and the device plugin's installer find it there);
+- ``build_py`` runs ``make -C libvgpu release-<arch>`` and ships the result as package data
+  ``hami/_lib/libvgpu.so`` (``hami run`` and the device plugin's installer find it there). The
+  release build compiles with Zig's C compiler (the pinned ``ziglang`` build requirement) against
+  the glibc 2.17 baseline: no system C compiler is needed, and the wheel's library loads in any
+  image with glibc >= 2.17 (docs/portability.md). ``make`` and ``sh`` are the only host tools;
 - the wheel is platform-tagged because it holds a native library;
 - the sdist includes the C sources so a wheel can be built from it.
 Editable installs skip the C build (``make -C libvgpu`` builds it in the checkout). Environment:
-``HAMI_SKIP_LIBVGPU=1`` skips the library, ``HAMI_LIBVGPU_MAKE_TARGET`` (default ``lib``) and
-``HAMI_LIBVGPU_SO`` (default ``libvgpu/build/libvgpu.so``) pick another build, e.g. a release one.
+``HAMI_SKIP_LIBVGPU=1`` skips the library, ``HAMI_LIBVGPU_MAKE_TARGET`` (default
+``release-<arch>``) and ``HAMI_LIBVGPU_SO`` (default ``libvgpu/build/<arch>/libvgpu.so``) pick
+another build, e.g. ``lib`` and ``libvgpu/build/libvgpu.so`` for the system compiler's.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -28,6 +33,19 @@ LIBVGPU = HERE / "libvgpu"
 SDIST_SKIP = ("libvgpu/build/", "libvgpu/third_party/")
 
 
+RELEASE_ARCHS = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def _release_arch() -> str:
+    arch = RELEASE_ARCHS.get(platform.machine().lower())
+    if arch is None:
+        raise SystemExit(
+            f"libvgpu: no release build for {platform.machine()} (x86_64 or aarch64); "
+            "set HAMI_SKIP_LIBVGPU=1 to install without it"
+        )
+    return arch
+
+
 class BuildPyWithLibvgpu(build_py):  # type: ignore[misc]
     """Copy the Python packages, then build libvgpu and add it as hami/_lib/libvgpu.so."""
 
@@ -35,13 +53,27 @@ class BuildPyWithLibvgpu(build_py):  # type: ignore[misc]
         super().run()
         if getattr(self, "editable_mode", False) or os.environ.get("HAMI_SKIP_LIBVGPU"):
             return
-        target = os.environ.get("HAMI_LIBVGPU_MAKE_TARGET", "lib")
+        target = os.environ.get("HAMI_LIBVGPU_MAKE_TARGET")
+        so = os.environ.get("HAMI_LIBVGPU_SO")
+        if target is None:
+            arch = _release_arch()
+            target, so = f"release-{arch}", so or str(LIBVGPU / "build" / arch / "libvgpu.so")
+        if shutil.which("make") is None:
+            raise SystemExit(
+                "libvgpu: building it needs 'make' (e.g. apt-get install make); no C compiler "
+                "is needed. Set HAMI_SKIP_LIBVGPU=1 to install without the library"
+            )
         # NVIDIA's headers are fetched with pip when missing. Inside pip's isolated build
         # environment `python -m pip` cannot import pip (the base site-packages are hidden);
         # `-I` ignores the PYTHONPATH that hides them, so the interpreter's own pip is found.
-        env = {**os.environ, "PIP": os.environ.get("PIP") or f"{sys.executable} -I -m pip"}
+        # The build environment's interpreter has the ziglang requirement (tools/zigcc).
+        env = {
+            **os.environ,
+            "PIP": os.environ.get("PIP") or f"{sys.executable} -I -m pip",
+            "PYTHON": os.environ.get("PYTHON") or sys.executable,
+        }
         subprocess.run(["make", "-C", str(LIBVGPU), target], check=True, env=env)
-        built = Path(os.environ.get("HAMI_LIBVGPU_SO", LIBVGPU / "build" / "libvgpu.so"))
+        built = Path(so or LIBVGPU / "build" / "libvgpu.so")
         if not built.is_absolute():
             built = HERE / built
         dest = Path(self.build_lib) / "hami" / "_lib"

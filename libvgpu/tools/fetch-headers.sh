@@ -15,7 +15,23 @@ if [ -z "$PIP" ]; then
     done
 fi
 [ -n "$PIP" ] || { echo "fetch-headers: no pip found (set PIP=...)" >&2; exit 1; }
-command -v unzip >/dev/null 2>&1 || { echo "fetch-headers: unzip is required" >&2; exit 1; }
+PYTHON=${PYTHON:-python3}
+# extract WHEEL PATTERN DIR: the members matching PATTERN, flattened into DIR (unzip -j, or Python)
+extract() {
+    if command -v unzip >/dev/null 2>&1; then
+        unzip -q -o -j "$1" "$2" -d "$3"
+    else
+        "$PYTHON" - "$1" "$2" "$3" <<'PY'
+import fnmatch, os, sys, zipfile
+wheel, pattern, dest = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if fnmatch.fnmatch(name, pattern) and not name.endswith("/"):
+            with open(os.path.join(dest, os.path.basename(name)), "wb") as out:
+                out.write(z.read(name))
+PY
+    fi
+}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -24,10 +40,10 @@ $PIP download --quiet --no-deps --only-binary=:all: --dest "$tmp" \
 
 mkdir -p "$dest/cuda/include" "$dest/nvml/include"
 for whl in "$tmp"/nvidia_cuda_runtime-*.whl; do
-    unzip -q -o -j "$whl" 'nvidia/cu13/include/*.h' -d "$dest/cuda/include"
+    extract "$whl" 'nvidia/cu13/include/*.h' "$dest/cuda/include"
 done
 for whl in "$tmp"/nvidia_nvml_dev-*.whl; do
-    unzip -q -o -j "$whl" '*/nvml.h' -d "$dest/nvml/include"
+    extract "$whl" '*/nvml.h' "$dest/nvml/include"
 done
 test -f "$dest/cuda/include/cuda.h" && test -f "$dest/nvml/include/nvml.h"
 echo "$CUDA_RT_VERSION $NVML_DEV_VERSION" > "$dest/VERSIONS"

@@ -12,6 +12,9 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("hami.cmd.scheduler", "Run the scheduler extender and admission webhook."),
     "device-plugin": ("hami.cmd.device_plugin", "Run the NVIDIA device plugin on a GPU node."),
     "run": ("hami.cmd.run", "Run a local command with libvgpu preloaded and GPU caps set."),
+    "config": ("hami.cmd.config", "Check a device-config file as HAMi reads it (config check)."),
+    "monitor": ("hami.cmd.monitor", "Run the node monitor: GPU metrics and priority feedback."),
+    "top": ("hami.cmd.top", "Show GPU allocation (and usage) per node, GPU and pod."),
 }
 
 

@@ -62,9 +62,12 @@ class DevicePluginStandIn:
     """Polls the store: pods in ``bind-phase=allocating`` on a node get ``success`` and their
     node lock is released, like the device plugin's Allocate does."""
 
-    def __init__(self, api: ApiServerThread, interval: float = 0.02) -> None:
+    def __init__(self, api: ApiServerThread, interval: float = 0.02, delay_s: float = 0.0) -> None:
         self._api = api
         self._interval = interval
+        self._delay_s = delay_s
+        """How long a lock is held before Allocate finishes (a real kubelet: ~0.5 s)."""
+        self._seen: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="dp-standin")
         self.allocated = 0
@@ -99,6 +102,8 @@ class DevicePluginStandIn:
             if pod["spec"].get("nodeName") != node["metadata"]["name"]:
                 continue
             if anns.get("hami.io/bind-phase") != "allocating":
+                continue
+            if time.monotonic() - self._seen.setdefault(lock, time.monotonic()) < self._delay_s:
                 continue
             blocks = anns.get("hami.io/vgpu-devices-to-allocate", "").count(";")
             store.patch("pods", owner.name, {"metadata": {"annotations": {

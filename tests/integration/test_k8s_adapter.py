@@ -90,6 +90,14 @@ async def test_events_and_leases(client: LightkubeClient, apiserver: ApiServerTh
         "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
         "reason": "FilteringSucceed", "message": "m", "type": "Normal"})  # fmt: skip
     assert [e["reason"] for e in apiserver.store.list("events")] == ["FilteringSucceed"]
+    patched = await client.patch_event(
+        "default", "e1", {"count": 3, "lastTimestamp": "2026-01-02T03:04:05Z"}
+    )
+    assert (patched["count"], patched["lastTimestamp"]) == (3, "2026-01-02T03:04:05Z")
+    [stored] = apiserver.store.list("events")
+    assert (stored["count"], stored["message"]) == (3, "m")
+    with pytest.raises(errors.NotFound):
+        await client.patch_event("default", "gone", {"count": 2})
     with pytest.raises(errors.NotFound):
         await client.get_lease("default", "l")
     lease = await client.create_lease({

@@ -47,11 +47,13 @@ def test_eight_processes_of_eight_threads_share_one_cap(kit: Kit) -> None:
     assert sum(d["oom"] for d in dones) > 0
     assert sum(d["granted"] for d in dones) > 0
     assert all(d["other"] == 0 and d["free_fail"] == 0 for d in dones), dones
-    # The region as the monitor reads it: the cap is recorded and usage stayed under it. Slots are
-    # read one after another without the lock, so allow one in-flight chunk per process of skew.
+    # The region as the monitor reads it: the cap is recorded and usage stayed under it. A reserve
+    # adds its chunk, checks the sum and withdraws it when over the cap (lock-free), so a reader
+    # may see one in-flight chunk per thread: 8 processes x 8 threads. On a loaded machine a
+    # thread descheduled in that window holds its chunk for a while (seen: 12 chunks over).
     region = read_region(cache)
     assert region.limits[0] == CAP_MB * MiB
-    assert max(sampled, default=0) <= CAP_MB * MiB + 8 * CHUNK, max(sampled)
+    assert max(sampled, default=0) <= CAP_MB * MiB + 8 * 8 * CHUNK, max(sampled)
     assert region.used(0) == 0, "exited processes still hold usage"
     # Everything was handed back: a fresh process gets the whole cap.
     fresh = kit.run("memcap", "alloc", CHUNK, 1000, env=env)

@@ -4,14 +4,32 @@ kube-scheduler marshals ``ExtenderArgs``, ``ExtenderFilterResult``, ``ExtenderBi
 ``ExtenderBindingResult`` from Go structs *without* JSON tags, so every key is the Go field name,
 capitalised: ``{"Pod": {...}, "Nodes": null, "NodeNames": ["node-a"]}``. Go's decoder matches
 keys to fields case-insensitively (an exact match is preferred, a case-folded one accepted), so a
-peer may send either spelling. :func:`go_fields` decodes with exactly that rule, for every verb;
+peer may send either spelling. :func:`go_fields` (shared with every other Go-decoded payload, in
+:mod:`hami.api._jsonwire`) decodes with exactly that rule, for every verb;
 :func:`filter_result` and :func:`binding_result` answer with the keys Go itself would write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, TypedDict
+
+from hami.api._jsonwire import go_fields
+
+__all__ = [
+    "BINDING_ARGS_FIELDS",
+    "BINDING_RESULT_FIELDS",
+    "FILTER_ARGS_FIELDS",
+    "FILTER_RESULT_FIELDS",
+    "ExtenderArgs",
+    "ExtenderBindingArgs",
+    "ExtenderBindingResult",
+    "ExtenderFilterResult",
+    "NodeList",
+    "binding_result",
+    "filter_result",
+    "go_fields",
+]
 
 FILTER_ARGS_FIELDS = ("Pod", "Nodes", "NodeNames")
 FILTER_RESULT_FIELDS = ("Nodes", "NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error")
@@ -56,32 +74,6 @@ class ExtenderBindingResult(TypedDict):
     """Answer of ``POST /bind``; empty ``Error`` means success."""
 
     Error: str
-
-
-def _fold(key: str) -> str:
-    """Go's key folding: ASCII letters by case, other runes by their simple case mappings
-    (so long s, U+017F, matches ``s`` and the Kelvin sign, U+212A, matches ``k``)."""
-    out = []
-    for ch in key:
-        lower = ch.lower()
-        folded = lower.upper() if len(lower) == 1 else ch
-        out.append(folded if len(folded) == 1 else ch)
-    return "".join(out)
-
-
-def go_fields(obj: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
-    """The values of Go struct ``fields`` in a decoded JSON object, matched as ``encoding/json``
-    matches them: each key goes to the field of the same name, else to the field whose name
-    equals it case-insensitively; keys of no field are ignored; a later key overwrites an
-    earlier one (document order). Fields absent from ``obj`` are absent from the result."""
-    exact = set(fields)
-    folded = {_fold(f): f for f in fields}
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = key if key in exact else folded.get(_fold(key))
-        if name is not None:
-            out[name] = value
-    return out
 
 
 def filter_result(

@@ -1,15 +1,25 @@
 """Format of the per-node lock annotation ``hami.io/mutex.lock`` (spec §1.4).
 
 Value ``<RFC3339 time>,<namespace>,<pod name>``; the legacy form is a bare RFC3339 time (owner
-unknown). Pure functions only: acquiring and releasing through the API server live elsewhere.
+unknown). :func:`stale_owner` says when the owner no longer needs the lock. Pure functions only:
+acquiring and releasing through the API server live elsewhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from hami.api.annotations import NODE_LOCK
+from hami.api.annotations import (
+    BIND_PHASE,
+    BIND_PHASE_FAILED,
+    BIND_PHASE_SUCCESS,
+    DEVICES_TO_ALLOCATE,
+    NODE_LOCK,
+    VGPU_NODE,
+)
 from hami.api.errors import DecodeError
 
 #: HAMi's default ``--node-lock-timeout``.
@@ -75,3 +85,34 @@ def is_expired(lock: NodeLock, now: datetime, timeout: timedelta = DEFAULT_LOCK_
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     return now - lock.time > timeout
+
+
+def stale_owner(pod: Mapping[str, Any], node: str) -> str | None:
+    """Why pod ``pod``, which holds ``node``'s lock, no longer needs it; None while it may still
+    be between Bind and Allocate on ``node``.
+
+    The lock serialises Bind and Allocate, so it is stale once its owner is being deleted, has
+    finished (``Succeeded``/``Failed``, e.g. kubelet's admission failed), is bound to another node,
+    has ``bind-phase`` ``success`` or ``failed``, or has no allocation pending for ``node`` (its
+    ``vgpu-node`` names another node, or nothing is left in ``vgpu-devices-to-allocate``).
+    """
+    meta = pod.get("metadata") or {}
+    annos = meta.get("annotations") or {}
+    if meta.get("deletionTimestamp"):
+        return "is being deleted"
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        return f"has phase {phase}"
+    bound = (pod.get("spec") or {}).get("nodeName")
+    if bound and bound != node:
+        return f"is bound to node {bound}"
+    bind_phase = annos.get(BIND_PHASE)
+    if bind_phase in (BIND_PHASE_SUCCESS, BIND_PHASE_FAILED):
+        return f"has {BIND_PHASE}={bind_phase}"
+    placed = annos.get(VGPU_NODE)
+    if placed != node:
+        return f"is placed on node {placed}" if placed else f"has no {VGPU_NODE}"
+    pending = str(annos.get(DEVICES_TO_ALLOCATE) or "")
+    if not pending.replace(";", "").replace(":", "").strip():
+        return f"has nothing left in {DEVICES_TO_ALLOCATE}"
+    return None

@@ -73,19 +73,29 @@ def decode_node_devices(value: str) -> list[DeviceInfo]:
     return _decode_legacy(text)
 
 
+_DEVICE_FIELDS = ("id", "index", "count", "devmem", "devcore", "type", "numa", "mode",
+                  "migProfiles", "health")  # fmt: skip
+_PROFILE_FIELDS = ("name", "memoryMB", "core", "sliceCount", "placements")
+_PLACEMENT_FIELDS = ("start", "size")
+_SCORE_FIELDS = ("uuid", "score")
+
+
 def _decode_placement(field: str, raw: Any) -> MigPlacement:
-    obj = jw.as_object(field, raw)
-    return MigPlacement(start=jw.get_int(field, obj, "start"), size=jw.get_int(field, obj, "size"))
+    obj = jw.go_fields(jw.as_object(field, raw), _PLACEMENT_FIELDS)
+    return MigPlacement(
+        start=jw.get_int(field, obj, "start", bounds=jw.INT32),
+        size=jw.get_int(field, obj, "size", bounds=jw.INT32),
+    )
 
 
 def _decode_profile(field: str, raw: Any) -> MigProfile:
-    obj = jw.as_object(field, raw)
+    obj = jw.go_fields(jw.as_object(field, raw), _PROFILE_FIELDS)
     placements = jw.as_list(f"{field}.placements", _or_empty(obj.get("placements"), []))
     return MigProfile(
         name=jw.get_str(field, obj, "name"),
-        memory_mb=jw.get_int(field, obj, "memoryMB"),
-        core=jw.get_int(field, obj, "core"),
-        slice_count=jw.get_int(field, obj, "sliceCount"),
+        memory_mb=jw.get_int(field, obj, "memoryMB", bounds=jw.INT32),
+        core=jw.get_int(field, obj, "core", bounds=jw.INT32),
+        slice_count=jw.get_int(field, obj, "sliceCount", bounds=jw.INT32),
         placements=tuple(
             _decode_placement(f"{field}.placements[{i}]", p) for i, p in enumerate(placements)
         ),
@@ -93,20 +103,23 @@ def _decode_profile(field: str, raw: Any) -> MigProfile:
 
 
 def _decode_json_device(field: str, raw: Any) -> DeviceInfo:
-    obj = jw.as_object(field, raw)
+    """One device as Go's ``json.Unmarshal`` fills HAMi's ``DeviceInfo``: keys in any case,
+    ``null`` or absent is the zero value (``mode`` included: ``""``), integers within the
+    Go field's type (``index`` uint, ``count``/``devmem``/``devcore`` int32, ``numa`` int)."""
+    obj = jw.go_fields(jw.as_object(field, raw), _DEVICE_FIELDS)
     uuid = jw.get_str(field, obj, "id")
     if not uuid:
         raise DecodeError(f"{field}.id", raw, "device id is empty")
     profiles = jw.as_list(f"{field}.migProfiles", _or_empty(obj.get("migProfiles"), []))
     return DeviceInfo(
         id=uuid,
-        index=jw.get_int(field, obj, "index"),
-        count=jw.get_int(field, obj, "count"),
-        devmem=jw.get_int(field, obj, "devmem"),
-        devcore=jw.get_int(field, obj, "devcore"),
+        index=jw.get_int(field, obj, "index", bounds=jw.UINT64),
+        count=jw.get_int(field, obj, "count", bounds=jw.INT32),
+        devmem=jw.get_int(field, obj, "devmem", bounds=jw.INT32),
+        devcore=jw.get_int(field, obj, "devcore", bounds=jw.INT32),
         type=jw.get_str(field, obj, "type"),
         numa=jw.get_int(field, obj, "numa"),
-        mode=jw.get_str(field, obj, "mode") or "hami-core",
+        mode=jw.get_str(field, obj, "mode"),
         health=jw.get_bool(field, obj, "health"),
         mig_profiles=tuple(
             _decode_profile(f"{field}.migProfiles[{i}]", p) for i, p in enumerate(profiles)
@@ -119,11 +132,15 @@ def _decode_json(text: str) -> list[DeviceInfo]:
     return [_decode_json_device(f"{_F}[{i}]", item) for i, item in enumerate(items)]
 
 
-def _legacy_int(field: str, raw: str) -> int:
+def _legacy_int(field: str, raw: str, bounds: tuple[int, int] = jw.INT64) -> int:
     try:
-        return int(raw.strip())
+        value = int(raw.strip())
     except ValueError:
         raise DecodeError(field, raw, "expected an integer") from None
+    low, high = bounds
+    if not low <= value <= high:
+        raise DecodeError(field, raw, f"integer outside [{low}, {high}]")
+    return value
 
 
 def _legacy_bool(field: str, raw: str) -> bool:
@@ -144,14 +161,14 @@ def _decode_legacy_device(field: str, chunk: str) -> DeviceInfo:
         raise DecodeError(f"{field}.id", chunk, "device id is empty")
     return DeviceInfo(
         id=uuid,
-        count=_legacy_int(f"{field}.count", parts[1]),
-        devmem=_legacy_int(f"{field}.devmem", parts[2]),
-        devcore=_legacy_int(f"{field}.devcore", parts[3]),
+        count=_legacy_int(f"{field}.count", parts[1], jw.INT32),
+        devmem=_legacy_int(f"{field}.devmem", parts[2], jw.INT32),
+        devcore=_legacy_int(f"{field}.devcore", parts[3], jw.INT32),
         type=parts[4],
         numa=_legacy_int(f"{field}.numa", parts[5]),
         health=_legacy_bool(f"{field}.health", parts[6]),
         index=_legacy_int(f"{field}.index", parts[7]) if len(parts) == 9 else 0,
-        mode=(parts[8].strip() or "hami-core") if len(parts) == 9 else "hami-core",
+        mode=parts[8].strip() if len(parts) == 9 else "hami-core",
     )
 
 
@@ -178,7 +195,7 @@ def decode_node_scores(value: str) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for i, item in enumerate(items):
         field = f"{NODE_NVIDIA_SCORE}[{i}]"
-        obj = jw.as_object(field, item)
+        obj = jw.go_fields(jw.as_object(field, item), _SCORE_FIELDS)
         uuid = jw.get_str(field, obj, "uuid")
         row = jw.as_object(f"{field}.score", _or_empty(obj.get("score"), {}))
         out[uuid] = {other: jw.get_int(f"{field}.score", row, other) for other in row}

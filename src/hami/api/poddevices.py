@@ -30,18 +30,27 @@ def encode_pod_devices(devs: PodSingleDevice) -> str:
     return "".join(encode_container_devices(c) + CONTAINER_SEP for c in devs)
 
 
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
 def _int_field(field: str, raw: str, what: str) -> int:
     try:
-        return int(raw.strip())
+        value = int(raw.strip())
     except ValueError:
         raise DecodeError(field, raw, f"{what} is not an integer") from None
+    if not _INT32_MIN <= value <= _INT32_MAX:
+        raise DecodeError(field, raw, f"{what} does not fit an int32")
+    return value
 
 
 def decode_container_devices(block: str, field: str = DEVICES_TO_ALLOCATE) -> ContainerDevices:
-    """Decode one container block (``UUID,Type,mem,cores:`` repeated)."""
+    """Decode one container block (``UUID,Type,mem,cores:`` repeated).
+
+    As HAMi's decoder, a chunk without a comma (empty, or stray text) is skipped.
+    """
     out: list[ContainerDevice] = []
     for chunk in block.split(DEVICE_SEP):
-        if not chunk.strip():
+        if FIELD_SEP not in chunk:
             continue
         parts = chunk.split(FIELD_SEP)
         if len(parts) < 4:

@@ -61,3 +61,12 @@ def parse_quantity(value: str | int | float, field: str = "quantity") -> Fractio
 def quantity_to_int(value: str | int | float, field: str = "quantity") -> int:
     """The quantity's integer value, rounded up (Go ``Quantity.Value()``)."""
     return math.ceil(parse_quantity(value, field))
+
+
+def quantity_suffix(value: str | int | float) -> str:
+    """The unit suffix a quantity was written with (``"Gi"``, ``"M"``, ``"m"``), else ``""``
+    (plain numbers, exponents and anything that does not parse)."""
+    if not isinstance(value, str):
+        return ""
+    match = _RE.match(value.strip())
+    return (match["suffix"] or "") if match else ""

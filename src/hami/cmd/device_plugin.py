@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import signal
 from pathlib import Path
@@ -51,8 +50,23 @@ _PATH = click.Path(path_type=Path)
 @click.option("--install-lib", type=_PATH, help="Install this libvgpu.so into <hook>/vgpu first.")
 @click.option("--kubeconfig", envvar="KUBECONFIG", type=_PATH)
 @click.option("--fake-gpus", type=int, help="Use N in-memory fake GPUs instead of NVML.")
+@click.option(
+    "--strict-config",
+    is_flag=True,
+    default=False,
+    show_default=True,
+    help="Refuse unknown device-config and config.json keys and bad values instead of warning.",
+)
 @click.option("--print-config", is_flag=True, help="Print the effective settings and exit.")
 @click.option("--debug", is_flag=True)
+@click.option(
+    "--log-format",
+    envvar="HAMI_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text, or one JSON object per line.",
+)
 def command(
     node_name: str,
     config_file: Path | None,
@@ -69,11 +83,17 @@ def command(
     install_lib: Path | None,
     kubeconfig: Path | None,
     fake_gpus: int | None,
+    strict_config: bool,
     print_config: bool,
     debug: bool,
+    log_format: str,
 ) -> None:
     """Run the NVIDIA device plugin on a GPU node."""
+    from hami.cmd.logsetup import configure
     from hami.deviceplugin.settings import PluginSettings, SettingsError, load_settings
+
+    if strict_config:
+        _check_strict(config_file, node_config)
 
     overrides: dict[str, Any] = {
         "resource_name": resource_name,
@@ -94,12 +114,21 @@ def command(
     if print_config:
         click.echo(json.dumps(settings.dump(), indent=2, sort_keys=True))
         return
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(debug=debug, fmt=log_format)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(settings, install_lib, kubeconfig, fake_gpus))
+
+
+def _check_strict(config_file: Path | None, node_config: Path) -> None:
+    """``--strict-config``: refuse files the lenient reading would only warn about."""
+    from hami.config.devices import ConfigError, load_device_config
+
+    try:
+        load_device_config(config_file, strict=True)
+        if node_config.exists():
+            load_device_config(node_config, strict=True)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 async def _run(

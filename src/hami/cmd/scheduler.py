@@ -11,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+
+log = logging.getLogger(__name__)
 
 _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--http-bind", "--http_bind", "http_bind"), {"help": "host:port of the extender."}),
@@ -36,6 +40,8 @@ _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--leader-elect-resource-name", "leader_elect_resource_name"), {}),
     (("--leader-elect-resource-namespace", "leader_elect_resource_namespace"), {}),
     (("--device-config-file", "device_config_file"), {"type": click.Path(path_type=Path)}),
+    (("--log-format", "log_format"),
+     {"type": click.Choice(["text", "json"]), "help": "text, or one JSON object per line."}),
 ]  # fmt: skip
 
 
@@ -80,13 +86,44 @@ def _given(flags: dict[str, Any]) -> dict[str, Any]:
     """Explicit flags only (None = not given); ``--no-x`` becomes ``x=False``."""
     given: dict[str, Any] = {}
     for key, value in flags.items():
-        if value is None or key == "verbosity":
+        if value is None or key in ("verbosity", "strict_config"):
             continue
         if key.startswith(_NEGATED) and key[len(_NEGATED) :] in dict(_BOOLS):
             given[key[len(_NEGATED) :]] = False
         else:
             given[key] = value
     return given
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (kubelet stopping the pod) cancels the running task, so the runner shuts down
+    cleanly: servers stop, the leader Lease is released (another replica takes over at once)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    stopping: list[bool] = []
+
+    def _stop() -> None:
+        if stopping:
+            return  # already shutting down; a second cancel would cut the shutdown short
+        log.info("SIGTERM received: shutting down")
+        stopping.append(True)
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, _stop)
+    except (NotImplementedError, RuntimeError):  # not the main thread / no signals here
+        yield
+        return
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+        task.uncancel()  # our own stop request, answered: finish normally
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 @click.command(name="scheduler", cls=_GoStyleCommand)
@@ -96,10 +133,18 @@ def _given(flags: dict[str, Any]) -> dict[str, Any]:
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="YAML settings file (snake_case keys).",
 )
+@click.option(
+    "--strict-config",
+    is_flag=True,
+    default=False,
+    show_default=True,
+    help="Refuse unknown device-config keys and out-of-range values instead of warning.",
+)
 @_options
-def command(config_file: Path | None, **flags: Any) -> None:
+def command(config_file: Path | None, strict_config: bool, **flags: Any) -> None:
     """Run the scheduler extender (/filter, /bind) and the admission webhook (/webhook)."""
-    from hami.config.devices import ConfigError
+    from hami.cmd.logsetup import configure
+    from hami.config.devices import ConfigError, load_device_config
     from hami.k8s.lightkube import LightkubeClient
     from hami.scheduler.runner import SchedulerRunner
     from hami.scheduler.settings import SettingsError, load_settings
@@ -109,21 +154,17 @@ def command(config_file: Path | None, **flags: Any) -> None:
         settings = load_settings(given, config_file)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not settings.debug:  # one INFO line per API request would cost more than the request
-        for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    configure(debug=settings.debug, fmt=settings.log_format)
 
     async def _main() -> None:
+        device_config = load_device_config(settings.device_config_file, strict=strict_config)
         client = LightkubeClient.from_kubeconfig(
             settings.kubeconfig, timeout_s=settings.kube_timeout
         )
         try:
-            runner = SchedulerRunner(settings, client)
-            await runner.serve()
+            runner = SchedulerRunner(settings, client, device_config=device_config)
+            with _stop_on_sigterm():
+                await runner.serve()
         finally:
             await client.close()
 

@@ -36,9 +36,7 @@ EXIT_BAD_INPUT = 2
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def check_gpu_policy(
-    _ctx: click.Context | None, _param: click.Parameter | None, value: str
-) -> str:
+def check_gpu_policy(_ctx: click.Context | None, _param: click.Parameter | None, value: str) -> str:
     """A GPU policy or comma chain of known names (as ``hami scheduler`` requires)."""
     parts = [p.strip() for p in value.split(",") if p.strip()]
     bad = [p for p in parts if p not in GPU_POLICIES]
@@ -149,6 +147,13 @@ def render_table(res: SimulationResult) -> str:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Device config YAML (HAMi device-config.yaml). Default: built-in defaults.",
 )
+@click.option(
+    "--strict-config",
+    is_flag=True,
+    default=False,
+    show_default=True,
+    help="Refuse unknown device-config keys and out-of-range values instead of warning.",
+)
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def command(
     nodes_path: Path | None,
@@ -156,11 +161,12 @@ def command(
     node_policy: str,
     gpu_policy: str,
     config_path: Path | None,
+    strict_config: bool,
     output: str,
 ) -> None:
     """Schedule pods onto a cluster described in YAML, offline (no cluster, no GPU)."""
     try:
-        cfg = load_device_config(config_path)
+        cfg = load_device_config(config_path, strict=strict_config)
         node_docs, node_src = _read_docs(nodes_path, "nodes.yaml")
         pod_docs, pod_src = _read_docs(pods_path, "pods.yaml")
         nodes = load_nodes(node_docs, node_src)

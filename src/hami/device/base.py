@@ -44,7 +44,9 @@ class AdmissionMutator(Protocol):
     """The vendor's part of the mutating webhook (spec §6 step 3)."""
 
     def validate_container(self, container: Mapping[str, Any]) -> str | None:
-        """A denial message for an invalid container spec, or None."""
+        """A denial message for an invalid container spec, or None. A request value that cannot
+        be read (a unit where MiB are meant, out of range) raises
+        :class:`~hami.api.errors.DecodeError`, which the webhook answers with a 400 denial."""
         ...
 
     def mutate_container(self, container: MutableMapping[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from hami.deviceplugin.install import current_library
 from hami.deviceplugin.inventory import mig_resources, node_devices
 from hami.deviceplugin.kubelet import Endpoint, KubeletSession, socket_name_for
 from hami.deviceplugin.nvml import Nvml
+from hami.deviceplugin.pending import sweep_locks
 from hami.deviceplugin.register import Registrar, register_annotations
 from hami.deviceplugin.service import GpuPlugin, MigPlugin, random_cache_name
 from hami.deviceplugin.settings import PluginSettings
@@ -108,6 +109,11 @@ class DevicePluginApp:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.session.run(), name="kubelet-session")
                 tg.create_task(self.registrar.run(), name="node-registrar")
+                tg.create_task(
+                    sweep_locks(self.kube, self.settings.node_name,
+                                self.settings.lock_sweep_interval_s),
+                    name="node-lock-sweeper",
+                )  # fmt: skip
         finally:
             if self.xid_watcher is not None:
                 await asyncio.to_thread(self.xid_watcher.stop)

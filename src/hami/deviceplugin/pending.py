@@ -5,7 +5,9 @@ clues: the node lock ``hami.io/mutex.lock`` names the pod, and the pod carries `
 ``bind-phase`` and ``vgpu-node``. We trust the lock first and fall back to listing the node's
 pending pods. After serving, :func:`finish` writes the consumed annotation back and, once every
 container is served, marks ``bind-phase=success`` and deletes the lock; :func:`fail` marks
-``failed`` and deletes the lock.
+``failed`` and deletes the lock. When kubelet's admission failed without Allocate reaching us
+(the plugin was down: the pod ends ``Failed`` still ``allocating``), :func:`release_stale_lock`
+finds the lock's owner no longer needs it, marks it ``failed`` and deletes the lock.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from hami.api import annotations as ann
 from hami.api.errors import DecodeError
-from hami.api.nodelock import parse_lock
+from hami.api.nodelock import parse_lock, stale_owner
 from hami.deviceplugin.allocate import AllocateError
 from hami.k8s.errors import ApiError, Conflict, NotFound
 from hami.k8s.port import JsonObj, KubeClient, obj_key
@@ -162,3 +164,49 @@ async def fail(kube: KubeClient, node: str, pod: JsonObj, reason: str) -> None:
         await release_lock(kube, node, ns, name)
     except ApiError as exc:
         log.error("node %s: cannot release lock of %s: %s", node, obj_key(pod), exc)
+
+
+async def release_stale_lock(kube: KubeClient, node: str) -> bool:
+    """Delete ``node``'s lock when its owner no longer needs it (gone, ``Failed`` because
+    kubelet's admission failed, bound elsewhere...: :func:`~hami.api.nodelock.stale_owner`); an
+    owner still ``allocating`` on this node is marked ``failed`` first. Returns whether the lock
+    was removed. A lock whose owner may still be between Bind and Allocate is left alone."""
+    raw = annotations_of(await kube.get_node(node)).get(ann.NODE_LOCK)
+    if not raw:
+        return False
+    try:
+        lock = parse_lock(raw)
+    except DecodeError:
+        return False  # the scheduler replaces an unreadable lock on its next Bind
+    if lock.namespace is None or lock.name is None:
+        return False
+    try:
+        owner: JsonObj | None = await kube.get_pod(lock.namespace, lock.name)
+    except NotFound:
+        owner = None
+    why = "is gone" if owner is None else stale_owner(owner, node)
+    if why is None:
+        return False
+    if (
+        owner is not None
+        and annotations_of(owner).get(ann.BIND_PHASE) == ann.BIND_PHASE_ALLOCATING
+        and (owner.get("spec") or {}).get("nodeName") == node
+    ):
+        await kube.patch_pod_metadata(
+            lock.namespace, lock.name, annotations={ann.BIND_PHASE: ann.BIND_PHASE_FAILED}
+        )
+    log.info("node %s: lock owner %s/%s %s; releasing its lock", node, lock.namespace,
+             lock.name, why)  # fmt: skip
+    await release_lock(kube, node, lock.namespace, lock.name)
+    return True
+
+
+async def sweep_locks(kube: KubeClient, node: str, interval_s: float) -> None:
+    """Run :func:`release_stale_lock` now (a restarted plugin cleans up after the pods whose
+    admission failed while it was down) and every ``interval_s`` until cancelled."""
+    while True:
+        try:
+            await release_stale_lock(kube, node)
+        except ApiError as exc:
+            log.warning("node %s: checking the node lock failed: %s", node, exc)
+        await asyncio.sleep(interval_s)

@@ -11,6 +11,7 @@ that kubelet shows in the pod's events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -208,6 +209,9 @@ class GpuPlugin(_Plugin):
                 )
             except (AllocateError, ApiError) as exc:
                 log.error("node %s: Allocate %s: %s", node, sizes, exc)
+                if not isinstance(exc, ApiError):  # admission fails: a stale lock must not stay
+                    with contextlib.suppress(ApiError):
+                        await pending.release_stale_lock(self.kube, node)
                 code = grpc.StatusCode.UNAVAILABLE if isinstance(exc, ApiError) else _PRECOND
                 await context.abort(code, str(exc))
                 raise AssertionError("unreachable") from exc

@@ -19,7 +19,7 @@ from hami.config.devices import (
     ConfigError,
     DeviceConfig,
     load_device_config,
-    parse_device_config,
+    node_config_entries,
 )
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,9 @@ class PluginSettings:
     """Re-send the full ListAndWatch list this often (None: only on changes)."""
     pod_lookup_retries: int = 3
     """Times Allocate re-reads the apiserver when no pending pod is found yet (informer lag)."""
+    lock_sweep_interval_s: float = 10.0
+    """How often the node lock is checked for an owner that no longer needs it (e.g. kubelet's
+    admission failed while the plugin was down); also once at start."""
 
     def __post_init__(self) -> None:
         if not self.node_name:
@@ -165,7 +168,7 @@ def load_node_config_file(path: Path) -> DeviceConfig:
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: expected an object with a 'nodeconfig' list")
     try:
-        return parse_device_config({"nodeconfig": raw.get("nodeconfig") or []}, str(path))
+        return DeviceConfig(nodeconfig=node_config_entries(raw, str(path)))
     except ConfigError as exc:
         raise SettingsError(str(exc)) from exc
 

@@ -81,6 +81,13 @@ class TransportError(ApiError):
     status = 0
 
 
+class WatchQuiet(TransportError):
+    """A watch sent nothing (not even a bookmark) for its stall period and was closed by us.
+
+    Usually a quiet collection, not a failure: the informer reconnects from the same
+    resourceVersion at once and logs it at DEBUG only."""
+
+
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: BadRequest,
     401: Unauthorized,

@@ -340,6 +340,12 @@ class FakeKube(PodListing):
             meta["name"] = f"{meta.get('generateName', 'event.')}{uuid.uuid4().hex[:10]}"
         self.add("events", event)
 
+    async def patch_event(self, namespace: str, name: str, changes: JsonObj) -> JsonObj:
+        self._enter("patch_event")
+        cur = self.get("events", namespace, name)
+        cur.update(_copy(changes))  # top-level fields only: what the recorder patches
+        return self.update("events", cur)
+
     async def get_lease(self, namespace: str, name: str) -> JsonObj:
         self._enter("get_lease")
         return self.get("leases", namespace, name)

@@ -115,6 +115,8 @@ class Informer:
             except errors.Gone:
                 log.info("%s watch: rv %s expired, relisting", self.kind.value, self._rv)
                 need_list = True
+            except errors.WatchQuiet as exc:  # a quiet collection is normal: reconnect now
+                log.debug("%s watch: %s; reconnecting", self.kind.value, exc)
             except Exception as exc:  # keep the cache alive on any failure
                 self.errors += 1
                 delay = self._backoff.delay(attempt)

@@ -33,7 +33,7 @@ from hami.k8s.port import (
     WatchEvent,
     metadata_patch,
 )
-from hami.k8s.rawclient import RawCalls, pod_path, quote
+from hami.k8s.rawclient import RawCalls, event_path, pod_path, quote
 from hami.k8s.rawhttp import from_lightkube_config
 
 log = logging.getLogger(__name__)
@@ -332,9 +332,15 @@ class LightkubeClient(PodListing):
             return await self._fast.create_event(event)
         ns = event.get("metadata", {}).get("namespace") or "default"
         body = {"apiVersion": "v1", "kind": "Event", **event}
-        await self._raw(
-            "POST", f"/api/v1/namespaces/{quote(ns)}/events", body, f"create event in {ns}"
-        )
+        await self._raw("POST", event_path(ns), body, f"create event in {ns}")
+
+    async def patch_event(self, namespace: str, name: str, changes: JsonObj) -> JsonObj:
+        if self._fast is not None:
+            return await self._fast.patch_event(namespace, name, changes)
+        return await self._raw(
+            "PATCH", event_path(namespace, name), changes, f"patch event {namespace}/{name}",
+            patch=True,
+        )  # fmt: skip
 
     async def get_lease(self, namespace: str, name: str) -> JsonObj:
         if self._fast is not None:

@@ -50,6 +50,11 @@ def pod_path(namespace: str, name: str, sub: str = "") -> str:
     return f"{path}/{sub}" if sub else path
 
 
+def event_path(namespace: str, name: str = "") -> str:
+    path = f"/api/v1/namespaces/{quote(namespace)}/events"
+    return f"{path}/{quote(name)}" if name else path
+
+
 def _lease_path(namespace: str, name: str = "") -> str:
     path = f"{_LEASES}/{quote(namespace)}/leases"
     return f"{path}/{quote(name)}" if name else path
@@ -167,8 +172,13 @@ class RawCalls:
     async def create_event(self, event: JsonObj) -> None:
         ns = (event.get("metadata") or {}).get("namespace") or "default"
         body = {"apiVersion": "v1", "kind": "Event", **event}
-        await self._json("POST", f"/api/v1/namespaces/{quote(ns)}/events", body,
+        await self._json("POST", event_path(ns), body,
                          f"create event in {ns}")  # fmt: skip
+
+    async def patch_event(self, namespace: str, name: str, changes: JsonObj) -> JsonObj:
+        return await self._json("PATCH", event_path(namespace, name), changes,
+                                f"patch event {namespace}/{name}",
+                                content_type=_MERGE_PATCH)  # fmt: skip
 
     async def get_lease(self, namespace: str, name: str) -> JsonObj:
         return await self._json("GET", _lease_path(namespace, name), None,

@@ -125,6 +125,7 @@ class _Watchdog:
         self.progress = 0
         self._seen = 0
         self.why = ""
+        self.quiet = False
         self._handle = self._loop.call_later(self._next_delay(), self._check)
 
     def _next_delay(self) -> float:
@@ -137,6 +138,7 @@ class _Watchdog:
             self.why = "outlived its timeoutSeconds"
         elif self.progress == self._seen:
             self.why = f"no data for {self._stall:g}s"
+            self.quiet = True
         else:
             self._seen = self.progress
             self._handle = self._loop.call_later(self._next_delay(), self._check)
@@ -255,6 +257,8 @@ class _LineReader:
         try:
             data = await self._conn.reader.read(_READ_SIZE)
         except (OSError, ssl.SSLError) as exc:
+            if self._dog.why:  # our watchdog aborted the connection (TLS may not see an EOF)
+                raise self._aborted() from exc
             raise errors.TransportError(f"{self._what}: {type(exc).__name__}: {exc}") from exc
         if not data:
             return self._eof()
@@ -278,9 +282,14 @@ class _LineReader:
             self._ended = True
         return batch
 
+    def _aborted(self) -> errors.TransportError:
+        """What our watchdog's abort means: a quiet watch, or one past its deadline."""
+        error = errors.WatchQuiet if self._dog.quiet else errors.TransportError
+        return error(f"{self._what}: {self._dog.why}")
+
     def _eof(self) -> list[bytes] | None:
         if self._dog.why:
-            raise errors.TransportError(f"{self._what}: {self._dog.why}")
+            raise self._aborted()
         if self._dechunker is None and self._left < 0:  # close-delimited body: EOF ends it
             self._ended = True
             return [self._pending] if self._pending.strip() else None

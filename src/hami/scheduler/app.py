@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import msgspec
@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from hami.api.extender import binding_result, filter_result
+from hami.api.extender import binding_result, filter_result, go_fields
+from hami.api.podshape import pod_shape_problem
 from hami.scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,18 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 
 
+TOO_DEEP = "JSON body nested too deeply"
+
+
+def _too_deep(path: str) -> str:
+    """One log line (no traceback) for a body the JSON decoder refused to recurse into."""
+    log.warning("%s: %s, answered 400", path, TOO_DEEP)
+    return TOO_DEEP
+
+
 async def _json_body(request: Request) -> tuple[Any, str | None, int]:
-    """(payload, error, status): status 413 for oversize, 200 with error for bad JSON."""
+    """(payload, error, status): 413 for oversize, 400 for nesting beyond the decoder's
+    recursion limit, 200 with error for other bad JSON."""
     raw, error = await _receive_body(request.scope, request.receive)
     if raw is None:
         return None, error, 413
@@ -40,6 +51,8 @@ async def _json_body(request: Request) -> tuple[Any, str | None, int]:
         return json.loads(raw), None, 200
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"malformed JSON body: {exc}", 200
+    except RecursionError:
+        return None, _too_deep(request.url.path), 400
 
 
 #: ``review(admission_review_dict) -> response_dict``; built by the caller around hami.webhook.
@@ -74,16 +87,39 @@ class ExtenderEndpoint:
                 payload = _decode(raw)
             except msgspec.DecodeError as exc:
                 error = f"malformed JSON body: {exc}"
+            except RecursionError:
+                status, error = 400, _too_deep(scope.get("path", ""))
+            else:
+                error = _filter_pod_problem(payload) if is_filter else None
         if error is not None:
             answer: Any = filter_result(error=error) if is_filter else binding_result(error)
-        elif is_filter:
-            answer = await self.service.filter(payload)
         else:
-            answer = await self.service.bind(payload)
+            answer = await self._answer(payload)
         body = _encode(answer)
         headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, payload: Any) -> Any:
+        """The service's answer; an unexpected failure is logged once and answered in
+        ``Error`` (HTTP 200), as kube-scheduler expects, never a 500."""
+        try:
+            if self.is_filter:
+                return await self.service.filter(payload)
+            return await self.service.bind(payload)
+        except Exception as exc:
+            verb = "filter" if self.is_filter else "bind"
+            log.exception("%s failed", verb)
+            message = f"internal error in {verb}: {exc}"
+            return filter_result(error=message) if self.is_filter else binding_result(message)
+
+
+def _filter_pod_problem(payload: Any) -> str | None:
+    """A member of ``ExtenderArgs.Pod`` with the wrong JSON type, named in one line."""
+    if not isinstance(payload, Mapping):
+        return None  # the service says what is wrong with the envelope
+    pod = go_fields(payload, ("Pod",)).get("Pod")
+    return pod_shape_problem(pod, "Pod.") if isinstance(pod, Mapping) else None
 
 
 class ExtenderApp:

@@ -1,16 +1,21 @@
-"""Extender Bind (spec §1.3 step 5): node lock, ``bind-phase``/``bind-time`` stamp, binding.
+"""Extender Bind (spec §1.3 step 5): node lock, re-check, ``bind-phase``/``bind-time`` stamp.
 
-For a pod our filter placed, Bind takes the node lock (``hami.io/mutex.lock``), then creates
-``pods/binding`` carrying ``hami.io/bind-phase=allocating`` and ``hami.io/bind-time`` as Binding
-annotations, which the apiserver applies to the pod in the same write.
-Any failure releases the lock and is answered in ``Error`` (HTTP 200), with a ``BindingFailed``
-event; success records ``BindingSucceed``. PodGroup members wait out lock contention up to
-``--node-lock-retry-timeout``; other pods fail fast and kube-scheduler retries them.
+kube-scheduler calls our bind verb only for pods that ask for our resources, so every bind is
+managed: the pod must carry a decision (``hami.io/vgpu-node``) for the node. When this replica's
+cache lacks it (the filter ran on another replica a moment ago) the pod is read from the API.
+Bind then waits its turn for the node lock (``hami.io/mutex.lock``; FIFO per node, at most
+``--node-lock-retry-timeout``), and under the lock re-validates the pod's devices against the
+node's inventory and the pods already bound there, read fresh from the API
+(:mod:`~hami.scheduler.bindcheck`). The lock is the single point of truth: whatever two replicas
+decided, no GPU is over-committed. A pod that no longer fits has its decision cleared, so the next
+filter decides again. Finally it creates ``pods/binding`` carrying ``hami.io/bind-phase=allocating``
+and ``hami.io/bind-time`` as Binding annotations, which the apiserver applies to the pod in the
+same write. Any failure releases the lock and is answered in ``Error`` (HTTP 200), with a
+``BindingFailed`` event; success records ``BindingSucceed``. Each bind logs one INFO line.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -22,16 +27,25 @@ from hami.api.annotations import (
     BIND_PHASE,
     BIND_PHASE_ALLOCATING,
     BIND_TIME,
-    POD_GROUP_LABEL,
+    DEVICES_ALLOCATED,
+    DEVICES_TO_ALLOCATE,
+    MIG_ALLOCATIONS,
     VGPU_NODE,
 )
+from hami.api.errors import DecodeError
 from hami.api.extender import BINDING_ARGS_FIELDS, ExtenderBindingResult, binding_result, go_fields
+from hami.config.devices import NvidiaConfig
+from hami.device.nvidia.request import container_requests
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
 from hami.scheduler import events
+from hami.scheduler.bindcheck import holds_devices, misfit
 from hami.scheduler.nodelock import NodeLocker, NodeLockError
 
 log = logging.getLogger(__name__)
+
+#: The annotations a Filter decision consists of (cleared when the decision went stale).
+DECISION_KEYS = (VGPU_NODE, DEVICES_TO_ALLOCATE, DEVICES_ALLOCATED, MIG_ALLOCATIONS)
 
 
 class BindArgsError(ValueError):
@@ -44,11 +58,27 @@ class BindStats:
 
     ok: int = 0
     failed: int = 0
+    stale: int = 0
+    """Binds refused because the decision no longer fit the node (re-check under the lock)."""
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
+
+
+def _placed(pod: Mapping[str, Any]) -> str:
+    return str((_meta(pod).get("annotations") or {}).get(VGPU_NODE) or "")
+
+
+def asks_for_devices(pod: Mapping[str, Any], nvidia: NvidiaConfig | None) -> bool:
+    """Whether ``pod`` asks for a device we schedule (unreadable requests count as asking)."""
+    if nvidia is None:
+        return True
+    try:
+        return any(r is not None and r.nums > 0 for r in container_requests(pod, nvidia))
+    except DecodeError:
+        return True
 
 
 class Binder:
@@ -62,8 +92,9 @@ class Binder:
         *,
         cached_pod: Callable[[str], JsonObj | None],
         cached_node: Callable[[str], JsonObj | None],
-        reserved: Callable[[str], bool],
         clock: Callable[[], datetime],
+        forget: Callable[[str], None] = lambda uid: None,
+        nvidia: NvidiaConfig | None = None,
         lock_retry_timeout_s: float = 28.0,
     ) -> None:
         self.client = client
@@ -71,84 +102,134 @@ class Binder:
         self.recorder = recorder
         self._cached_pod = cached_pod
         self._cached_node = cached_node
-        self._reserved = reserved
+        self._forget = forget
+        self._nvidia = nvidia
         self.clock = clock
         self.lock_retry_timeout_s = lock_retry_timeout_s
         self.stats = BindStats()
 
     async def bind(self, args: Any) -> ExtenderBindingResult:
-        """Answer an ``ExtenderBindingArgs``: lock, stamp, bind; ``Error`` on any failure."""
+        """Answer an ``ExtenderBindingArgs``: lock, re-check, stamp, bind; ``Error`` on failure."""
         try:
             ns, name, uid, node = parse_bind_args(args)
         except BindArgsError as exc:
             self.stats.failed += 1
+            log.warning("bind refused: %s", exc, extra={"outcome": "error"})
             return binding_result(str(exc))
         ref = f"{ns}/{name}"
+        started = time.monotonic()
         pod = self._cached_pod(ref)
-        if pod is None or (uid and _meta(pod).get("uid") != uid):
+        fresh = False
+        if pod is None or (uid and _meta(pod).get("uid") != uid) or _placed(pod) != node:
+            # Not in this cache yet, or the decision is missing or for another node: another
+            # replica may have filtered it a moment ago. Only the API can tell.
             try:
                 pod = await self.client.get_pod(ns, name)
             except errors.ApiError as exc:
-                self.stats.failed += 1
-                return binding_result(f"bind pod {ref}: {exc}")
+                return self._failed(None, ref, node, f"reading the pod: {exc}", started)
+            fresh = True
         if uid and _meta(pod).get("uid") != uid:
-            self.stats.failed += 1
-            return binding_result(f"bind pod {ref}: uid {uid} does not match the pod")
-        # Reserved by our filter (the cached pod may predate the annotation patch) or annotated.
-        managed = self._reserved(str(_meta(pod).get("uid") or "")) or bool(
-            (_meta(pod).get("annotations") or {}).get(VGPU_NODE)
-        )
-        if managed:
-            try:
-                await self._lock(pod, node, ns, name)
-            except NodeLockError as exc:
-                return self._failed(pod, ref, node, str(exc))
+            return self._failed(pod, ref, node, f"uid {uid} does not match the pod", started)
+        placed = _placed(pod)
+        if not placed and not asks_for_devices(pod, self._nvidia):
+            return await self._bind_plain(pod, ns, name, uid, node, started)
+        if placed != node:
+            why = (f"the last filter placed it on node {placed}" if placed else
+                   f"it has no {VGPU_NODE} decision")  # fmt: skip
+            return self._failed(pod, ref, node, f"{why}; the next filter decides again", started)
+        queued = time.monotonic()
         try:
+            locked = await self.locker.acquire(
+                node, ns, name, cached=self._cached_node(node),
+                wait_s=self.lock_retry_timeout_s, refresh=self._cached_node,
+            )  # fmt: skip
+        except NodeLockError as exc:
+            return self._failed(pod, ref, node, str(exc), started, time.monotonic() - queued)
+        waited = time.monotonic() - queued
+        try:
+            if not fresh:  # the decision this replica cached may be older than the API's
+                pod = await self.client.get_pod(ns, name)
+            on_node = await self.client.list_pods(field_selector=f"spec.nodeName={node}")
+            stale = misfit(pod, locked, [p for p in on_node if holds_devices(p, node, uid, ref)])
+            if stale is not None:
+                await self.locker.release(node, ns, name)
+                if _placed(pod) == node:  # a newer decision for another node stays
+                    await self._drop_decision(pod, ns, name)
+                self.stats.stale += 1
+                return self._failed(pod, ref, node, f"{stale}; the next filter decides again",
+                                    started, waited)  # fmt: skip
             # The stamp rides on the Binding: the apiserver writes it and spec.nodeName in one
             # update, so the device plugin never sees a stamped pod without its node (or the
             # reverse), and bind costs one request less than a separate PATCH.
-            stamp = (
-                {BIND_PHASE: BIND_PHASE_ALLOCATING, BIND_TIME: str(int(self.clock().timestamp()))}
-                if managed
-                else None
-            )
+            stamp = {BIND_PHASE: BIND_PHASE_ALLOCATING,
+                     BIND_TIME: str(int(self.clock().timestamp()))}  # fmt: skip
             await self.client.bind_pod(ns, name, node, uid=uid or None, annotations=stamp)
         except errors.ApiError as exc:
-            if managed:
-                await self.locker.release(node, ns, name)
-            return self._failed(pod, ref, node, str(exc))
+            await self.locker.release(node, ns, name)
+            return self._failed(pod, ref, node, str(exc), started, waited)
+        return self._succeeded(pod, ref, node, started, waited)
+
+    async def _bind_plain(
+        self, pod: JsonObj, ns: str, name: str, uid: str, node: str, started: float
+    ) -> ExtenderBindingResult:
+        """A pod that asks for none of our devices: nothing to lock or allocate."""
+        try:
+            await self.client.bind_pod(ns, name, node, uid=uid or None)
+        except errors.ApiError as exc:
+            return self._failed(pod, f"{ns}/{name}", node, str(exc), started)
+        return self._succeeded(pod, f"{ns}/{name}", node, started, 0.0)
+
+    async def _drop_decision(self, pod: Mapping[str, Any], ns: str, name: str) -> None:
+        """Forget a decision that no longer fits, here and on the pod (best effort)."""
+        self._forget(str(_meta(pod).get("uid") or ""))
+        try:
+            await self.client.patch_pod_metadata(
+                ns, name, annotations=dict.fromkeys(DECISION_KEYS), labels={VGPU_NODE: None}
+            )
+        except errors.ApiError as exc:
+            log.warning("pod %s/%s: clearing the stale decision failed: %s", ns, name, exc)
+
+    def _succeeded(
+        self, pod: JsonObj, ref: str, node: str, started: float, waited: float
+    ) -> ExtenderBindingResult:
         self.stats.ok += 1
+        _log_bind(logging.INFO, ref, node, "bound", started, waited)
         self.recorder.record(
             pod, "Normal", events.BINDING_SUCCEED, f"Successfully binding node [{node}] to {ref}"
         )
         return binding_result()
 
-    async def _lock(self, pod: Mapping[str, Any], node: str, ns: str, name: str) -> None:
-        deadline = time.monotonic() + self.lock_retry_timeout_s
-        while True:
-            try:
-                await self.locker.acquire(node, ns, name, cached=self._cached_node(node))
-                return
-            except NodeLockError as exc:
-                if not exc.contention or not in_pod_group(pod):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise
-            await asyncio.sleep(0.1)
-
-    def _failed(self, pod: JsonObj, ref: str, node: str, why: str) -> ExtenderBindingResult:
+    def _failed(
+        self,
+        pod: JsonObj | None,
+        ref: str,
+        node: str,
+        why: str,
+        started: float,
+        waited: float = 0.0,
+    ) -> ExtenderBindingResult:
         self.stats.failed += 1
         msg = f"bind pod {ref} to node {node}: {why}"
-        log.warning("%s", msg)
-        self.recorder.record(pod, "Warning", events.BINDING_FAILED, msg)
+        _log_bind(logging.INFO, ref, node, "failed", started, waited, why)
+        if pod is not None:
+            self.recorder.record(pod, "Warning", events.BINDING_FAILED, msg)
         return binding_result(msg)
 
 
-def in_pod_group(pod: Mapping[str, Any]) -> bool:
-    """PodGroup member: label ``scheduling.x-k8s.io/pod-group`` or ``spec.schedulingGroup``."""
-    labels = _meta(pod).get("labels") or {}
-    group = ((pod.get("spec") or {}).get("schedulingGroup") or {}).get("podGroupName")
-    return bool(labels.get(POD_GROUP_LABEL) or group)
+def _log_bind(
+    level: int, ref: str, node: str, outcome: str, started: float, waited: float,
+    error: str | None = None,
+) -> None:  # fmt: skip
+    """The one line per bind: pod, node, outcome, lock wait (text and structured fields)."""
+    took = time.monotonic() - started
+    fields: dict[str, Any] = {
+        "pod": ref, "node": node, "outcome": outcome,
+        "lock_wait_s": round(waited, 3), "duration_s": round(took, 3),
+    }  # fmt: skip
+    if error is not None:
+        fields["error"] = error
+    log.log(level, "bind pod=%s node=%s outcome=%s lock_wait=%.3fs took=%.3fs%s", ref, node,
+            outcome, waited, took, f" error={error!r}" if error else "", extra=fields)  # fmt: skip
 
 
 def parse_bind_args(args: Any) -> tuple[str, str, str, str]:

@@ -2,6 +2,12 @@
 
 Events are best effort: they are created in background tasks so a slow or failing apiserver never
 delays a filter or bind answer; failures are logged and counted, never raised.
+
+Repeats are counted, not piled up, as client-go's event recorder does: the recorder remembers
+the Events it sent (a bounded LRU keyed by pod, type, reason, message and source) and a repeat
+within :data:`AGGREGATE_WINDOW_S` of the last occurrence merge-patches that Event's ``count`` and
+``lastTimestamp`` instead of creating another object. A patch answered 404 (the Event expired or
+was deleted) creates a new Event. Repeats still queued are folded before anything is sent.
 """
 
 from __future__ import annotations
@@ -9,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
 
 log = logging.getLogger(__name__)
@@ -24,6 +33,11 @@ BINDING_FAILED: Final = "BindingFailed"
 
 COMPONENT: Final = "hami-scheduler"
 _MAX_PENDING = 1000
+#: Sent Events remembered for aggregation (client-go's recorder keeps 4096 too).
+SENT_CACHE: Final = 4096
+#: A repeat later than this after the last occurrence starts a new Event.
+AGGREGATE_WINDOW_S: Final = 600.0
+_STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _utcnow() -> datetime:
@@ -43,7 +57,7 @@ def build_event(
     meta = pod.get("metadata") or {}
     ns = meta.get("namespace") or "default"
     name = meta.get("name") or "unknown"
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = now.strftime(_STAMP)
     return {
         "apiVersion": "v1",
         "kind": "Event",
@@ -71,24 +85,45 @@ def build_event(
 _Key = tuple[str, str, str, str, str, str]
 
 
+@dataclass(slots=True)
+class _Sent:
+    """An Event object that exists on the apiserver: where it is, its count, last occurrence."""
+
+    namespace: str
+    name: str
+    count: int
+    last: datetime
+
+
 class EventRecorder:
     """Queues events and sends them from one background task through the client.
 
     One sender instead of a task per event keeps event traffic off the filter/bind hot path
-    (one apiserver connection, no task churn). Like kube's event recorder, an event identical to
-    one still queued (same pod, type, reason and message) is folded into it: ``count`` goes up
-    and ``lastTimestamp`` moves, rather than a second object being created.
+    (one apiserver connection, no task churn). An event identical to one still queued (same pod,
+    type, reason and message) is folded into it; one identical to an Event already sent within
+    :data:`AGGREGATE_WINDOW_S` patches that Event's ``count`` and ``lastTimestamp`` (see the
+    module docstring).
     """
 
     def __init__(
-        self, client: KubeClient, *, host: str = "", clock: Callable[[], datetime] = _utcnow
+        self,
+        client: KubeClient,
+        *,
+        host: str = "",
+        clock: Callable[[], datetime] = _utcnow,
+        window_s: float = AGGREGATE_WINDOW_S,
+        sent_cache: int = SENT_CACHE,
     ) -> None:
         self._client = client
         self._host = host
         self._clock = clock
+        self._window = timedelta(seconds=window_s)
+        self._sent_cache = sent_cache
         self._pending: dict[_Key, JsonObj] = {}  # insertion ordered: sent first in, first out
+        self._sent: OrderedDict[_Key, _Sent] = OrderedDict()  # LRU, most recent last
         self._worker: asyncio.Task[None] | None = None
         self.sent = 0
+        self.patched = 0
         self.failed = 0
         self.dropped = 0
         self.aggregated = 0
@@ -97,13 +132,13 @@ class EventRecorder:
         meta = pod.get("metadata") or {}
         key: _Key = (
             str(meta.get("namespace") or "default"), str(meta.get("name") or ""),
-            str(meta.get("uid") or ""), event_type, reason, message,
+            str(meta.get("uid") or ""), event_type, reason, message[:1024],
         )  # fmt: skip
         now = self._clock()
         queued = self._pending.get(key)
         if queued is not None:
             queued["count"] += 1
-            queued["lastTimestamp"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            queued["lastTimestamp"] = now.strftime(_STAMP)
             self.aggregated += 1
             return
         if len(self._pending) >= _MAX_PENDING:
@@ -118,12 +153,17 @@ class EventRecorder:
     async def _drain(self) -> None:
         while self._pending:
             key = next(iter(self._pending))
-            await self._send(self._pending.pop(key))
+            await self._send(key, self._pending.pop(key))
 
-    async def _send(self, event: JsonObj) -> None:
+    async def _send(self, key: _Key, event: JsonObj) -> None:
         try:
+            if await self._patch_repeat(key, event):
+                return
             await self._client.create_event(event)
             self.sent += 1
+            meta = event["metadata"]
+            self._remember(key, _Sent(meta["namespace"], meta["name"], event["count"],
+                                      self._clock()))  # fmt: skip
         except Exception as exc:  # events are best effort
             self.failed += 1
             involved = event["involvedObject"]
@@ -134,6 +174,33 @@ class EventRecorder:
                 involved["name"],
                 exc,
             )
+
+    async def _patch_repeat(self, key: _Key, event: JsonObj) -> bool:
+        """Count ``event`` on the Event sent before for ``key``, if any within the window.
+        False: nothing to patch (none sent, too old, or it expired: 404), create a new one."""
+        prior = self._sent.get(key)
+        if prior is None:
+            return False
+        if self._clock() - prior.last > self._window:
+            del self._sent[key]
+            return False
+        count = prior.count + event["count"]
+        changes = {"count": count, "lastTimestamp": event["lastTimestamp"]}
+        try:
+            await self._client.patch_event(prior.namespace, prior.name, changes)
+        except errors.NotFound:
+            del self._sent[key]
+            return False
+        prior.count, prior.last = count, self._clock()
+        self._sent.move_to_end(key)
+        self.patched += 1
+        return True
+
+    def _remember(self, key: _Key, sent: _Sent) -> None:
+        self._sent[key] = sent
+        self._sent.move_to_end(key)
+        while len(self._sent) > self._sent_cache:
+            self._sent.popitem(last=False)
 
     async def flush(self) -> None:
         """Wait until every queued event was sent (tests, shutdown)."""

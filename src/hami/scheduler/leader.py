@@ -120,6 +120,8 @@ class LeaderElector:
                 await self._client.create_lease(body)
             except errors.Conflict:
                 return False
+            self._observed = (self.identity, str(body["spec"]["renewTime"]))
+            self._observed_at = started
             self._renewed_at = started
             return True
         spec = lease.get("spec") or {}
@@ -144,17 +146,25 @@ class LeaderElector:
         self._renewed_at = started
         return True
 
-    async def release(self) -> None:
-        """Give the lease up (on clean shutdown) so another replica takes over at once."""
-        if not self.is_leader:
-            return
+    async def release(self) -> bool:
+        """Give the lease up (clean shutdown, e.g. SIGTERM) so another replica takes over at
+        once instead of waiting out ``lease_duration``: like client-go's ``ReleaseOnCancel``,
+        clear ``holderIdentity`` and shorten the lease to 1 s. Only a lease we still hold is
+        touched (the resourceVersion guards the write). Returns whether it was released."""
         self._renewed_at = None
+        if self._observed is None or self._observed[0] != self.identity:
+            return False  # we never held it (or saw someone else take it)
         try:
             lease = await self._client.get_lease(self.namespace, self.name)
-            if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
-                return
-            lease["spec"]["holderIdentity"] = ""
-            lease["spec"]["leaseDurationSeconds"] = 1
+            spec = lease.get("spec") or {}
+            if spec.get("holderIdentity") != self.identity:
+                return False
+            now = _micro_time(datetime.now(UTC))
+            lease["spec"] = {**spec, "holderIdentity": "", "leaseDurationSeconds": 1,
+                             "acquireTime": now, "renewTime": now}  # fmt: skip
             await self._client.replace_lease(lease)
         except errors.ApiError as exc:
             log.warning("lease %s/%s: release failed: %s", self.namespace, self.name, exc)
+            return False
+        log.info("%s released the lease %s/%s", self.identity, self.namespace, self.name)
+        return True

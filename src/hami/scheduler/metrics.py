@@ -1,9 +1,10 @@
 """Prometheus metrics of the scheduler, computed at scrape time (spec §7.1).
 
 A custom collector reads the engine's usage snapshot and the service's pod/quota caches when
-Prometheus scrapes, so nothing is double-bookkept. Names and labels are HAMi's v2.9+ ones
-(constant label ``zone="vGPU"``, memory in bytes); ours are ``hami_filter_duration_seconds``
-and the filter/bind/lock counters. The collector lives in its own registry (no globals).
+Prometheus scrapes, so nothing is double-bookkept. Names and labels come from the one list in
+:mod:`hami.scheduler.metric_catalog` and are HAMi v2.10's exactly (constant label
+``zone="vGPU"``, memory in bytes); ours are ``hami_filter_duration_seconds`` and the
+filter/bind/lock counters. The collector lives in its own registry (no globals).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import platform
 import sys
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -25,12 +26,13 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from hami import __version__ as _VERSION
+from hami.scheduler.metric_catalog import BY_NAME, SCHEDULER_METRICS, ZONE, MetricSpec
 
 if TYPE_CHECKING:
     from hami.scheduler.service import SchedulerService
+    from hami.scheduler.state import NodeSnapshot
 
 MIB = 1024 * 1024
-_ZONE = {"zone": "vGPU"}
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -58,46 +60,40 @@ class DurationHistogram:
         return out
 
 
-#: ``--legacy-metrics``: pre-v2.9 metric names (spec §7.1) and their label spellings.
-LEGACY_NAMES = {
-    "hami_gpu_memory_limit_bytes": "GPUDeviceMemoryLimit",
-    "hami_gpu_core_limit_ratio": "GPUDeviceCoreLimit",
-    "hami_gpu_memory_allocated_bytes": "GPUDeviceMemoryAllocated",
-    "hami_gpu_shared_count": "GPUDeviceSharedNum",
-    "hami_gpu_core_allocated_ratio": "GPUDeviceCoreAllocated",
-    "hami_node_gpu_overview": "nodeGPUOverview",
-    "hami_node_gpu_memory_allocated_ratio": "nodeGPUMemoryPercentage",
-    "hami_resource_quota_used": "QuotaUsed",
-    "hami_vgpu_memory_allocated_bytes": "vGPUMemoryAllocated",
-    "hami_vgpu_core_allocated_ratio": "vGPUCoreAllocated",
-}
-_LEGACY_LABELS = {
-    "node": "nodeid", "device_uuid": "deviceuuid", "device_index": "deviceidx",
-    "device_type": "devicetype", "device_cores": "devicecores",
-    "device_memory_limit": "devicememorylimit", "quota_name": "quotaName",
-    "container_index": "containeridx", "pod": "podname",
-}  # fmt: skip
-_LEGACY_POD_LABELS = {"namespace": "podnamespace", "node": "nodename"}
-_LEGACY_QUOTA_LABELS = {"namespace": "quotanamespace"}
+class _Family:
+    """One catalogue metric and, with ``--legacy-metrics``, its pre-v2.9 twin."""
+
+    def __init__(self, spec: MetricSpec, legacy: bool) -> None:
+        zone = ["zone"] if spec.zone else []
+        self.spec = spec
+        self.metric = GaugeMetricFamily(spec.name, spec.help, labels=[*spec.labels, *zone])
+        self.twin = (
+            GaugeMetricFamily(spec.legacy, spec.help, labels=[*spec.legacy_labels, *zone])
+            if legacy and spec.legacy
+            else None
+        )
+
+    def add(
+        self,
+        values: Sequence[str],
+        value: float,
+        legacy_values: Sequence[str] | None = None,
+    ) -> None:
+        zone = [ZONE] if self.spec.zone else []
+        self.metric.add_metric([*values, *zone], value)
+        if self.twin is not None:
+            old = legacy_values if legacy_values is not None else values
+            self.twin.add_metric([*old[: len(self.spec.legacy_labels)], *zone], value)
+
+    def families(self) -> Iterator[Metric]:
+        yield self.metric
+        if self.twin is not None:
+            yield self.twin
 
 
-def legacy_copy(metric: Metric) -> Metric | None:
-    """The pre-v2.9 twin of a metric family, or None when it had none."""
-    name = LEGACY_NAMES.get(metric.name)
-    if name is None:
-        return None
-    extra = _LEGACY_POD_LABELS if name.startswith("vGPU") else (
-        _LEGACY_QUOTA_LABELS if name == "QuotaUsed" else {})  # fmt: skip
-    rename = {**_LEGACY_LABELS, **extra}
-    twin = Metric(name, metric.documentation, metric.type)
-    for sample in metric.samples:
-        labels = {rename.get(k, k): v for k, v in sample.labels.items()}
-        twin.add_sample(name, labels, sample.value)
-    return twin
-
-
-def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, labels=[*labels, "zone"])
+def legacy_names() -> dict[str, str]:
+    """``--legacy-metrics``: new name -> pre-v2.9 name (spec §7.1), from the catalogue."""
+    return {m.name: m.legacy for m in SCHEDULER_METRICS if m.legacy}
 
 
 class SchedulerCollector(Collector):
@@ -110,18 +106,17 @@ class SchedulerCollector(Collector):
         self._revision = revision
         self._legacy = legacy
 
+    def _family(self, name: str) -> _Family:
+        return _Family(BY_NAME[name], self._legacy)
+
     def collect(self) -> Iterator[Metric]:
-        for metric in (*self._device_metrics(), *self._pod_metrics(), *self._quota_metrics()):
-            yield metric
-            twin = legacy_copy(metric) if self._legacy else None
-            if twin is not None:
-                yield twin
+        nodes = self._service.state.nodes()
+        for family in (*self._device_metrics(nodes), *self._pod_metrics(nodes),
+                       *self._quota_metrics()):  # fmt: skip
+            yield from family.families()
         yield from self._own_metrics()
-        info = GaugeMetricFamily(
-            "hami_build_info",
-            "Build information of the hami scheduler.",
-            labels=["version", "revision", "build_date", "go_version", "compiler", "platform"],
-        )
+        spec = BY_NAME["hami_build_info"]
+        info = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
         info.add_metric(
             [_VERSION, self._revision, "", f"python{platform.python_version()}",
              sys.implementation.name, f"{sys.platform}/{platform.machine()}"],
@@ -129,98 +124,93 @@ class SchedulerCollector(Collector):
         )  # fmt: skip
         yield info
 
-    def _device_metrics(self) -> Iterator[Metric]:
-        base = ["node", "device_uuid", "device_index", "device_type"]
-        mem_limit = _gauge("hami_gpu_memory_limit_bytes", "GPU device memory limit.", base)
-        core_limit = _gauge("hami_gpu_core_limit_ratio", "GPU device core limit.", base)
-        mem_alloc = _gauge(
-            "hami_gpu_memory_allocated_bytes",
-            "GPU device memory allocated.",
-            ["node", "device_uuid", "device_index", "device_cores", "device_type"],
-        )
-        core_alloc = _gauge("hami_gpu_core_allocated_ratio", "GPU device cores allocated.", base)
-        shared = _gauge("hami_gpu_shared_count", "Number of tasks sharing the GPU.", base)
-        overview = _gauge(
-            "hami_node_gpu_overview",
-            "GPU overview on a node: allocated memory.",
-            ["node", "device_uuid", "device_index", "device_cores", "device_memory_limit",
-             "device_type"],
-        )  # fmt: skip
-        ratio = _gauge("hami_node_gpu_memory_allocated_ratio", "Allocated/total GPU memory.", base)
-        for node in self._service.state.nodes():
+    def _device_metrics(self, nodes: Sequence[NodeSnapshot]) -> Iterator[_Family]:
+        mem_limit = self._family("hami_gpu_memory_limit_bytes")
+        core_limit = self._family("hami_gpu_core_limit_ratio")
+        mem_alloc = self._family("hami_gpu_memory_allocated_bytes")
+        shared = self._family("hami_gpu_shared_count")
+        core_alloc = self._family("hami_gpu_core_allocated_ratio")
+        overview = self._family("hami_node_gpu_overview")
+        ratio = self._family("hami_node_gpu_memory_allocated_ratio")
+        for node in nodes:
             for gpu in node.gpus:
-                labels = [node.name, gpu.uuid, str(gpu.index), gpu.type, "vGPU"]
-                mem_limit.add_metric(labels, gpu.totalmem * MIB)
-                core_limit.add_metric(labels, gpu.totalcore)
-                mem_alloc.add_metric(
-                    [node.name, gpu.uuid, str(gpu.index), str(gpu.totalcore), gpu.type, "vGPU"],
-                    gpu.usedmem * MIB,
-                )
-                core_alloc.add_metric(labels, gpu.usedcores)
-                shared.add_metric(labels, gpu.used)
-                overview.add_metric(
-                    [node.name, gpu.uuid, str(gpu.index), str(gpu.totalcore),
-                     str(gpu.totalmem * MIB), gpu.type, "vGPU"],
-                    gpu.usedmem * MIB,
-                )  # fmt: skip
-                ratio.add_metric(labels, gpu.usedmem / gpu.totalmem if gpu.totalmem else 0.0)
-        yield from (mem_limit, core_limit, mem_alloc, core_alloc, shared, overview, ratio)
+                labels = [node.name, gpu.uuid, str(gpu.index), gpu.type]
+                cores = str(gpu.totalcore)
+                mem_limit.add(labels, gpu.totalmem * MIB)
+                core_limit.add(labels, gpu.totalcore)
+                mem_alloc.add([*labels[:3], cores, gpu.type], gpu.usedmem * MIB)
+                shared.add(labels, gpu.used)
+                core_alloc.add(labels, gpu.usedcores)
+                # device_memory_limit is the total in MiB as a decimal string, as in HAMi
+                overview.add([*labels[:3], cores, str(gpu.totalmem), gpu.type], gpu.usedmem * MIB)
+                if gpu.totalmem > 0:  # HAMi skips the ratio of a device without memory
+                    ratio.add(labels, gpu.usedmem / gpu.totalmem)
+        return iter((mem_limit, core_limit, mem_alloc, shared, core_alloc, overview, ratio))
 
-    def _pod_metrics(self) -> Iterator[Metric]:
-        labels = ["namespace", "node", "pod", "container_index", "device_uuid"]
-        mem = _gauge("hami_vgpu_memory_allocated_bytes", "vGPU memory per container.", labels)
-        cores = _gauge("hami_vgpu_core_allocated_ratio", "vGPU cores per container.", labels)
+    def _pod_metrics(self, nodes: Sequence[NodeSnapshot]) -> Iterator[_Family]:
+        mem = self._family("hami_vgpu_memory_allocated_bytes")
+        cores = self._family("hami_vgpu_core_allocated_ratio")
+        mig = self._family("hami_node_gpu_mig_instance_info")
+        index = {(n.name, g.uuid): g.index for n in nodes for g in n.gpus}
         for usage in list(self._service.pods.values()):
             for per_vendor in usage.devices.values():
-                for index, container in enumerate(per_vendor):
+                for ctr, container in enumerate(per_vendor):
                     for dev in container:
-                        values = [usage.namespace, usage.node, usage.name, str(index), dev.uuid,
-                                  "vGPU"]  # fmt: skip
-                        mem.add_metric(values, dev.usedmem * MIB)
-                        cores.add_metric(values, dev.usedcores)
-        yield from (mem, cores)
-        mig = GaugeMetricFamily(
-            "hami_node_gpu_mig_instance_info",
-            "Dynamic-MIG instances reserved on GPUs.",
-            labels=["node", "device_uuid", "device_index", "mig_uuid", "profile",
-                    "gpu_instance_id", "compute_instance_id", "placement_start",
-                    "placement_size", "zone"],
-        )  # fmt: skip
-        for usage in list(self._service.pods.values()):
+                        if not dev.uuid:  # HAMi omits devices without a UUID
+                            continue
+                        values = [usage.namespace, usage.node, usage.name, str(ctr), dev.uuid]
+                        mem.add(values, dev.usedmem * MIB)
+                        cores.add(values, dev.usedcores)
             for a in usage.mig:
-                mig.add_metric(
-                    [usage.node, a.uuid, str(a.device_index), "", a.profile, "", "",
-                     str(a.start), str(a.size), "vGPU"],
+                if not a.mig_uuid:  # only instances the device plugin has created
+                    continue
+                gpu_index = str(index.get((usage.node, a.uuid), a.device_index))
+                mig.add(
+                    [usage.node, a.uuid, gpu_index, a.mig_uuid, a.profile,
+                     str(a.gpu_instance_id), str(a.compute_instance_id), str(a.start),
+                     str(a.size)],
                     1,
+                    [usage.node, a.uuid, gpu_index, f"{a.profile}-{a.gpu_instance_id}"],
                 )  # fmt: skip
-        yield mig
+        return iter((mem, cores, mig))
 
-    def _quota_metrics(self) -> Iterator[Metric]:
+    def _quota_metrics(self) -> Iterator[_Family]:
+        """HAMi's quota view: per namespace and device resource, usage and (raw) limit.
+
+        An entry exists for every resource a ResourceQuota limits and, as in HAMi, for the
+        memory and core resources of every namespace with GPU pods (``limit="0"`` when unset).
+        """
         service = self._service
         nv = service.config.nvidia
-        used = _gauge(
-            "hami_resource_quota_used", "Quota usage.", ["namespace", "quota_name", "limit"]
-        )
-        limit = _gauge(
-            "hami_resource_quota_limit", "Quota limit.", ["namespace", "quota_name", "limit"]
-        )
-        for ns, quotas in list(service.quotas.items()):
-            pods = [p for p in service.pods.values() if p.namespace == ns]
-            for qname, (mem_limit, core_limit) in quotas.items():
-                for resource, value, cap in (
-                    (nv.resource_memory_name, sum(p.mem for p in pods), mem_limit),
-                    (nv.resource_core_name, sum(p.cores for p in pods), core_limit),
-                ):
-                    if cap is None:
-                        continue
-                    used.add_metric([ns, qname, resource, "vGPU"], value)
-                    limit.add_metric([ns, qname, resource, "vGPU"], cap)
-        yield from (used, limit)
+        factor = max(int(nv.memory_factor), 1)
+        used = self._family("hami_resource_quota_used")
+        limit = self._family("hami_resource_quota_limit")
+        pods_by_ns: dict[str, list[Any]] = {}
+        for p in list(service.pods.values()):
+            if any(c for per_vendor in p.devices.values() for c in per_vendor):
+                pods_by_ns.setdefault(p.namespace, []).append(p)
+        quotas = {ns: dict(q) for ns, q in list(service.quotas.items())}
+        for ns in sorted(set(quotas) | set(pods_by_ns)):
+            pods = pods_by_ns.get(ns, [])
+            limits = list(quotas.get(ns, {}).values())
+            mems = [m // factor for m, _ in limits if m is not None]
+            cores = [c for _, c in limits if c is not None]
+            for resource, value, caps in (
+                (nv.resource_memory_name, sum(p.mem for p in pods), mems),
+                (nv.resource_core_name, sum(p.cores for p in pods), cores),
+            ):
+                if not caps and not pods:
+                    continue
+                cap = min(caps) if caps else None
+                used.add([ns, resource, str(cap or 0)], value)
+                if cap is not None:
+                    limit.add([ns, resource], cap)
+        return iter((used, limit))
 
     def _own_metrics(self) -> Iterator[Metric]:
         stats = self._service.stats
         hist = HistogramMetricFamily(
-            "hami_filter_duration_seconds", "Time to answer one /filter call."
+            "hami_filter_duration_seconds", BY_NAME["hami_filter_duration_seconds"].help
         )
         hist.add_metric([], stats.filter_seconds.buckets(), stats.filter_seconds.total)
         filters = CounterMetricFamily("hami_filter", "Filter calls by result.", labels=["result"])
@@ -235,7 +225,8 @@ class SchedulerCollector(Collector):
         locks = CounterMetricFamily("hami_node_lock", "Node lock operations.", labels=["op"])
         for op, value in (("acquired", lock.acquired), ("released", lock.released),
                           ("stolen", lock.stolen), ("conflict", lock.conflicts),
-                          ("contention", lock.contention), ("failed", lock.failures)):  # fmt: skip
+                          ("contention", lock.contention), ("failed", lock.failures),
+                          ("waited", lock.waited)):  # fmt: skip
             locks.add_metric([op], value)
         yield from (hist, filters, binds, locks)
 

@@ -3,13 +3,20 @@
 The lock serialises pod starts on a node between the extender's Bind and the device plugin's
 Allocate. It is written with a JSON merge patch carrying the node's resourceVersion, so two writers
 never both win; conflicts and server errors are retried with backoff. A lock older than the
-timeout, an unparsable one, or one whose owner pod no longer exists is stolen; the same pod
-re-locking succeeds. An in-process mutex per node also serialises our own attempts.
+timeout, an unparsable one, or one whose owner pod no longer needs it (gone, being deleted,
+finished, bound elsewhere, ``bind-phase`` success/failed, nothing left to allocate on this node:
+:func:`~hami.api.nodelock.stale_owner`) is stolen; the same pod re-locking succeeds.
+
+Binds for one node wait their turn here (FIFO per node, bounded by ``wait_s``) instead of failing
+on contention: the head of the queue retries when the node informer shows the node changed
+(:meth:`NodeLocker.on_node_event`) and at least every ``poll_s``. :meth:`NodeLocker.busy` reports
+a queued bind so the filter can prefer other nodes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from hami.api.annotations import NODE_LOCK
 from hami.api.errors import DecodeError
-from hami.api.nodelock import format_lock, is_expired, parse_lock
+from hami.api.nodelock import format_lock, is_expired, parse_lock, stale_owner
 from hami.k8s import errors
 from hami.k8s.informer import Backoff
 from hami.k8s.port import JsonObj, KubeClient
@@ -44,6 +51,8 @@ class LockStats:
     conflicts: int = 0
     contention: int = 0
     failures: int = 0
+    waited: int = 0
+    """Acquisitions that met a held lock and waited their turn."""
 
 
 def _utcnow() -> datetime:
@@ -60,7 +69,16 @@ class NodeLocker:
     backoff: Backoff = field(default_factory=lambda: Backoff(0.1, 2.0, 2.0, 0.5))
     clock: Callable[[], datetime] = _utcnow
     stats: LockStats = field(default_factory=LockStats)
+    poll_s: float = 0.5
+    """While a bind waits for the lock, re-check at least this often (besides node events)."""
     _mutexes: dict[str, asyncio.Lock] = field(default_factory=dict)
+    """node -> short critical section around our lock writes and releases."""
+    _turns: dict[str, asyncio.Lock] = field(default_factory=dict)
+    """node -> FIFO of our binds waiting for (or taking) that node's lock."""
+    _wakes: dict[str, asyncio.Event] = field(default_factory=dict)
+    """node -> set by the node informer when the node changed (the lock may be gone)."""
+    _queued: dict[str, int] = field(default_factory=dict)
+    """node -> our binds queued for or taking its lock."""
     unseen_s: float = 5.0
     _unseen: dict[str, tuple[str, float]] = field(default_factory=dict)
     """node -> (resourceVersion our lock patch produced, when), until the cache shows it."""
@@ -73,10 +91,19 @@ class NodeLocker:
             mutex = self._mutexes[node] = asyncio.Lock()
         return mutex
 
+    def _turn(self, node: str) -> asyncio.Lock:
+        turn = self._turns.get(node)
+        if turn is None:
+            turn = self._turns[node] = asyncio.Lock()
+        return turn
+
     def busy(self, node: str, namespace: str, name: str, cached: JsonObj | None) -> bool:
         """Whether a Bind of pod ``namespace/name`` to ``node`` would meet a held lock now:
-        one of our own binds is taking it, we took it and the cache has not caught up yet, or
-        the cached node carries a live lock of another pod. No I/O; it only steers the filter."""
+        one of our own binds is queued for it or taking it, we took it and the cache has not
+        caught up yet, or the cached node carries a live lock of another pod. No I/O; it only
+        steers the filter."""
+        if self._queued.get(node):
+            return True
         mutex = self._mutexes.get(node)
         if mutex is not None and mutex.locked():
             return True
@@ -101,12 +128,16 @@ class NodeLocker:
         return not is_expired(lock, self.clock(), self.timeout)
 
     def on_node_event(self, event_type: str, old: JsonObj | None, new: JsonObj | None) -> None:
-        """Node informer handler: the cache now holds (or has passed) our lock patch."""
+        """Node informer handler: the cache now holds (or has passed) our lock patch; binds
+        waiting for this node retry now."""
         obj = new if new is not None else old
-        if obj is None or not (self._unseen or self._patching):
+        if obj is None or not (self._unseen or self._patching or self._wakes):
             return
         meta = obj.get("metadata") or {}
         name = str(meta.get("name", ""))
+        wake = self._wakes.get(name)
+        if wake is not None:
+            wake.set()
         during = self._patching.get(name)
         if during is not None:  # the event may overtake the answer to our patch
             during.append(str(meta.get("resourceVersion", "")))
@@ -115,12 +146,81 @@ class NodeLocker:
             del self._unseen[name]
 
     async def acquire(
-        self, node: str, namespace: str, name: str, *, cached: JsonObj | None = None
-    ) -> None:
-        """Lock ``node`` for pod ``namespace/name`` or raise :class:`NodeLockError`.
+        self,
+        node: str,
+        namespace: str,
+        name: str,
+        *,
+        cached: JsonObj | None = None,
+        wait_s: float = 0.0,
+        refresh: Callable[[str], JsonObj | None] | None = None,
+    ) -> JsonObj:
+        """Lock ``node`` for pod ``namespace/name`` and return the node as locked, or raise
+        :class:`NodeLockError`.
 
-        ``cached`` (the node as an informer last saw it) saves the first GET; a stale copy only
-        costs a Conflict (the patch carries its resourceVersion) and a fresh read."""
+        While another pod holds the lock, wait in this node's FIFO queue for up to ``wait_s``
+        seconds (0: fail at once on contention). ``cached`` (the node as an informer last saw
+        it) saves the first GET, and ``refresh(node)`` gives the cached node for later tries; a
+        stale copy only costs a Conflict (the patch carries its resourceVersion) and a fresh
+        read."""
+        deadline = time.monotonic() + wait_s
+        turn = self._turn(node)
+        self._queued[node] = self._queued.get(node, 0) + 1
+        try:
+            try:
+                async with asyncio.timeout(max(0.0, wait_s)):
+                    await turn.acquire()
+            except TimeoutError:
+                self.stats.contention += 1
+                raise NodeLockError(
+                    f"node {node}: node lock contention ({namespace}/{name} waited "
+                    f"{wait_s:.1f}s behind other binds)",
+                    contention=True,
+                ) from None
+            try:
+                return await self._acquire_in_turn(node, namespace, name, cached, deadline,
+                                                   refresh)  # fmt: skip
+            finally:
+                turn.release()
+        finally:
+            self._queued[node] -= 1
+            if not self._queued[node]:
+                del self._queued[node]
+                self._wakes.pop(node, None)
+
+    async def _acquire_in_turn(
+        self,
+        node: str,
+        namespace: str,
+        name: str,
+        cached: JsonObj | None,
+        deadline: float,
+        refresh: Callable[[str], JsonObj | None] | None,
+    ) -> JsonObj:
+        """Head of the node's queue: try, and on contention wait for a node event or poll."""
+        waited = False
+        while True:
+            wake = self._wakes.setdefault(node, asyncio.Event())
+            wake.clear()  # node events from now on wake us
+            try:
+                return await self._acquire_now(node, namespace, name, cached)
+            except NodeLockError as exc:
+                left = deadline - time.monotonic()
+                if not exc.contention or left <= 0:
+                    self.stats.contention += exc.contention
+                    raise
+            if not waited:
+                waited = True
+                self.stats.waited += 1
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, self.poll_s)):
+                    await wake.wait()
+            cached = refresh(node) if refresh is not None else None
+
+    async def _acquire_now(
+        self, node: str, namespace: str, name: str, cached: JsonObj | None
+    ) -> JsonObj:
+        """One try (with retries of conflicts and server errors); raises on contention."""
         async with self._mutex(node):
             last: Exception | None = None
             attempt = 0
@@ -128,16 +228,15 @@ class NodeLocker:
                 use, cached = cached, None
                 try:
                     obj = use if use is not None else await self.client.get_node(node)
-                    await self._try_acquire(node, namespace, name, obj)
+                    locked = await self._try_acquire(node, namespace, name, obj)
                     self.stats.acquired += 1
-                    return
+                    return locked
                 except errors.Conflict as exc:
                     self.stats.conflicts += 1
                     last = exc
                 except NodeLockError:
                     if use is not None:
                         continue  # judge contention on a fresh read only
-                    self.stats.contention += 1
                     raise
                 except errors.NotFound as exc:
                     self.stats.failures += 1
@@ -157,14 +256,14 @@ class NodeLocker:
                 f"after {self.retries} tries: {last}"
             )
 
-    async def _try_acquire(self, node: str, namespace: str, name: str, obj: JsonObj) -> None:
+    async def _try_acquire(self, node: str, namespace: str, name: str, obj: JsonObj) -> JsonObj:
         meta = obj.get("metadata") or {}
         current = (meta.get("annotations") or {}).get(NODE_LOCK)
         now = self.clock()
         if current:
             verdict = await self._judge(node, current, namespace, name, now)
             if verdict == "mine":
-                return
+                return obj
         self._patching[node] = []
         try:
             patched = await self.client.patch_node_metadata(
@@ -178,6 +277,7 @@ class NodeLocker:
         if version and version not in seen:
             self._unseen[node] = (version, time.monotonic())
         log.debug("node %s locked for %s/%s", node, namespace, name)
+        return patched
 
     async def _judge(
         self, node: str, current: str, namespace: str, name: str, now: datetime
@@ -198,9 +298,15 @@ class NodeLocker:
         if lock.namespace is None or lock.name is None:
             raise NodeLockError(f"node {node}: node lock contention (legacy lock)", contention=True)
         try:
-            await self.client.get_pod(lock.namespace, lock.name)
+            owner = await self.client.get_pod(lock.namespace, lock.name)
         except errors.NotFound:
             log.info("node %s: lock of deleted pod %s/%s stolen", node, lock.namespace, lock.name)
+            self.stats.stolen += 1
+            return "steal"
+        why = stale_owner(owner, node)
+        if why is not None:
+            log.info("node %s: lock of %s/%s stolen by %s/%s: the owner %s", node,
+                     lock.namespace, lock.name, namespace, name, why)  # fmt: skip
             self.stats.stolen += 1
             return "steal"
         raise NodeLockError(
@@ -225,6 +331,9 @@ class NodeLocker:
                         resource_version=str(meta.get("resourceVersion", "")) or None,
                     )
                     self.stats.released += 1
+                    wake = self._wakes.get(node)
+                    if wake is not None:
+                        wake.set()  # our own next bind for this node goes now
                     return True
                 except errors.NotFound:
                     return False

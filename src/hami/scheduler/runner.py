@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,17 @@ def split_bind(address: str, default_host: str = "0.0.0.0") -> tuple[str, int]:
         return (host.strip("[]") or default_host), int(port)
     except ValueError:
         raise ValueError(f"bad bind address {address!r}: expected host:port") from None
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals alone: ``hami scheduler`` handles SIGTERM itself
+    (cancel, then shut down in order: servers, election with the Lease released, informers).
+    uvicorn would take SIGTERM for one server only and re-raise it after that server stopped,
+    cutting the orderly shutdown short."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class SchedulerRunner:
@@ -153,11 +164,11 @@ class SchedulerRunner:
                 "ssl_keyfile": str(self.settings.key_file),
             }
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="off",
+            app, host=host, port=port, log_level="warning", lifespan="off", log_config=None,
             access_log=False, proxy_headers=False, server_header=False,
             http=CoalescingHttpToolsProtocol, **kwargs,
         )  # fmt: skip
-        return uvicorn.Server(config)
+        return _Server(config)
 
     async def serve(self, *, started: Callable[[SchedulerRunner], None] | None = None) -> None:
         """Run until cancelled (or until the servers exit)."""

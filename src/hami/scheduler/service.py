@@ -31,6 +31,7 @@ from hami.api.extender import (
 from hami.api.quantity import quantity_to_int
 from hami.api.types import PodSingleDevice
 from hami.config.devices import DeviceConfig
+from hami.device.nvidia.fit import whole_gpu_hint
 from hami.k8s import errors
 from hami.k8s.informer import Informer
 from hami.k8s.port import JsonObj, Kind, KubeClient
@@ -165,8 +166,9 @@ class SchedulerService:
             recorder,
             cached_pod=self.pod_informer.get,
             cached_node=self.node_informer.get,
-            reserved=self.pods.__contains__,
             clock=clock,
+            forget=self._forget,
+            nvidia=device_config.nvidia,
             lock_retry_timeout_s=lock_retry_timeout_s,
         )
 
@@ -302,6 +304,7 @@ class SchedulerService:
             return await self._filter(args)
         except BadRequest as exc:
             self.stats.filter_errors += 1
+            log.warning("filter: bad request: %s", exc, extra={"result": "error"})
             return filter_result(error=str(exc))
         finally:
             self.stats.filter_seconds.observe(time.perf_counter() - started)
@@ -312,6 +315,7 @@ class SchedulerService:
         ref = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
         if not self.synced and not await self.wait_synced():
             self.stats.filter_errors += 1
+            _log_error(ref, "scheduler cache not synced")
             return filter_result(error="scheduler cache not synced")
         if nodes is not None:
             return self._simulate(pod, nodes)
@@ -322,17 +326,21 @@ class SchedulerService:
             return filter_result(node_names=names)
         if outcome.error:
             self.stats.filter_errors += 1
+            _log_error(ref, outcome.error)
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED,
                                  f"pod {ref}: {outcome.error}")  # fmt: skip
             return filter_result(error=f"pod {ref}: {outcome.error}")
         if outcome.node is None:
             self.stats.filter_failed += 1
+            hint = whole_gpu_hint(pod, self.config.nvidia)
+            _log_unschedulable(ref, outcome.failed_nodes, hint)
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED,
-                                 _failed_message(ref, outcome.failed_nodes))  # fmt: skip
+                                 _failed_message(ref, outcome.failed_nodes, hint))  # fmt: skip
             return filter_result(node_names=[], failed=outcome.failed_nodes)
         uid = str(meta.get("uid") or "")
         if not uid:  # the reservation is keyed by uid: refuse to guess
             self.stats.filter_errors += 1
+            _log_error(ref, "metadata.uid is empty")
             return filter_result(error=f"pod {ref}: metadata.uid is empty")
         had = self.pods.get(uid)
         # Reserve before any await: concurrent filters must see this decision.
@@ -347,10 +355,12 @@ class SchedulerService:
             if had is not None:
                 self._reserve(uid, had.namespace, had.name, had.node, had.devices, had.init_count)
             self.stats.filter_errors += 1
+            _log_error(ref, f"writing the decision failed: {exc}")
             msg = f"pod {ref}: writing the decision failed: {exc}"
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED, msg)
             return filter_result(error=msg)
         self.stats.filter_ok += 1
+        _log_placed(ref, outcome.node, outcome.devices)
         self.inflight.placed(f"{ns}/{name}", outcome.node)
         self.recorder.record(pod, "Normal", events.FILTERING_SUCCEED,
                              f"Successfully filtered to following nodes: [{outcome.node}] "
@@ -412,11 +422,59 @@ class _BusyNodes:
         )
 
 
-def _failed_message(ref: str, failed: Mapping[str, str]) -> str:
+def _failed_message(ref: str, failed: Mapping[str, str], hint: str | None = None) -> str:
+    """The FilteringFailed Event's message (the hint first: the message is cut at 1024)."""
+    head = f"pod {ref}: no available node" + (f", {hint}" if hint else "")
     if not failed:
-        return f"pod {ref}: no available node, no candidate nodes"
+        return f"{head}, no candidate nodes"
     reasons = "; ".join(f"{n}: {r}" for n, r in sorted(failed.items())[:20])
-    return f"pod {ref}: no available node, {len(failed)} nodes do not meet: {reasons}"
+    return f"{head}, {len(failed)} nodes do not meet: {reasons}"
+
+
+# One line per filter result (INFO; errors at WARNING): what an operator greps to trace a pod.
+_SUMMARY_REASONS = 5
+_SUMMARY_NODES = 3
+
+
+def _log_placed(ref: str, node: str, devices: Mapping[str, PodSingleDevice]) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    gpus = [
+        {"container": i, "uuid": d.uuid, "mem": d.usedmem, "cores": d.usedcores}
+        for per_vendor in devices.values()
+        for i, ctr in enumerate(per_vendor)
+        for d in ctr
+    ]
+    text = ", ".join(f"{g['uuid']} ({g['mem']} MiB, {g['cores']}% cores)" for g in gpus)
+    log.info("filter %s: placed on %s: %s", ref, node, text,
+             extra={"pod": ref, "result": "placed", "node": node, "gpus": gpus})  # fmt: skip
+
+
+def _log_unschedulable(ref: str, failed: Mapping[str, str], hint: str | None) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in failed.items():
+        by_reason.setdefault(reason, []).append(name)
+    ranked = sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    parts = []
+    for reason, names in ranked[:_SUMMARY_REASONS]:
+        shown = ", ".join(sorted(names)[:_SUMMARY_NODES])
+        more = f", +{len(names) - _SUMMARY_NODES}" if len(names) > _SUMMARY_NODES else ""
+        parts.append(f"{len(names)}x {reason!r} ({shown}{more})")
+    if len(ranked) > _SUMMARY_REASONS:
+        parts.append(f"+{len(ranked) - _SUMMARY_REASONS} other reasons")
+    summary = "; ".join(parts) if parts else "no candidate nodes"
+    log.info(
+        "filter %s: unschedulable%s: %d nodes do not fit: %s", ref,
+        f", {hint}" if hint else "", len(failed), summary,
+        extra={"pod": ref, "result": "unschedulable", "nodes": len(failed),
+               "reasons": {r: len(n) for r, n in ranked}, "hint": hint or ""},
+    )  # fmt: skip
+
+
+def _log_error(ref: str, error: str) -> None:
+    log.warning("filter %s: error: %s", ref, error, extra={"pod": ref, "result": "error"})
 
 
 def _parse_filter_args(

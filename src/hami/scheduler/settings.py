@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -100,6 +100,9 @@ class SchedulerSettings(BaseSettings):
     register_interval: float = 15.0
     legacy_metrics: bool = False
     debug: bool = False
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text, or json: one JSON object per line (time, level, logger, msg)."
+    )
 
     @field_validator(
         "node_lock_timeout",
@@ -149,6 +152,21 @@ def _read_file(path: Path | None) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
+def _one_line(exc: ValidationError) -> str:
+    """``field: problem (got value)`` per error, on one line (no pydantic URL)."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        got = (
+            f" (got {err['input']!r})"
+            if "input" in err and not isinstance(err["input"], dict)
+            else ""
+        )
+        parts.append(f"{loc}: {msg}{got}")
+    return "; ".join(parts)
+
+
 def load_settings(
     flags: dict[str, Any] | None = None, config_file: Path | None = None
 ) -> SchedulerSettings:
@@ -167,9 +185,11 @@ def load_settings(
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings, InitSettingsSource(settings_cls, file_values))
 
+    where = f"{config_file}: " if config_file else ""
     try:
         merged = _Merged(**(flags or {}))
+    except ValidationError as exc:
+        raise SettingsError(f"{where}invalid scheduler settings: {_one_line(exc)}") from None
     except ValueError as exc:
-        where = f"{config_file}: " if config_file else ""
         raise SettingsError(f"{where}invalid scheduler settings: {exc}") from exc
     return SchedulerSettings.model_validate(merged.model_dump())

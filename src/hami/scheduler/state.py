@@ -14,8 +14,10 @@ On success ``failed_nodes`` therefore lists only the nodes fitted in detail that
 
 Busy nodes: ``filter(..., avoid=...)`` names nodes whose lock another pod holds right now (a bind
 in flight). A pod placed there would only fail its Bind on lock contention and be retried, so the
-best fitting node that is not busy wins; a busy node is chosen only when no other node fits (at
-most :data:`AVOID_LOOKAHEAD` busy fits are passed over, so a cluster of busy nodes costs little).
+best fitting node that is not busy wins, however many nodes are busy; a busy node is chosen only
+when no free node fits. The ``avoid`` test is cheap and comes before the detailed fit: busy nodes
+whose summary may fit are set aside unfitted and fitted, best first, only when no free node fits,
+so busy nodes add no detailed fits to a decision that a free node answers.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ from hami.scheduler.usage import DeviceCharge, MigAllocation, NodeUsage, ScoreIn
 
 NODE_UNREGISTERED = "node unregistered"
 REASON_CACHE_PLANS = 32
-AVOID_LOOKAHEAD = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +284,8 @@ class ClusterState:
         cand = None if candidates is None else set(candidates)
         failed: dict[str, str] = {}
         pruned: list[str] = []
+        busy: list[str] = []  # busy nodes that may fit, best first: fitted only if no free one fits
         sel = plan.selection
-        busy: tuple[str, NodeFit] | None = None  # the best fit on a busy node
-        passed = 0
         for _, name in self._index.ordered(plan.node_prefers_high):
             if cand is not None and name not in cand:
                 continue
@@ -293,19 +293,18 @@ class ClusterState:
             if not all(node.may_fit(r, sel) for r in reqs):
                 pruned.append(name)
                 continue
+            if name in avoid:
+                busy.append(name)
+                continue
             fit = fit_pod(node, plan, quota)
             if fit.devices is not None:
-                if name not in avoid:
-                    return self._success(name, fit, plan, failed, now)
-                if busy is None:
-                    busy = (name, fit)
-                passed += 1
-                if passed >= AVOID_LOOKAHEAD:
-                    break
-                continue
+                return self._success(name, fit, plan, failed, now)
             failed[name] = fit.reason
-        if busy is not None:
-            return self._success(busy[0], busy[1], plan, failed, now)
+        for name in busy:  # no free node fits: the best busy node that fits
+            fit = fit_pod(nodes[name], plan, quota)
+            if fit.devices is not None:
+                return self._success(name, fit, plan, failed, now)
+            failed[name] = fit.reason
         if cand is not None:
             failed.update(dict.fromkeys(cand.difference(nodes), NODE_UNREGISTERED))
         failed.update(self._pruned_reasons(plan, quota, pruned))
@@ -401,7 +400,8 @@ def encode_mig_allocations(allocs: Iterable[MigAllocation]) -> str:
 
 
 def decode_mig_allocations(value: str) -> tuple[MigAllocation, ...]:
-    """Inverse of :func:`encode_mig_allocations` (extra runtime keys are ignored)."""
+    """Inverse of :func:`encode_mig_allocations`, plus the runtime keys the device plugin adds
+    once the instance exists (``migUUID``, ``gpuInstanceID``, ``computeInstanceID``)."""
     try:
         data = json.loads(value)
         return tuple(
@@ -412,6 +412,9 @@ def decode_mig_allocations(value: str) -> tuple[MigAllocation, ...]:
                 str(e["profile"]),
                 int(e["placement"]["start"]),
                 int(e["placement"]["size"]),
+                mig_uuid=str(e.get("migUUID") or ""),
+                gpu_instance_id=int(e.get("gpuInstanceID", -1)),
+                compute_instance_id=int(e.get("computeInstanceID", -1)),
             )
             for e in data
         )

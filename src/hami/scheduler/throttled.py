@@ -126,6 +126,10 @@ class ThrottledClient:
         await self.bucket.acquire()
         await self.inner.create_event(event)
 
+    async def patch_event(self, namespace: str, name: str, changes: JsonObj) -> JsonObj:
+        await self.bucket.acquire()
+        return await self.inner.patch_event(namespace, name, changes)
+
     async def get_lease(self, namespace: str, name: str) -> JsonObj:
         await self.bucket.acquire()
         return await self.inner.get_lease(namespace, name)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hami.api.types import PERCENTAGE_UNSET, ContainerRequest, DeviceInfo, PodSingleDevice
 from hami.device.nvidia.fit import MIG_MODE, DeviceUsage, Selection
+from hami.device.nvidia.score import node_score
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,10 @@ class MigAllocation:
     profile: str
     start: int
     size: int
+    mig_uuid: str = ""
+    """Runtime identity the device plugin adds once the instance exists ("" = not yet)."""
+    gpu_instance_id: int = -1
+    compute_instance_id: int = -1
 
 
 @dataclass(slots=True)
@@ -150,11 +155,7 @@ class NodeUsage:
             key = (d.type.lower(), d.mode)
             counts[key] = counts.get(key, 0) + 1
             ids.append(d.id)
-        self.score = 10 * (
-            (used / count if count else 0.0)
-            + (ucores / tcores if tcores else 0.0)
-            + (umem / tmem if tmem else 0.0)
-        )
+        self.score = node_score(used, count, ucores, tcores, umem, tmem)
         mems.sort(reverse=True)
         cores.sort(reverse=True)
         fracs.sort(reverse=True)

@@ -19,6 +19,7 @@ from typing import Any
 from hami.api.admission import API_VERSION, KIND, PATCH_TYPE_JSON, JsonPatchOp
 from hami.api.annotations import WEBHOOK_IGNORE_LABEL, WEBHOOK_IGNORE_VALUE
 from hami.api.errors import DecodeError
+from hami.api.podshape import check_pod_shape
 from hami.config.devices import DeviceConfig
 from hami.device.nvidia.request import pod_containers, pod_ref
 from hami.device.registry import DeviceRegistry
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SCHEDULER = "default-scheduler"
 HAMI_SCHEDULER = "hami-scheduler"
+QUOTA_DENIAL = "exceeding resource quota"
+"""Start of every quota denial; said once even when the quota check's message starts with it."""
 
 #: ``quota_check(namespace, mem_mib, cores)`` returns a denial message or None.
 QuotaCheck = Callable[[str, int, int], "str | None"]
@@ -182,7 +185,9 @@ def _finish(
         mem, cores = _quota_usage(pod, ctx)
         problem = ctx.quota_check(_pod_namespace(pod, namespace), mem, cores)
         if problem:
-            return _deny(original, f"pod {ref}: exceeding resource quota: {problem}")
+            if not problem.startswith(QUOTA_DENIAL):
+                problem = f"{QUOTA_DENIAL}: {problem}"
+            return _deny(original, f"pod {ref}: {problem}")
     return MutationResult(allowed=True, pod=pod, patch=diff(original, pod), managed=True)
 
 
@@ -193,8 +198,10 @@ def mutate_pod(
 
     ``namespace`` is the request's namespace, used when the pod object carries none.
     """
-    original = copy.deepcopy(dict(pod))
+    original: dict[str, Any] = dict(pod) if isinstance(pod, Mapping) else {}
     try:
+        check_pod_shape(pod)
+        original = copy.deepcopy(original)
         if _ignored(original, ctx, _pod_namespace(original, namespace)):
             return MutationResult(allowed=True, pod=original)
         if not (original.get("spec") or {}).get("containers"):
@@ -206,12 +213,14 @@ def mutate_pod(
         if problem:
             return _deny(original, problem, code=500)
         if not found:
-            # As HAMi: a pod without managed resources is admitted untouched (env changes such
-            # as overwriteEnv only matter for pods that also run GPU containers).
-            return MutationResult(allowed=True, pod=original)
+            # As HAMi v2.10: a pod without managed resources keeps its scheduler, but still
+            # gets the env its containers were given (core policy, overwriteEnv).
+            return MutationResult(allowed=True, pod=mutated, patch=diff(original, mutated))
         return _finish(original, mutated, ctx, namespace)
     except DecodeError as exc:
         return _deny(original, f"pod {pod_ref(original)}: {exc}", code=400)
+    except RecursionError:
+        return _deny(original, f"pod {pod_ref(original)}: object nested too deeply", code=400)
     except (AttributeError, TypeError, KeyError) as exc:
         return _deny(original, f"pod {pod_ref(original)}: malformed pod: {exc}", code=400)
 
@@ -234,6 +243,21 @@ def encode_patch(ops: list[JsonPatchOp]) -> str:
     return base64.b64encode(json.dumps(ops, separators=(",", ":")).encode()).decode()
 
 
+def _is_pod(req: Mapping[str, Any], obj: Any) -> bool:
+    """Whether the request is about a Pod itself (not another kind, not a subresource).
+
+    ``request.kind`` decides; without it, the object's own ``kind``; without both, a Pod.
+    """
+    if req.get("subResource"):
+        return False
+    kind = req.get("kind")
+    if isinstance(kind, Mapping):
+        return kind.get("kind") == "Pod" and not kind.get("group")
+    if isinstance(obj, Mapping) and obj.get("kind") is not None:
+        return obj.get("kind") == "Pod" and obj.get("apiVersion", "v1") == "v1"
+    return True
+
+
 def review(request: Mapping[str, Any], ctx: AdmissionContext) -> dict[str, Any]:
     """AdmissionReview in, AdmissionReview out. Never raises."""
     if not isinstance(request, Mapping):
@@ -246,6 +270,8 @@ def review(request: Mapping[str, Any], ctx: AdmissionContext) -> dict[str, Any]:
     if req.get("operation", "CREATE") != "CREATE":
         return _response(request, uid, {"allowed": True})
     obj = req.get("object")
+    if not _is_pod(req, obj):
+        return _response(request, uid, {"allowed": True})
     if not isinstance(obj, Mapping):
         return _errored(request, uid, "AdmissionReview request has no pod object", 400)
     namespace = req.get("namespace")

@@ -271,3 +271,20 @@ async def test_apiserver_unreachable_fails_admission(
         assert rig.annotations("p6")[ann.BIND_PHASE] == "allocating"  # untouched: kubelet retries
         result = await _admit(rig, pod)  # the API is back: the retry succeeds
         assert result.envs("main")["NVIDIA_VISIBLE_DEVICES"] == UUID_A
+
+
+async def test_lock_of_a_pod_whose_admission_failed_is_released(
+    settings: PluginSettings, sock_dir: Path
+) -> None:
+    """The plugin was down: kubelet failed the pod's admission without calling Allocate, so the
+    pod ends Failed, still ``allocating``, holding the lock. The plugin releases it."""
+    async with make_rig(replace(settings, lock_sweep_interval_s=0.05), sock_dir) as rig:
+        pod = bound_pod("d1", f"{UUID_A},NVIDIA,1000,0:;", containers=[container("main", 1)])
+        pod["status"] = {"phase": "Failed", "reason": "UnexpectedAdmissionError"}
+        _setup(rig, pod)
+        for _ in range(100):
+            if _lock(rig) is None:
+                break
+            await asyncio.sleep(0.02)
+        assert _lock(rig) is None
+        assert _pod_annos(rig, "d1")[ann.BIND_PHASE] == "failed"

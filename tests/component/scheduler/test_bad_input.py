@@ -183,7 +183,9 @@ async def test_bind_to_unknown_node_is_a_clear_error(harness: Harness) -> None:
     assert (await harness.http.post("/filter", json=filter_args(pod, NODES))).json()["NodeNames"]
     args = {"PodName": "lost", "PodNamespace": "default", "PodUID": "", "Node": "ghost"}
     body = (await harness.http.post("/bind", json=args)).json()
-    assert "node ghost not found" in body["Error"]
+    # the pod's decision names another node: refused before any lock is taken
+    assert body["Error"].startswith("bind pod default/lost to node ghost: ")
+    assert "placed it on node node-" in body["Error"]
     assert not harness.kube.get("pods", "default", "lost")["spec"].get("nodeName")
     await _still_schedules(harness)
 

@@ -113,3 +113,26 @@ async def test_failing_handler_does_not_break_the_cache() -> None:
         kube.add("nodes", make_node("a"))
         await settle()
         assert _names(inf) == ["a"]
+
+
+async def test_quiet_watch_is_debug_and_a_real_failure_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kube = FakeKube()
+    kube.add("nodes", make_node("a"))
+    kube.fail_next("watch", errors.WatchQuiet("watch nodes: no data for 75s"))
+    inf = Informer(kube, Kind.NODES, backoff=Backoff(initial=0.01, maximum=0.01))
+    with caplog.at_level("DEBUG", logger="hami.k8s.informer"):
+        async with running(inf):
+            await settle()
+            kube.add("nodes", make_node("b"))  # the reconnected watch still delivers
+            await settle()
+            assert _names(inf) == ["a", "b"]
+            quiet = [r for r in caplog.records if "no data for 75s" in r.getMessage()]
+            assert [r.levelname for r in quiet] == ["DEBUG"]
+            assert inf.errors == 0
+            kube.fail_next("watch", errors.TransportError("watch nodes: connection reset"))
+            kube.drop_watches()
+            await settle()
+    failed = [r for r in caplog.records if "connection reset" in r.getMessage()]
+    assert [r.levelname for r in failed] == ["WARNING"] and inf.errors == 1

@@ -83,3 +83,26 @@ async def test_run_reports_transitions_and_releases_on_stop() -> None:
         await task
     assert seen == [True, False]
     assert kube.get("leases", "ns", "l")["spec"]["holderIdentity"] == ""
+
+
+async def test_release_after_stopping_hands_over_at_once() -> None:
+    """The runner stops the election loop first and releases afterwards (SIGTERM path): the
+    lease must still be given up, and the other candidate takes it on its next round."""
+    kube, clock = FakeKube(), [100.0]
+    a, b = _elector(kube, "a", clock), _elector(kube, "b", clock)
+    task = asyncio.get_running_loop().create_task(a.run())
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if a.is_leader:
+            break
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert not a.is_leader
+    assert await a.release()
+    spec = kube.get("leases", "kube-system", "hami-scheduler")["spec"]
+    assert spec["holderIdentity"] == "" and spec["leaseDurationSeconds"] == 1
+    clock[0] += 0.1  # far less than lease_duration
+    assert await b.try_acquire_or_renew() and b.is_leader
+    assert not await a.release()  # no longer ours: untouched
+    assert kube.get("leases", "kube-system", "hami-scheduler")["spec"]["holderIdentity"] == "b"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,11 +20,27 @@ NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 LOCK = "hami.io/mutex.lock"
 
 
-def _setup(lock: str | None, *, owner_exists: bool = True) -> tuple[FakeKube, NodeLocker]:
+#: The lock owner between Bind and Allocate on n1: placed there, devices still to allocate.
+_DEVS = "GPU-n1-00,NVIDIA,1000,0:;"
+MID_BIND = {"hami.io/vgpu-node": "n1", "hami.io/vgpu-devices-to-allocate": _DEVS,
+            "hami.io/vgpu-devices-allocated": _DEVS}  # fmt: skip
+
+
+def _owner(**changes: Any) -> dict[str, Any]:
+    """The lock owner ``other/owner`` mid-bind on n1, with ``changes`` merged in per section."""
+    pod = make_pod("owner", namespace="other", annotations=dict(MID_BIND))
+    for section, values in changes.items():
+        pod.setdefault(section, {}).update(values)
+    return pod
+
+
+def _setup(
+    lock: str | None, *, owner_exists: bool = True, owner: dict[str, Any] | None = None
+) -> tuple[FakeKube, NodeLocker]:
     kube = FakeKube()
     kube.add("nodes", make_node("n1", annotations={LOCK: lock} if lock else None))
     if owner_exists:
-        kube.add("pods", make_pod("owner", namespace="other"))
+        kube.add("pods", owner or _owner())
     locker = NodeLocker(kube, clock=lambda: NOW, backoff=Backoff(0.001, 2, 0.01, 0))
     return kube, locker
 
@@ -58,6 +76,91 @@ async def test_acquire(existing: str | None, owner_exists: bool, acquires: bool)
         assert info.value.contention
         assert "contention" in str(info.value)
         assert _lock_of(kube) == existing
+
+
+HELD = format_lock(NOW - timedelta(seconds=10), "other", "owner")
+STALE_OWNERS = [
+    ("bound-elsewhere", {"spec": {"nodeName": "n2"}}),
+    ("succeeded", {"status": {"phase": "Succeeded"}}),
+    ("failed", {"status": {"phase": "Failed"}}),
+    ("being-deleted", {"metadata": {"deletionTimestamp": "2026-05-01T11:59:00Z"}}),
+    ("bind-phase-success", {"spec": {"nodeName": "n1"}, "metadata": {"annotations": {
+        **MID_BIND, "hami.io/bind-phase": "success"}}}),
+    ("bind-phase-failed", {"spec": {"nodeName": "n1"}, "metadata": {"annotations": {
+        **MID_BIND, "hami.io/bind-phase": "failed"}}}),
+    ("placed-elsewhere", {"metadata": {"annotations": {**MID_BIND, "hami.io/vgpu-node": "n2"}}}),
+    ("never-placed", {"metadata": {"annotations": {}}}),
+    ("nothing-left", {"metadata": {"annotations": {
+        **MID_BIND, "hami.io/vgpu-devices-to-allocate": ";"}}}),
+]  # fmt: skip
+LIVE_OWNERS = [
+    ("mid-bind", {}),
+    ("allocating", {"spec": {"nodeName": "n1"}, "metadata": {"annotations": {
+        **MID_BIND, "hami.io/bind-phase": "allocating"}}}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "stolen"),
+    [(c, True) for _, c in STALE_OWNERS] + [(c, False) for _, c in LIVE_OWNERS],
+    ids=[n for n, _ in STALE_OWNERS] + [n for n, _ in LIVE_OWNERS],
+)
+async def test_lock_of_an_owner_that_no_longer_needs_it_is_stolen(
+    changes: dict[str, Any], stolen: bool
+) -> None:
+    owner = _owner()
+    for section, values in changes.items():
+        owner[section].update(values)
+    kube, locker = _setup(HELD, owner=owner)
+    if stolen:
+        await locker.acquire("n1", "default", "me")
+        assert parse_lock(_lock_of(kube) or "").name == "me"
+        assert locker.stats.stolen == 1
+    else:
+        with pytest.raises(NodeLockError, match="held by other/owner"):
+            await locker.acquire("n1", "default", "me")
+        assert _lock_of(kube) == HELD
+
+
+async def test_contention_waits_in_turn_and_wakes_on_the_node_event() -> None:
+    kube, locker = _setup(HELD)
+    locker.poll_s = 30.0  # only the node event may wake the waiter
+    waiter = asyncio.create_task(locker.acquire("n1", "default", "me", wait_s=10))
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    assert locker.busy("n1", "default", "third", None)  # a queued bind steers the filter
+    before = kube.get("nodes", "", "n1")
+    await kube.patch_node_metadata("n1", annotations={LOCK: None})
+    started = time.monotonic()
+    locker.on_node_event("MODIFIED", before, kube.get("nodes", "", "n1"))
+    node = await asyncio.wait_for(waiter, 2)
+    assert time.monotonic() - started < 1
+    assert parse_lock(node["metadata"]["annotations"][LOCK]).name == "me"
+    assert locker.stats.waited == 1 and locker.stats.contention == 0
+    assert not locker._queued and not locker._wakes
+
+
+async def test_waiters_go_in_arrival_order_and_give_up_after_wait_s() -> None:
+    kube, locker = _setup(HELD)
+    locker.poll_s = 0.01
+    order: list[str] = []
+
+    async def bind(name: str, wait_s: float) -> None:
+        await locker.acquire("n1", "default", name, wait_s=wait_s)
+        order.append(name)
+        await locker.release("n1", "default", name)
+
+    tasks = []
+    for i in range(4):
+        tasks.append(asyncio.create_task(bind(f"p{i}", 5)))
+        await asyncio.sleep(0.01)
+    late = asyncio.create_task(bind("late", 0.05))
+    await asyncio.sleep(0.1)
+    with pytest.raises(NodeLockError, match="contention"):
+        await late
+    await kube.patch_node_metadata("n1", annotations={LOCK: None})
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert order == ["p0", "p1", "p2", "p3"]
 
 
 async def test_conflicts_are_retried_with_resource_version() -> None:

@@ -107,8 +107,9 @@ def test_gpu_policy_binpack_packs_the_busy_gpu(tmp_path: Path) -> None:
             "json",
         ).output
     )
-    assert [p["containers"][0][0]["uuid"] for p in spread["pods"]] == ["GPU-0", "GPU-1"]
-    assert [p["containers"][0][0]["uuid"] for p in binpack["pods"]] == ["GPU-0", "GPU-0"]
+    # HAMi walks its sorted list from the end: the GPU registered last wins a tie
+    assert [p["containers"][0][0]["uuid"] for p in spread["pods"]] == ["GPU-1", "GPU-0"]
+    assert [p["containers"][0][0]["uuid"] for p in binpack["pods"]] == ["GPU-1", "GPU-1"]
 
 
 def test_custom_files_and_config(tmp_path: Path) -> None:
@@ -136,7 +137,8 @@ BAD = [
     ("no-name", "pods", "kind: Pod\nmetadata: {}\nspec: {}\n", "pods.yaml: object 1: metadata.name is missing"),
     ("bad-register", "nodes", NODE.replace("GPU-1,10,", "GPU-1,ten,"), "nodes.yaml: Node n1: hami.io/node-nvidia-register"),
     ("no-spec", "pods", "kind: Pod\nmetadata: {name: x}\n", "pods.yaml: Pod default/x: spec is missing"),
-    ("bad-config", "config", "version: v1\nnvidia:\n  bogusKey: 1\n", "cfg.yaml"),
+    # HAMi ignores unknown keys (a warning now); a value of the wrong type it refuses
+    ("bad-config", "config", "version: v1\nnvidia:\n  deviceSplitCount: many\n", "cfg.yaml: nvidia.deviceSplitCount"),
     ("list-items-not-list", "nodes", "kind: List\nitems: 3\n", "nodes.yaml: document 1: 'items' is not a list"),
 ]  # fmt: skip
 

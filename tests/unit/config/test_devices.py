@@ -114,11 +114,12 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     ids=["typo-key", "typo-section", "bad-version", "zero-split", "string-split",
          "bad-policy", "zero-factor", "node-unknown-key", "node-missing-name", "not-mapping"],
 )  # fmt: skip
-def test_errors_name_file_and_field(tmp_path: Path, doc: Any, needle: str) -> None:
+def test_strict_errors_name_file_and_field(tmp_path: Path, doc: Any, needle: str) -> None:
+    """``--strict-config`` keeps the old refusal (the lenient reading is in test_lenient.py)."""
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ConfigError) as info:
-        load_device_config(path)
+        load_device_config(path, strict=True)
     assert str(path) in str(info.value)
     assert needle in str(info.value)
 

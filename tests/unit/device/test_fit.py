@@ -222,6 +222,11 @@ ANNOS = [
     ("uuids", {"nvidia.com/use-gpuuuid": " GPU-a ,GPU-b", "nvidia.com/nouse-gpuuuid": ""},
      Selection(use_uuids=frozenset({"GPU-a", "GPU-b"}))),
     ("numa", {"nvidia.com/numa-bind": "True"}, Selection(numa_bind=True)),
+    ("numa-1", {"nvidia.com/numa-bind": "1"}, Selection(numa_bind=True)),
+    ("numa-t", {"nvidia.com/numa-bind": "t"}, Selection(numa_bind=True)),
+    ("numa-TRUE", {"nvidia.com/numa-bind": "TRUE"}, Selection(numa_bind=True)),
+    ("numa-tRUE-is-not-go", {"nvidia.com/numa-bind": "tRUE"}, Selection()),
+    ("numa-yes-is-not-go", {"nvidia.com/numa-bind": "yes"}, Selection()),
     ("mode", {"nvidia.com/vgpu-mode": "hami-core"}, Selection(vgpu_mode="hami-core")),
 ]  # fmt: skip
 

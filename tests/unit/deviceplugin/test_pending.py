@@ -15,6 +15,7 @@ from hami.deviceplugin.pending import (
     has_work,
     is_candidate,
     release_lock,
+    release_stale_lock,
 )
 from hami.k8s.errors import Conflict, ServerError
 from hami.k8s.fake import FakeKube
@@ -122,3 +123,44 @@ async def test_release_lock_retries_conflict() -> None:
     kube.fail_next("patch_node_metadata", Conflict("stale"))
     await release_lock(kube, NODE, NS, "p")
     assert ann.NODE_LOCK not in kube.get("nodes", "", NODE)["metadata"]["annotations"]
+
+
+def _lock_of(kube: FakeKube) -> str | None:
+    return (kube.get("nodes", "", NODE)["metadata"].get("annotations") or {}).get(ann.NODE_LOCK)
+
+
+@pytest.mark.parametrize(
+    ("owner", "released", "bind_phase"),
+    [
+        ({"status": {"phase": "Failed", "reason": "UnexpectedAdmissionError"}}, True, "failed"),
+        (None, True, None),
+        ({"spec": {"nodeName": "elsewhere"}}, True, "allocating"),
+        ({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}, True, "failed"),
+        ({}, False, "allocating"),
+        ({"spec": {"nodeName": None}}, False, "allocating"),  # between Bind's lock and binding
+    ],
+    ids=["admission-failed", "gone", "bound-elsewhere", "deleting", "allocating", "mid-bind"],
+)  # fmt: skip
+async def test_stale_lock_is_released_and_its_owner_marked_failed(
+    owner: dict[str, Any] | None, released: bool, bind_phase: str | None
+) -> None:
+    pods = []
+    if owner is not None:
+        pod = _pod("d1")
+        for section, values in owner.items():
+            pod[section].update(values)
+        pods.append(pod)
+    kube = _kube(*pods, lock_owner="d1")
+    assert await release_stale_lock(kube, NODE) is released
+    assert (_lock_of(kube) is None) is released
+    if owner is not None:
+        annos = kube.get("pods", NS, "d1")["metadata"]["annotations"]
+        assert annos[ann.BIND_PHASE] == bind_phase
+
+
+async def test_sweep_without_a_lock_or_with_a_legacy_one_does_nothing() -> None:
+    kube = _kube()
+    assert not await release_stale_lock(kube, NODE)
+    await kube.patch_node_metadata(NODE, annotations={ann.NODE_LOCK: "2026-01-01T00:00:00Z"})
+    assert not await release_stale_lock(kube, NODE)
+    assert _lock_of(kube) == "2026-01-01T00:00:00Z"

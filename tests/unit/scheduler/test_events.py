@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -59,3 +59,93 @@ async def test_recorder_keeps_sending_after_a_failure() -> None:
     await recorder.flush()
     assert recorder.failed == 1 and recorder.sent == 1
     assert [e["involvedObject"]["name"] for e in kube.objects("events")] == ["q"]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = _clock()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def test_repeats_after_sending_patch_the_sent_event() -> None:
+    kube, clock = FakeKube(), _Clock()
+    recorder = events.EventRecorder(kube, clock=clock)
+    for _ in range(4):  # each repeat after the previous one was sent
+        recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+        await recorder.flush()
+        clock.tick(2)
+    sent = kube.objects("events")
+    assert [(e["reason"], e["count"]) for e in sent] == [(events.FILTERING_FAILED, 4)]
+    assert sent[0]["firstTimestamp"] == "2026-01-02T03:04:05Z"
+    assert sent[0]["lastTimestamp"] == "2026-01-02T03:04:11Z"
+    assert (recorder.sent, recorder.patched) == (1, 3)
+    assert kube.calls.count("create_event") == 1
+
+
+async def test_folded_and_patched_counts_add_up() -> None:
+    kube = FakeKube()
+    recorder = events.EventRecorder(kube, clock=_clock)
+    recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+    await recorder.flush()
+    for _ in range(3):  # queued together: folded, then one patch
+        recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+    await recorder.flush()
+    assert [e["count"] for e in kube.objects("events")] == [4]
+    assert kube.calls.count("patch_event") == 1
+
+
+async def test_expired_event_is_created_again() -> None:
+    kube = FakeKube()
+    recorder = events.EventRecorder(kube, clock=_clock)
+    recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+    await recorder.flush()
+    gone = kube.objects("events")[0]["metadata"]
+    kube.delete("events", gone["namespace"], gone["name"])  # the apiserver's event TTL
+    recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+    await recorder.flush()
+    again = kube.objects("events")
+    assert [e["count"] for e in again] == [1] and again[0]["metadata"]["name"] != gone["name"]
+    recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+    await recorder.flush()
+    assert [e["count"] for e in kube.objects("events")] == [2]  # the new one is counted on
+    assert recorder.failed == 0
+
+
+async def test_repeat_after_the_window_or_other_message_is_a_new_event() -> None:
+    kube, clock = FakeKube(), _Clock()
+    recorder = events.EventRecorder(kube, clock=clock, window_s=60)
+    recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+    await recorder.flush()
+    recorder.record(_POD, "Warning", events.FILTERING_FAILED, "other")
+    await recorder.flush()
+    clock.tick(61)
+    recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+    await recorder.flush()
+    got = sorted((e["message"], e["count"]) for e in kube.objects("events"))
+    assert got == [("no fit", 1), ("no fit", 1), ("other", 1)]
+
+
+async def test_sent_cache_is_bounded() -> None:
+    kube = FakeKube()
+    recorder = events.EventRecorder(kube, clock=_clock, sent_cache=2)
+    for msg in ("a", "b", "c", "a"):  # "a" fell out of the cache: a new Event
+        recorder.record(_POD, "Warning", events.FILTERING_FAILED, msg)
+        await recorder.flush()
+    assert sorted(e["message"] for e in kube.objects("events")) == ["a", "a", "b", "c"]
+    assert len(recorder._sent) == 2
+
+
+async def test_failed_patch_other_than_not_found_is_logged_not_retried_as_create() -> None:
+    kube = FakeKube()
+    recorder = events.EventRecorder(kube, clock=_clock)
+    recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+    await recorder.flush()
+    kube.fail_next("patch_event", errors.ServerError("boom"))
+    recorder.record(_POD, "Warning", events.FILTERING_FAILED, "no fit")
+    await recorder.flush()
+    assert recorder.failed == 1 and len(kube.objects("events")) == 1

@@ -26,14 +26,16 @@ DEVS = [
 ]
 
 CHAINS = [
-    ("spread", "spread", False, ["idle1", "idle0", "light", "busy"]),
-    ("binpack", "binpack", False, ["busy", "light", "idle1", "idle0"]),
-    ("mutex", "mutex", False, ["idle1", "idle0", "busy", "light"]),
-    ("numa-alone-then-spread", "numa", False, ["idle1", "light", "busy", "idle0"]),
-    ("binpack,numa", "binpack,numa", False, ["busy", "light", "idle1", "idle0"]),
-    ("spread-numa-bind", "spread", True, ["idle1", "light", "busy", "idle0"]),
-    ("binpack-numa-bind-high-first", "binpack", True, ["idle0", "busy", "light", "idle1"]),
-    ("topology-orders-like-spread", "topology-aware", False, ["idle1", "idle0", "light", "busy"]),
+    # HAMi walks its stable-sorted list from the end: on ties the highest NUMA id, then the
+    # device registered last, comes first (issue 13 point 4; see test_hami_ties.py).
+    ("spread", "spread", False, ["idle0", "idle1", "light", "busy"]),
+    ("binpack", "binpack", False, ["busy", "light", "idle0", "idle1"]),
+    ("mutex", "mutex", False, ["idle0", "idle1", "light", "busy"]),
+    ("numa-alone-is-numa-then-index", "numa", False, ["idle0", "idle1", "light", "busy"]),
+    ("binpack,numa", "binpack,numa", False, ["busy", "light", "idle0", "idle1"]),
+    ("spread-numa-bind", "spread", True, ["idle0", "idle1", "light", "busy"]),
+    ("binpack-numa-bind-busy-group-first", "binpack", True, ["busy", "light", "idle1", "idle0"]),
+    ("topology-orders-like-spread", "topology-aware", False, ["idle0", "idle1", "light", "busy"]),
 ]  # fmt: skip
 
 
@@ -48,7 +50,8 @@ def test_order_devices(chain: str, numa_bind: bool, order: list[str]) -> None:
 PARSE = [
     ("single", "binpack", ("binpack",)),
     ("chain", "Binpack, NUMA", ("binpack", "numa")),
-    ("filter-only-gets-spread", "numa", ("numa", "spread")),
+    ("numa-alone-is-a-chain", "numa", ("numa",)),
+    ("filter-only-gets-spread", "mutex,topology-aware", ("mutex", "topology-aware")),
     ("unknown-dropped", "fast,binpack", ("binpack",)),
     ("empty", "", ("spread",)),
     ("dupes", "spread,spread", ("spread",)),

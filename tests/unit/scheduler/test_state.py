@@ -7,6 +7,7 @@ node and devices, the exact annotation strings, or the per-node failure reasons.
 # ruff: noqa: E501  (case tables read best one case per line)
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,7 +53,7 @@ def test_success_writes_exact_annotations() -> None:
     cs.upsert_node("n1", gpus("n1", 2))
     p = pod("p", ctr(gpu=2, mem=4000, cores=30), init=[ctr("init")])
     out = cs.filter(p, ["n1"], now=NOW)
-    value = ";GPU-n1-0,NVIDIA,4000,30:GPU-n1-1,NVIDIA,4000,30:;"
+    value = ";GPU-n1-1,NVIDIA,4000,30:GPU-n1-0,NVIDIA,4000,30:;"  # HAMi walks from the end
     assert out.annotations == {
         "hami.io/vgpu-node": "n1",
         "hami.io/vgpu-time": str(int(NOW.timestamp())),
@@ -205,14 +206,58 @@ def test_busy_nodes_are_passed_over_while_another_fits(
     assert out.annotations["hami.io/vgpu-node"] == node
 
 
-def test_busy_lookahead_is_bounded() -> None:
+def _binpack_row(busy: int) -> tuple[ClusterState, list[str]]:
+    """``busy`` nodes, fullest first in binpack order, then one emptier node (the last name)."""
     cs = state()
-    names = [f"n{i:02d}" for i in range(40)]
-    for n in names:
+    names = [f"n{i:02d}" for i in range(busy + 1)]
+    for i, n in enumerate(names):
         cs.upsert_node(n, gpus(n, 1))
+        used = ContainerDevice(f"GPU-{n}-0", "NVIDIA", 20000 - i * 100, 10)
+        cs.add_pod(f"u-{n}", "fill", f"u-{n}", n, {"NVIDIA": ((used,),)})
+    return cs, names
+
+
+def test_free_node_wins_over_any_number_of_busy_nodes() -> None:
+    cs, names = _binpack_row(40)
     out = cs.filter(pod("p"), now=NOW, avoid=set(names[:-1]))
-    # only AVOID_LOOKAHEAD busy fits are passed over: the best busy one wins, not the last node
-    assert out.node == names[0]
+    assert out.node == names[-1]  # the only free node, last in binpack order
+
+
+def test_busy_node_chosen_only_when_no_free_node_fits() -> None:
+    cs, names = _binpack_row(40)
+    # every node busy: the best busy node that fits wins
+    assert cs.filter(pod("p"), now=NOW, avoid=set(names)).node == names[0]
+    # the free node cannot fit (a second pod fills it): still the best busy node, and a busy
+    # node that cannot fit is passed over for the next busy one
+    full = ContainerDevice(f"GPU-{names[-1]}-0", "NVIDIA", 20000, 10)
+    cs.add_pod("full", "fill", "full", names[-1], {"NVIDIA": ((full,),)})
+    full0 = ContainerDevice(f"GPU-{names[0]}-0", "NVIDIA", 20000, 10)
+    cs.add_pod("full0", "fill", "full0", names[0], {"NVIDIA": ((full0,),)})
+    out = cs.filter(pod("p", ctr(gpu=1, mem=10000)), now=NOW, avoid=set(names[:-1]))
+    assert out.node == names[1]
+
+
+def test_busy_nodes_are_not_fitted_while_a_free_node_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hami.scheduler.state as state_mod
+
+    fitted: list[str] = []
+    real = state_mod.fit_pod
+
+    def counting(node: Any, *args: Any, **kw: Any) -> Any:
+        fitted.append(node.name)
+        return real(node, *args, **kw)
+
+    monkeypatch.setattr(state_mod, "fit_pod", counting)
+    cs, names = _binpack_row(40)
+    assert cs.filter(pod("p"), now=NOW, avoid=set(names[:-1])).node == names[-1]
+    assert fitted == [names[-1]]  # one detailed fit: busy nodes were only set aside
+
+
+def test_no_fit_anywhere_names_busy_nodes_with_their_reason() -> None:
+    cs, names = _binpack_row(3)
+    out = cs.filter(pod("p", ctr(gpu=2)), now=NOW, avoid=set(names[:2]))
+    assert out.node is None
+    assert set(out.failed_nodes) == set(names)
 
 
 GPU_POLICIES = [
@@ -263,7 +308,8 @@ def test_multi_container_sees_earlier_containers() -> None:
     cs = state()
     cs.upsert_node("n1", gpus("n1", 2))
     out = cs.filter(pod("p", ctr("a", gpu=1, mem=1000), ctr("b", gpu=1, mem=1000)), now=NOW)
-    assert uuids(out) == [["GPU-n1-0"], ["GPU-n1-1"]]  # spread: second goes to the idle GPU
+    # spread, HAMi's walk from the end: first GPU 1, the second container the still idle GPU 0
+    assert uuids(out) == [["GPU-n1-1"], ["GPU-n1-0"]]
     out = cs.filter(
         pod(
             "q", ctr("a", gpu=1, mem=30000), ctr("b", gpu=1, mem=30000), ctr("c", gpu=1, mem=30000)
@@ -352,7 +398,7 @@ def test_numa_bind_keeps_a_container_on_one_numa_node() -> None:
     out = cs.filter(
         pod("p", ctr(gpu=2, mem=1000), annotations={"nvidia.com/numa-bind": "true"}), now=NOW
     )
-    assert uuids(out) == [["GPU-m0", "GPU-m1"]]
+    assert uuids(out) == [["GPU-m1", "GPU-m0"]]  # HAMi's walk order
 
 
 def test_uuid_pinned_pod() -> None:
@@ -428,10 +474,10 @@ def test_topology_aware_picks_best_linked_pair() -> None:
     cs.upsert_node("n1", gpus("n1", 4), {"hami.io/node-nvidia-score": scores})
     annos = {"hami.io/gpu-scheduler-policy": "topology-aware"}
     assert uuids(cs.filter(pod("p", ctr(gpu=2, mem=10), annotations=annos), now=NOW)) == [
-        ["GPU-n1-1", "GPU-n1-2"]
+        ["GPU-n1-2", "GPU-n1-1"]  # HAMi's walk order (from the end)
     ]
     single = cs.filter(pod("q", ctr(gpu=1, mem=10), annotations=annos), now=NOW)
-    assert uuids(single) == [["GPU-n1-0"]]
+    assert uuids(single) == [["GPU-n1-3"]]  # tie 0/3: first in HAMi's walk (from the end)
 
 
 def test_candidates_restrict_the_choice() -> None:
@@ -484,3 +530,20 @@ def test_pod_devices_from_annotations_round_trip() -> None:
     rebuilt = pod_devices_from_annotations({"metadata": {"annotations": out.annotations}})
     assert rebuilt == out.devices
     assert pod_devices_from_annotations({"metadata": {}}) is None
+
+
+def test_mig_allocations_carry_the_device_plugins_runtime_identity() -> None:
+    """The device plugin adds migUUID/gpuInstanceID/computeInstanceID once the instance exists;
+    the scheduler's MIG metric needs them (issue 13, point 2)."""
+    from hami.scheduler.state import decode_mig_allocations
+
+    value = json.dumps([
+        {"containerIndex": 0, "deviceIndex": 1, "gpuUUID": "GPU-m", "profile": "1g.10gb",
+         "placement": {"start": 2, "size": 1}, "migUUID": "MIG-abc", "gpuInstanceID": 7,
+         "computeInstanceID": 0},
+        {"containerIndex": 0, "deviceIndex": 0, "gpuUUID": "GPU-m", "profile": "1g.10gb",
+         "placement": {"start": 3, "size": 1}},
+    ])  # fmt: skip
+    ready, pending = decode_mig_allocations(value)
+    assert (ready.mig_uuid, ready.gpu_instance_id, ready.compute_instance_id) == ("MIG-abc", 7, 0)
+    assert (pending.mig_uuid, pending.gpu_instance_id, pending.compute_instance_id) == ("", -1, -1)

@@ -46,3 +46,13 @@ def test_throttle_wraps_only_when_limited(qps: float, burst: int, wrapped: bool)
     client = throttle(kube, from_settings(qps, burst))
     assert isinstance(client, ThrottledClient) is wrapped
     assert (client is kube) is not wrapped
+
+
+async def test_events_take_a_token_each() -> None:
+    kube = FakeKube()
+    bucket = CountingBucket()
+    client = ThrottledClient(kube, bucket)
+    event = {"metadata": {"name": "e1", "namespace": "default"}, "count": 1}
+    await client.create_event(event)
+    patched = await client.patch_event("default", "e1", {"count": 2})
+    assert bucket.taken == 2 and patched["count"] == 2

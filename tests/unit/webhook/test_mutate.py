@@ -90,6 +90,8 @@ class Case:
     config: dict[str, Any] = field(default_factory=dict)
     ctx: dict[str, Any] = field(default_factory=dict)
     denied: tuple[int, str] | None = None
+    managed: bool = True
+    """Whether the pod is routed to hami-scheduler (checked when ``expected`` is set)."""
 
 
 P_GPU = pod(ctr(limits={GPU: 1}))
@@ -97,6 +99,30 @@ P_MEM = pod(ctr(limits={GPU: 1, MEM: 3000}))
 P_MEM_ONLY = pod(ctr(limits={MEM: 3000}))
 P_DEFAULT = pod(ctr(limits={GPU: 1, MEM: 1}), schedulerName="default-scheduler")
 P_TWO = pod(ctr("gpu", {GPU: 1, MEM: 10}), ctr("side", {"cpu": "1"}))
+P_CPU = pod(ctr("web", {"cpu": "1"}), init=[ctr("setup")])
+P_CPU_DEFAULT = pod(ctr("web", {"cpu": "1"}), schedulerName="default-scheduler")
+
+
+def env_init(i: int, name: str, value: str) -> Callable[[Pod], None]:
+    def fn(p: Pod) -> None:
+        p["spec"]["initContainers"][i].setdefault("env", []).append({"name": name, "value": value})
+
+    return fn
+
+
+def meta(key: str, value: Any) -> Callable[[Pod], None]:
+    def fn(p: Pod) -> None:
+        p["metadata"][key] = value
+
+    return fn
+
+
+def deep(levels: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for _ in range(levels):
+        out = {"f:x": out}
+    return out
+
 
 CASES = [
     # --- step 2: scheduler-name routing ---------------------------------------------------
@@ -110,6 +136,24 @@ CASES = [
     Case("custom-hami-name", P_MEM, edit(P_MEM, sched("my-sched")), ctx={"scheduler_name": "my-sched"}),
     Case("no-scheduler-name-configured", P_MEM, ctx={"scheduler_name": ""}),
     Case("no-gpu-pod-untouched", pod(ctr(limits={"cpu": "1"}))),
+    # --- issue 13.1: pods without GPUs still get HAMi v2.10's env, and keep their scheduler ---
+    Case("no-gpu-pod-core-policy-every-container", P_CPU,
+         edit(P_CPU, env(0, "GPU_CORE_UTILIZATION_POLICY", "force"), env_init(0, "GPU_CORE_UTILIZATION_POLICY", "force")),
+         config={"gpuCorePolicy": "force"}, managed=False),
+    Case("no-gpu-pod-overwrite-env-every-container", P_CPU,
+         edit(P_CPU, env(0, "NVIDIA_VISIBLE_DEVICES", "none"), env_init(0, "NVIDIA_VISIBLE_DEVICES", "none")),
+         config={"overwriteEnv": True}, managed=False),
+    Case("no-gpu-pod-keeps-default-scheduler", P_CPU_DEFAULT,
+         edit(P_CPU_DEFAULT, env(0, "GPU_CORE_UTILIZATION_POLICY", "disable"), env(0, "NVIDIA_VISIBLE_DEVICES", "none")),
+         config={"overwriteEnv": True, "gpuCorePolicy": "disable"}, managed=False),
+    Case("no-gpu-pod-privileged-still-allowed", pod(ctr(securityContext={"privileged": True})),
+         edit(pod(ctr(securityContext={"privileged": True})), env(0, "NVIDIA_VISIBLE_DEVICES", "none")),
+         config={"overwriteEnv": True}, managed=False),
+    Case("no-gpu-pod-node-name-still-allowed", pod(ctr(), nodeName="n1"),
+         edit(pod(ctr(), nodeName="n1"), env(0, "NVIDIA_VISIBLE_DEVICES", "none")),
+         config={"overwriteEnv": True}, managed=False),
+    Case("no-gpu-pod-no-quota-check", P_CPU, edit(P_CPU, env(0, "NVIDIA_VISIBLE_DEVICES", "none"), env_init(0, "NVIDIA_VISIBLE_DEVICES", "none")),
+         config={"overwriteEnv": True}, ctx={"quota_check": lambda ns, mem, cores: "over"}, managed=False),
     # --- step 3: nvidia.com/gpu defaulting --------------------------------------------------
     Case("gpu-defaulted-from-mem", P_MEM_ONLY, edit(P_MEM_ONLY, limit(0, GPU, "1"), sched())),
     Case("gpu-defaulted-from-cores", pod(ctr(limits={CORES: 30})),
@@ -134,30 +178,55 @@ CASES = [
     # --- step 3: gpumem-percentage range -----------------------------------------------------
     Case("pct-101-denied", pod(ctr("trainer", {GPU: 1, PCT: 101})), denied=(500, "trainer")),
     Case("pct-negative-denied", pod(ctr("trainer", {GPU: 1, PCT: -5})), denied=(500, "between 0 and 100")),
-    Case("pct-0-allowed", pod(ctr(limits={GPU: 1, PCT: 0})),
-         edit(pod(ctr(limits={GPU: 1, PCT: 0})), sched())),
+    # --- issue 13.10: units and ranges HAMi silently drops or clamps are denied, saying why ---
+    Case("pct-0-denied", pod(ctr("t", {GPU: 1, PCT: 0})), denied=(400, "gpumem-percentage must be between 1 and 100")),
+    Case("gpumem-gi-denied", pod(ctr("t", {GPU: 1, MEM: "3Gi"})), denied=(400, "number of MiB, written without a unit: write 3072 for 3 GiB")),
+    Case("gpumem-mi-denied", pod(ctr("t", {GPU: 1, MEM: "3000Mi"})), denied=(400, "write 3000 for 3000 MiB")),
+    Case("gpumem-g-denied", pod(ctr("t", {GPU: 1, MEM: "3G"})), denied=(400, "write 2862 for 3 GB")),
+    Case("gpumem-factor-in-hint", pod(ctr("t", {GPU: 1, MEM: "4Gi"})), denied=(400, "write 4 for 4 GiB (memoryFactor 1024"),
+         config={"memoryFactor": 1024}),
+    Case("gpumem-negative-denied", pod(ctr("t", {GPU: 1, MEM: -1})), denied=(400, "t limits[nvidia.com/gpumem]: nvidia.com/gpumem must not be negative")),
+    Case("gpumem-bytes-denied", pod(ctr("t", {GPU: 1, MEM: "3221225472"})), denied=(400, "if you meant bytes, write 3072")),
+    Case("gpumem-fraction-denied", pod(ctr("t", {GPU: 1, MEM: "1.5"})), denied=(400, "whole number of MiB")),
+    Case("gpumem-in-requests-named", pod(ctr("t", resources={"requests": {GPU: 1, MEM: "1Gi"}})), denied=(400, "requests[nvidia.com/gpumem]")),
+    Case("gpumem-0-allowed", pod(ctr(limits={GPU: 1, MEM: 0})), edit(pod(ctr(limits={GPU: 1, MEM: 0})), sched())),
+    Case("gpumem-exponent-allowed", pod(ctr(limits={GPU: 1, MEM: "3e3"})), edit(pod(ctr(limits={GPU: 1, MEM: "3e3"})), sched())),
+    Case("gpucores-101-denied", pod(ctr("t", {GPU: 1, CORES: 101})), denied=(400, "gpucores is a percentage of one GPU's compute and must be between 0 and 100")),
+    Case("gpucores-negative-denied", pod(ctr("t", {GPU: 1, CORES: -1})), denied=(400, "between 0 and 100")),
     # --- step 3: env injection -----------------------------------------------------------------
     Case("priority-env", pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 1})),
          edit(pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 1})), env(0, "CUDA_TASK_PRIORITY", "1"), sched())),
     Case("priority-env-appended", pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 0}, env=[{"name": "A", "value": "b"}])),
          edit(pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 0}, env=[{"name": "A", "value": "b"}])),
               env(0, "CUDA_TASK_PRIORITY", "0"), sched())),
-    Case("priority-env-replaced", pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 1},
+    Case("priority-env-appended-after-existing", pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 1},
          env=[{"name": "CUDA_TASK_PRIORITY", "value": "0"}])),
-         edit(pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 1}, env=[{"name": "CUDA_TASK_PRIORITY", "value": "1"}])),
-              sched())),
-    Case("core-policy-env-gpu-containers-only", P_TWO,
-         edit(P_TWO, env(0, "GPU_CORE_UTILIZATION_POLICY", "force"), sched()),
+         edit(pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 1}, env=[{"name": "CUDA_TASK_PRIORITY", "value": "0"}])),
+              env(0, "CUDA_TASK_PRIORITY", "1"), sched())),
+    Case("priority-env-keeps-value-from", pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 1},
+         env=[{"name": "CUDA_TASK_PRIORITY", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}])),
+         edit(pod(ctr(limits={GPU: 1, MEM: 1, PRIO: 1},
+                      env=[{"name": "CUDA_TASK_PRIORITY", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}])),
+              env(0, "CUDA_TASK_PRIORITY", "1"), sched())),
+    Case("priority-env-on-no-gpu-container", pod(ctr(limits={PRIO: 0})),
+         edit(pod(ctr(limits={PRIO: 0})), env(0, "CUDA_TASK_PRIORITY", "0")), managed=False),
+    Case("core-policy-env-every-container", P_TWO,
+         edit(P_TWO, env(0, "GPU_CORE_UTILIZATION_POLICY", "force"), env(1, "GPU_CORE_UTILIZATION_POLICY", "force"), sched()),
          config={"gpuCorePolicy": "force"}),
     Case("overwrite-env-on-non-gpu-container", P_TWO,
          edit(P_TWO, env(1, "NVIDIA_VISIBLE_DEVICES", "none"), sched()), config={"overwriteEnv": True}),
-    Case("overwrite-env-ignored-for-non-gpu-pod", pod(ctr(limits={"cpu": 1})), config={"overwriteEnv": True}),
     # --- step 3: runtimeClassName ---------------------------------------------------------------
     Case("runtime-class-set", P_MEM,
          edit(P_MEM, sched(), lambda p: p["spec"].__setitem__("runtimeClassName", "nvidia")),
          config={"runtimeClassName": "nvidia"}),
     Case("runtime-class-kept", pod(ctr(limits={GPU: 1, MEM: 1}), runtimeClassName="kata"),
          edit(pod(ctr(limits={GPU: 1, MEM: 1}), runtimeClassName="kata"), sched()),
+         config={"runtimeClassName": "nvidia"}),
+    Case("runtime-class-empty-string-kept", pod(ctr(limits={GPU: 1, MEM: 1}), runtimeClassName=""),
+         edit(pod(ctr(limits={GPU: 1, MEM: 1}), runtimeClassName=""), sched()),
+         config={"runtimeClassName": "nvidia"}),
+    Case("runtime-class-null-filled", pod(ctr(limits={GPU: 1, MEM: 1}), runtimeClassName=None),
+         edit(pod(ctr(limits={GPU: 1, MEM: 1}), runtimeClassName="nvidia"), sched()),
          config={"runtimeClassName": "nvidia"}),
     # --- step 4: privileged -----------------------------------------------------------------------
     Case("privileged-gpu-denied", pod(ctr("cuda", {GPU: 1}, securityContext={"privileged": True})),
@@ -171,7 +240,18 @@ CASES = [
     # --- step 1: zero containers, decode errors ----------------------------------------------------
     Case("zero-containers-denied", pod(), denied=(403, "no containers")),
     Case("bad-quantity-400", pod(ctr("x", {GPU: 1, PCT: "lots"})), denied=(400, "nvidia.com/gpumem-percentage")),
-    Case("bad-containers-type-400", {"metadata": {}, "spec": {"containers": ["oops"]}}, denied=(400, "malformed")),
+    Case("bad-containers-type-400", {"metadata": {}, "spec": {"containers": ["oops"]}}, denied=(400, "spec.containers[0]: expected an object")),
+    # --- issue 13.9: odd shapes are denied naming the member, never a 500 ------------------------
+    Case("annotation-bool-denied", edit(P_GPU, meta("annotations", {"nvidia.com/numa-bind": True})),
+         denied=(400, 'pod ml/p: metadata.annotations["nvidia.com/numa-bind"]: expected a string (quote the value in YAML)')),
+    Case("annotation-number-denied", edit(P_GPU, meta("annotations", {"nvidia.com/use-gputype": 3090})), denied=(400, "use-gputype")),
+    Case("policy-annotation-number-denied", edit(P_GPU, meta("annotations", {"hami.io/gpu-scheduler-policy": 1})), denied=(400, "gpu-scheduler-policy")),
+    Case("annotations-list-denied", edit(P_GPU, meta("annotations", ["x"])), denied=(400, "metadata.annotations: expected an object")),
+    Case("labels-string-denied", edit(P_GPU, meta("labels", "x")), denied=(400, "metadata.labels: expected an object")),
+    Case("containers-string-denied", {"metadata": {"name": "p"}, "spec": {"containers": "abc"}}, denied=(400, "pod default/p: spec.containers: expected a list")),
+    Case("limit-bool-denied", pod(ctr("t", {GPU: True})), denied=(400, 'spec.containers[0].resources.limits["nvidia.com/gpu"]')),
+    Case("privileged-string-denied", pod(ctr("t", {GPU: 1}, securityContext={"privileged": "yes"})), denied=(400, "privileged: expected true or false")),
+    Case("deeply-nested-denied", edit(P_GPU, meta("managedFields", [{"fieldsV1": deep(5000)}])), denied=(400, "nested too deeply")),
     # --- label selectors (chart namespaceSelector / objectSelector) ------------------------------
     Case("pod-ignore-label", edit(P_GPU, lambda p: p["metadata"].__setitem__("labels", {"hami.io/webhook": "ignore"}))),
     Case("namespace-ignore-label", P_GPU, ctx={"namespace_labels": {"hami.io/webhook": "ignore"}}),
@@ -179,6 +259,8 @@ CASES = [
     # --- step 6: quota ------------------------------------------------------------------------------
     Case("quota-denied", P_MEM, ctx={"quota_check": lambda ns, mem, cores: f"{ns} {mem} {cores}"},
          denied=(403, "exceeding resource quota: ml 3000 0")),
+    Case("quota-prefix-said-once", P_MEM, ctx={"quota_check": lambda ns, mem, cores: f"exceeding resource quota {ns}/q: gpumem {mem} over 100"},
+         denied=(403, "pod ml/p: exceeding resource quota ml/q: gpumem 3000 over 100")),
     Case("quota-ok", P_MEM, edit(P_MEM, sched()), ctx={"quota_check": lambda ns, mem, cores: None}),
     # --- custom resource names ---------------------------------------------------------------------
     Case("renamed-resources", pod(ctr(limits={"x.io/vmem": 5})),
@@ -212,6 +294,7 @@ def test_rule(case: Case) -> None:
         assert resp["allowed"] is False
         assert resp["status"]["code"] == code
         assert fragment in resp["status"]["message"]
+        assert resp["status"]["message"].count("exceeding resource quota") <= 1
         assert "patch" not in resp
         return
     assert resp["allowed"] is True
@@ -229,7 +312,7 @@ def test_mutate_pod_matches_review(case: Case) -> None:
     assert result.allowed
     assert result.pod == (case.expected or case.pod)
     if case.expected is not None:
-        assert result.managed
+        assert result.managed is case.managed
 
 
 def test_input_pod_is_not_modified() -> None:

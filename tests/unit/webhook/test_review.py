@@ -58,3 +58,38 @@ def test_golden_fixture() -> None:
     patch = json.loads(base64.b64decode(out["response"].pop("patch")))
     assert patch == expected.pop("patch")
     assert out == expected["review"]
+
+
+_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "ml"},
+            "spec": {"ports": [{"port": 80}]}}  # fmt: skip
+_GPU_CTR = {"name": "c", "resources": {"limits": {"nvidia.com/gpu": 1}}}
+_GPU_POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ml"},
+            "spec": {"containers": [_GPU_CTR]}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("request_extra", "obj"),
+    [
+        ({"kind": {"group": "", "version": "v1", "kind": "Service"}}, _SERVICE),
+        ({}, _SERVICE),
+        ({"kind": {"group": "apps", "version": "v1", "kind": "Deployment"}}, {"spec": {}}),
+        (
+            {"kind": {"group": "", "version": "v1", "kind": "Pod"}, "subResource": "binding"},
+            _GPU_POD,
+        ),
+    ],
+    ids=["service-by-request-kind", "service-by-object-kind", "deployment", "pod-subresource"],
+)
+def test_only_pods_are_mutated(request_extra: dict[str, Any], obj: dict[str, Any]) -> None:
+    """Issue 13.11: another kind (or a subresource) is allowed untouched, not denied."""
+    req = {"uid": "u", "operation": "CREATE", "object": obj, **request_extra}
+    out = review({"apiVersion": "admission.k8s.io/v1", "request": req}, CTX)
+    assert out["response"] == {"uid": "u", "allowed": True}
+
+
+def test_pod_by_request_kind_is_still_mutated() -> None:
+    req = {"uid": "u", "operation": "CREATE", "object": _GPU_POD,
+           "kind": {"group": "", "version": "v1", "kind": "Pod"}}  # fmt: skip
+    out = review({"apiVersion": "admission.k8s.io/v1", "request": req}, CTX)
+    assert out["response"]["allowed"] is True
+    assert "patch" in out["response"]

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from hami.api.annotations import NUMA_BIND
+from hami.api.errors import DecodeError
 from hami.api.types import (
     PERCENTAGE_UNSET,
     ContainerDevice,
@@ -19,9 +22,13 @@ from hami.api.types import (
     DeviceInfo,
     MigProfile,
 )
+from hami.config.devices import NvidiaConfig
+from hami.device.nvidia.request import has_resource, pod_containers, resource_value
 
 # Reason constants (HAMi ``pkg/device/common``): wire-visible in failedNodes messages.
 CARD_TYPE_MISMATCH = "CardTypeMismatch"
+GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+"""What Go's ``strconv.ParseBool`` reads as true (HAMi parses ``nvidia.com/numa-bind`` so)."""
 CARD_UUID_MISMATCH = "CardUuidMismatch"
 CARD_TIME_SLICING_EXHAUSTED = "CardTimeSlicingExhausted"
 CARD_COMPUTE_UNITS_EXHAUSTED = "CardComputeUnitsExhausted"
@@ -131,7 +138,7 @@ def selection_from_annotations(annotations: Mapping[str, str], *, mutex: bool = 
         use_uuids=frozenset(_split(annotations.get("nvidia.com/use-gpuuuid"), lower=False)),
         nouse_uuids=frozenset(_split(annotations.get("nvidia.com/nouse-gpuuuid"), lower=False)),
         vgpu_mode=annotations.get("nvidia.com/vgpu-mode", "").strip(),
-        numa_bind=annotations.get("nvidia.com/numa-bind", "").strip().lower() == "true",
+        numa_bind=annotations.get(NUMA_BIND, "").strip() in GO_TRUE,
         mutex=mutex,
     )
 
@@ -320,3 +327,34 @@ def add_usage(dev: DeviceUsage, granted: ContainerDevice, mig: MigPick | None = 
 def format_reasons(reasons: Counter[str], total: int) -> str:
     """HAMi's failure text: ``"2/4 CardInsufficientMemory, 2/4 CardTypeMismatch"`` (sorted)."""
     return ", ".join(f"{n}/{total} {r}" for r, n in sorted(reasons.items()) if n > 0)
+
+
+def whole_gpu_hint(pod: Mapping[str, Any], cfg: NvidiaConfig) -> str | None:
+    """Why an unschedulable pod may be surprising: it asks for whole GPUs without saying so.
+
+    A container that asks for ``nvidia.com/gpu`` but gives neither ``gpumem`` nor
+    ``gpumem-percentage`` gets 100 % of each GPU's memory (when ``defaultMemory`` is 0), so it
+    fits only a GPU nobody uses; the per-node reasons then read ``CardInsufficientMemory`` or
+    ``ExclusiveDeviceAllocateConflict``. None when no container asks that way.
+    """
+    if cfg.default_memory:
+        return None
+    for container in pod_containers(pod):
+        if not isinstance(container, Mapping):
+            continue
+        try:
+            nums = resource_value(container, cfg.resource_count_name, "container")
+        except DecodeError:
+            continue
+        if nums is None or nums <= 0:
+            continue
+        if has_resource(container, cfg.resource_memory_name):
+            continue
+        if has_resource(container, cfg.resource_memory_percentage_name):
+            continue
+        return (
+            f"needs a whole free GPU (no {cfg.resource_memory_name} or "
+            f"{cfg.resource_memory_percentage_name} given, so each requested GPU's entire memory "
+            f"is asked for)"
+        )
+    return None

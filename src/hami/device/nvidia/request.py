@@ -13,11 +13,23 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hami.api.annotations import NVIDIA_TYPE
+from hami.api.podshape import pod_ref
 from hami.api.quantity import quantity_to_int
 from hami.api.types import PERCENTAGE_UNSET, ContainerRequest
 from hami.config.devices import NvidiaConfig
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "container_request",
+    "container_requests",
+    "has_resource",
+    "pod_containers",
+    "pod_has_managed_resources",
+    "pod_ref",
+    "raw_resource",
+    "resource_value",
+]
 
 _INT32_MAX = 2**31 - 1
 
@@ -29,13 +41,6 @@ def pod_containers(pod: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     yield from spec.get("containers") or []
 
 
-def pod_ref(pod: Mapping[str, Any]) -> str:
-    """``namespace/name`` (or generateName) of a pod, for messages."""
-    meta = pod.get("metadata") or {}
-    name = meta.get("name") or meta.get("generateName") or "<unnamed>"
-    return f"{meta.get('namespace') or 'default'}/{name}"
-
-
 def resource_value(container: Mapping[str, Any], resource: str, field: str) -> int | None:
     """Integer value of ``resource`` from limits, else requests; None when absent."""
     res = container.get("resources") or {}
@@ -43,6 +48,16 @@ def resource_value(container: Mapping[str, Any], resource: str, field: str) -> i
         values = res.get(section) or {}
         if resource in values:
             return quantity_to_int(values[resource], f"{field} {section}[{resource}]")
+    return None
+
+
+def raw_resource(container: Mapping[str, Any], resource: str) -> tuple[str, Any] | None:
+    """``(section, value as written)`` of ``resource`` from limits, else requests."""
+    res = container.get("resources") or {}
+    for section in ("limits", "requests"):
+        values = res.get(section) or {}
+        if resource in values:
+            return section, values[resource]
     return None
 
 

@@ -56,12 +56,27 @@ def parse_weights(value: str | None) -> ScoringWeights:
 
 
 def device_score(dev: DeviceUsage, weights: ScoringWeights = DEFAULT_WEIGHTS) -> float:
-    """Usage score of one GPU; higher means busier."""
-    score = 0.0
-    if dev.count > 0:
-        score += weights.slot * dev.used / dev.count
-    if dev.totalcore > 0:
-        score += weights.core * dev.usedcores / dev.totalcore
-    if dev.totalmem > 0:
-        score += weights.memory * dev.usedmem / dev.totalmem
-    return 10 * score
+    """Usage score of one GPU; higher means busier.
+
+    As in HAMi, a device with no slots, no cores or no memory scores 0 as a whole (rather than
+    dropping only the term that would divide by zero).
+    """
+    if dev.count <= 0 or dev.totalcore <= 0 or dev.totalmem <= 0:
+        return 0.0
+    return 10 * (
+        weights.slot * dev.used / dev.count
+        + weights.core * dev.usedcores / dev.totalcore
+        + weights.memory * dev.usedmem / dev.totalmem
+    )
+
+
+def node_score(
+    used: int, count: int, usedcores: int, totalcore: int, usedmem: int, totalmem: int
+) -> float:
+    """Node usage score over the sums of its GPUs (HAMi ``ComputeDefaultScore``, spec §4.6).
+
+    0 when the node has no slots, no cores or no memory in total, as in HAMi.
+    """
+    if count <= 0 or totalcore <= 0 or totalmem <= 0:
+        return 0.0
+    return 10 * (used / count + usedcores / totalcore + usedmem / totalmem)

@@ -1,13 +1,26 @@
 """GPU and node placement policies, registered by name (spec §4.5, §4.6).
 
-``hami.io/gpu-scheduler-policy`` may be a comma chain (``binpack,numa``): keys apply
-lexicographically in written order, unknown tokens are ignored, a chain without an ordering token
-falls back to ``spread``, and NUMA id then device index break the last ties.
+We try devices in exactly HAMi v2.10's order: HAMi stable-sorts a node's devices with its policy
+comparator and walks the sorted list from the end, so on equal keys the device registered last
+is tried first. ``hami.io/gpu-scheduler-policy`` is read as HAMi reads it:
+
+* one value (no comma, not ``numa``): ``binpack`` = score ascending, NUMA ascending;
+  ``mutex`` = slots used descending, NUMA ascending; anything else (``spread``,
+  ``topology-aware``, unknown) = score descending, NUMA ascending. With
+  ``nvidia.com/numa-bind`` the NUMA id becomes the primary key (binpack: descending, spread:
+  ascending; mutex ignores it).
+* a comma chain (or bare ``numa``): the ``binpack``/``spread``/``numa`` tokens are sort keys in
+  written order (``mutex``/``topology-aware`` only filter; no key at all = ``spread``),
+  ``numa`` is forced to the front under numa-bind, and the device index breaks the last tie.
+
+One deliberate difference: under numa-bind with ``binpack``, HAMi tries NUMA groups in id order
+whatever their usage, which spreads pods over groups; we try the busiest group first (keeping
+HAMi's order inside and between equally busy groups) so binpack keeps packing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from hami.device.nvidia.fit import DeviceUsage
 from hami.device.nvidia.score import DEFAULT_WEIGHTS, ScoringWeights, device_score
@@ -23,39 +36,88 @@ NODE_POLICIES: dict[str, bool] = {
 }
 
 
-def parse_chain(value: str) -> tuple[str, ...]:
-    """Known policy tokens of a chain, in order, lower-cased, duplicates dropped."""
+class Chain(tuple[str, ...]):
+    """Known policy tokens in written order; ``composite`` when HAMi reads the value as a chain.
+
+    Compares equal to the plain tuple of its tokens.
+    """
+
+    composite: bool
+
+    def __new__(cls, tokens: Iterable[str] = (), composite: bool = False) -> Chain:
+        self = super().__new__(cls, tuple(tokens))
+        self.composite = composite
+        return self
+
+
+def parse_chain(value: str) -> Chain:
+    """Known policy tokens of a policy value, in order, lower-cased, duplicates dropped.
+
+    A single value without a known ordering token reads as ``spread``, as in HAMi.
+    """
+    tokens = [t.strip().lower() for t in value.split(",")]
+    composite = len(tokens) > 1 or tokens[0] == numa.NAME
     out: list[str] = []
-    for token in value.split(","):
-        name = token.strip().lower()
+    for name in tokens:
         if name in GPU_POLICIES and name not in out:
             out.append(name)
-    if not any(GPU_POLICIES[n].ordering for n in out):
-        out.append(spread.NAME)
-    return tuple(out)
+    if not composite and not any(GPU_POLICIES[n].ordering for n in out):
+        out = [spread.NAME]
+    return Chain(out, composite)
+
+
+SortKey = Callable[[DeviceUsage, float], tuple[float, ...]]
+
+
+def _single_key(name: str, numa_bind: bool) -> SortKey:
+    """HAMi's comparator for a one-word policy, as an ascending sort key."""
+    if name == mutex.NAME:
+        return lambda d, s: (-d.used, d.numa)
+    if name == binpack.NAME:
+        if numa_bind:
+            return lambda d, s: (-d.numa, s)
+        return lambda d, s: (s, d.numa)
+    if numa_bind:
+        return lambda d, s: (d.numa, -s)
+    return lambda d, s: (-s, d.numa)
+
+
+def _chain_keys(chain: Sequence[str], numa_bind: bool) -> list[str]:
+    keys = [n for n in chain if GPU_POLICIES[n].chain_key] or [spread.NAME]
+    if numa_bind and keys[0] != numa.NAME:
+        keys = [numa.NAME, *(k for k in keys if k != numa.NAME)]
+    return keys
+
+
+def _packs(chain: Sequence[str]) -> bool:
+    """True when binpack decides the usage order (first of binpack/spread in the chain)."""
+    return next((n for n in chain if n in (binpack.NAME, spread.NAME)), "") == binpack.NAME
 
 
 def order_devices(
     devices: Sequence[DeviceUsage],
-    chain: tuple[str, ...],
+    chain: Sequence[str],
     *,
     weights: ScoringWeights = DEFAULT_WEIGHTS,
     numa_bind: bool = False,
 ) -> list[DeviceUsage]:
-    """Devices in the order Fit tries them (preferred first)."""
-    keys = [GPU_POLICIES[name].key for name in chain]
-    numa_sign = -1 if binpack.NAME in chain else 1
-
-    def sort_key(dev: DeviceUsage) -> tuple[float, ...]:
-        score = device_score(dev, weights)
-        parts = [k(dev, score) for k in keys]
-        if numa_bind:
-            parts.insert(0, numa_sign * dev.numa)
-        parts.append(dev.numa)
-        parts.append(dev.index)
-        return tuple(parts)
-
-    return sorted(devices, key=sort_key)
+    """Devices in the order Fit tries them (HAMi's walk: the end of its sorted list first)."""
+    composite = getattr(chain, "composite", False)
+    scores = [device_score(d, weights) for d in devices]
+    key: SortKey
+    if composite:
+        fns = [GPU_POLICIES[n].key for n in _chain_keys(chain, numa_bind)]
+        key = lambda d, s: (*(f(d, s) for f in fns), d.index)  # noqa: E731
+    else:
+        key = _single_key(chain[0] if chain else spread.NAME, numa_bind)
+    ranked = sorted(range(len(devices)), key=lambda i: key(devices[i], scores[i]))
+    walk = ranked[::-1]
+    if numa_bind and _packs(chain):
+        group: dict[int, float] = {}
+        for i, d in enumerate(devices):
+            group[d.numa] = group.get(d.numa, 0.0) + scores[i]
+        walk.sort(key=lambda i: -group[devices[i].numa])  # stable: HAMi's order otherwise
+    return [devices[i] for i in walk]
 
 
 def node_prefers_high(policy: str, default: str = binpack.NAME) -> bool:

@@ -9,8 +9,8 @@ NAME = "binpack"
 
 
 def _key(dev: DeviceUsage, score: float) -> float:
-    return -score
+    return score
 
 
-GPU = GpuPolicy(NAME, _key, ordering=True)
+GPU = GpuPolicy(NAME, _key, ordering=True, chain_key=True)
 NODE_PREFERS_HIGH_SCORE = True

@@ -9,7 +9,7 @@ NAME = "mutex"
 
 
 def _key(dev: DeviceUsage, score: float) -> float:
-    return 1.0 if dev.used > 0 else 0.0
+    return float(-dev.used)
 
 
 GPU = GpuPolicy(NAME, _key, ordering=True)

@@ -1,4 +1,4 @@
-"""``numa``: order GPUs by NUMA node (lower id first); combine with binpack/spread in a chain."""
+"""``numa``: a chain key on the NUMA id (HAMi sorts ascending, so the highest id is tried first)."""
 
 from __future__ import annotations
 
@@ -12,4 +12,4 @@ def _key(dev: DeviceUsage, score: float) -> float:
     return float(dev.numa)
 
 
-GPU = GpuPolicy(NAME, _key, ordering=False)
+GPU = GpuPolicy(NAME, _key, ordering=False, chain_key=True)

@@ -27,7 +27,7 @@ PairScores = Mapping[str, Mapping[str, int]]
 
 
 def _key(dev: DeviceUsage, score: float) -> float:
-    return score
+    return -score  # HAMi orders a lone ``topology-aware`` like spread
 
 
 GPU = GpuPolicy(NAME, _key, ordering=True)

@@ -1,0 +1,159 @@
+"""Bind's last check under the node lock: does the pod's decision still fit the node?
+
+Each replica decides from its own cache, and two replicas (or a stale cache) may pick the same GPU
+for two pods. The node lock serialises binds per node, so Bind re-validates the pod's devices
+(``hami.io/vgpu-devices-allocated``, equal to ``-to-allocate`` at bind time) against the node's
+inventory (``hami.io/node-nvidia-register``) and the allocations of the pods already bound there,
+all read fresh from the API by the caller. Pure: plain dicts in, a reason or None out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hami.api.annotations import NODE_NVIDIA_REGISTER, VGPU_NODE
+from hami.api.errors import DecodeError
+from hami.api.noderegister import decode_node_devices
+from hami.api.types import DeviceInfo, PodSingleDevice
+from hami.device.nvidia.fit import MIG_MODE
+from hami.scheduler.state import (
+    init_container_count,
+    pod_devices_from_annotations,
+    pod_mig_from_annotations,
+)
+from hami.scheduler.usage import DeviceCharge, MigAllocation, pod_charges
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _ref(pod: Mapping[str, Any]) -> str:
+    meta = _meta(pod)
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+
+
+def _init_done(pod: Mapping[str, Any]) -> bool:
+    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
+    if not statuses:
+        return False
+    for st in statuses:
+        term = (st.get("state") or {}).get("terminated") if isinstance(st, Mapping) else None
+        if not isinstance(term, Mapping) or term.get("exitCode") != 0:
+            return False
+    return True
+
+
+def _devices(pod: Mapping[str, Any]) -> tuple[dict[str, PodSingleDevice], int] | None:
+    """The pod's devices (init blocks emptied once the init containers are done) and its init
+    container count, as the scheduler's usage accounting reads them. Raises DecodeError."""
+    devices = pod_devices_from_annotations(pod)
+    if devices is None:
+        return None
+    init_count = init_container_count(pod)
+    if init_count and _init_done(pod):
+        devices = {k: ((),) * init_count + tuple(v[init_count:]) for k, v in devices.items()}
+    return devices, init_count
+
+
+def holds_devices(pod: Mapping[str, Any], node: str, exclude_uid: str, exclude_ref: str) -> bool:
+    """Whether a pod listed on ``node`` counts against it: not finished, not the pod binding."""
+    meta = _meta(pod)
+    if (pod.get("status") or {}).get("phase") in TERMINAL_PHASES:
+        return False
+    if (pod.get("spec") or {}).get("nodeName") != node:
+        return False
+    uid = str(meta.get("uid") or "")
+    return not ((exclude_uid and uid == exclude_uid) or _ref(pod) == exclude_ref)
+
+
+def misfit(pod: Mapping[str, Any], node: Mapping[str, Any], others: Iterable[Mapping[str, Any]]
+           ) -> str | None:  # fmt: skip
+    """Why ``pod``'s decision no longer fits ``node`` next to ``others`` (the pods bound there),
+    or None when it fits. Garbage in ``others`` counts as nothing (the cache skips it too)."""
+    name = str(_meta(node).get("name") or "")
+    ref = _ref(pod)
+    placed = (_meta(pod).get("annotations") or {}).get(VGPU_NODE)
+    if placed != name:
+        return f"pod {ref} is placed on node {placed!r}, not {name}"
+    try:
+        mine = _devices(pod)
+    except DecodeError as exc:
+        return f"pod {ref}: {exc}"
+    if mine is None:
+        return f"pod {ref} has no device decision"
+    register = (_meta(node).get("annotations") or {}).get(NODE_NVIDIA_REGISTER)
+    if not register:
+        return f"node {name} has no {NODE_NVIDIA_REGISTER} annotation"
+    try:
+        inventory = {d.id: d for d in decode_node_devices(register)}
+    except DecodeError as exc:
+        return f"node {name}: {exc}"
+    used: dict[str, DeviceCharge] = {}
+    placements: dict[str, list[tuple[int, int]]] = {}
+    for other in others:
+        try:
+            theirs = _devices(other)
+            their_mig = pod_mig_from_annotations(other)
+        except DecodeError:
+            continue
+        if theirs is None:
+            continue
+        for uuid, c in pod_charges(*theirs).items():
+            total = used.setdefault(uuid, DeviceCharge())
+            total.used += c.used
+            total.mem += c.mem
+            total.cores += c.cores
+        for m in their_mig:
+            placements.setdefault(m.uuid, []).append((m.start, m.size))
+    devices, init_count = mine
+    peak_cores: dict[str, int] = {}
+    for per_vendor in devices.values():
+        for container in per_vendor:
+            for cd in container:
+                peak_cores[cd.uuid] = max(peak_cores.get(cd.uuid, 0), cd.usedcores)
+    try:
+        my_mig = pod_mig_from_annotations(pod)
+    except DecodeError as exc:
+        return f"pod {ref}: {exc}"
+    for uuid, c in sorted(pod_charges(devices, init_count).items()):
+        why = _gpu_misfit(inventory.get(uuid), uuid, c, used.get(uuid, DeviceCharge()),
+                          peak_cores.get(uuid, 0), my_mig, placements.get(uuid, []))  # fmt: skip
+        if why is not None:
+            return f"pod {ref} on node {name}: GPU {uuid} {why}"
+    return None
+
+
+def _gpu_misfit(
+    dev: DeviceInfo | None,
+    uuid: str,
+    mine: DeviceCharge,
+    theirs: DeviceCharge,
+    peak_cores: int,
+    my_mig: Iterable[MigAllocation],
+    taken: list[tuple[int, int]],
+) -> str | None:
+    if dev is None:
+        return "is not registered on the node"
+    if theirs.used + mine.used > dev.count:
+        return f"has no free slot ({theirs.used} of {dev.count} taken)"
+    if dev.mode == MIG_MODE:
+        for m in my_mig:
+            if m.uuid == uuid and any(
+                m.start < start + size and start < m.start + m.size for start, size in taken
+            ):
+                return f"MIG placement {m.start}+{m.size} is taken"
+        return None
+    if theirs.mem + mine.mem > dev.devmem:
+        return f"has {dev.devmem - theirs.mem} MiB free, the pod needs {mine.mem}"
+    if theirs.cores + mine.cores > dev.devcore:
+        return f"has {dev.devcore - theirs.cores} cores free, the pod needs {mine.cores}"
+    if theirs.used and theirs.cores >= dev.devcore:
+        return "is fully booked by another pod's cores"
+    if theirs.used and dev.devcore == 100 and peak_cores == 100:
+        return "is shared already; the pod needs it exclusively"
+    return None

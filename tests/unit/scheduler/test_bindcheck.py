@@ -1,0 +1,95 @@
+"""Bind's re-check under the node lock: a pure function of the pod, node and bound pods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hami.scheduler.bindcheck import holds_devices, misfit
+from tests.component.scheduler.objects import make_node, make_pod
+
+NODE = make_node("n1", gpus=2, mem=16384, split=2)
+G0, G1 = "GPU-n1-00", "GPU-n1-01"
+
+
+def _pod(name: str, devices: str, *, node: str = "n1", bound: bool = False, **extra: Any
+         ) -> dict[str, Any]:  # fmt: skip
+    pod = make_pod(name, uid=f"uid-{name}", annotations={
+        "hami.io/vgpu-node": node, "hami.io/vgpu-devices-allocated": devices,
+        "hami.io/vgpu-devices-to-allocate": devices})  # fmt: skip
+    if bound:
+        pod["spec"]["nodeName"] = node
+    for section, values in extra.items():
+        pod[section].update(values)
+    return pod
+
+
+def _dev(uuid: str, mem: int, cores: int = 0) -> str:
+    return f"{uuid},NVIDIA,{mem},{cores}:;"
+
+
+CASES = [
+    ("fits", _dev(G0, 6000), [_dev(G0, 10000)], None),
+    ("memory", _dev(G0, 7000), [_dev(G0, 10000)],
+     f"GPU {G0} has 6384 MiB free, the pod needs 7000"),
+    ("other-gpu-free", _dev(G1, 16384), [_dev(G0, 10000)], None),
+    ("slots", _dev(G0, 1), [_dev(G0, 1), _dev(G0, 1)], f"GPU {G0} has no free slot (2 of 2 taken)"),
+    ("cores", _dev(G0, 1, 50), [_dev(G0, 1, 60)], f"GPU {G0} has 40 cores free, the pod needs 50"),
+    ("booked", _dev(G0, 1, 0), [_dev(G0, 1, 100)], f"GPU {G0} is fully booked"),
+    ("exclusive", _dev(G0, 1, 100), [_dev(G0, 1, 0)], f"GPU {G0} is shared already"),
+    ("unknown-gpu", _dev("GPU-zz", 1), [], "GPU GPU-zz is not registered on the node"),
+    ("garbage-other-ignored", _dev(G0, 1), ["not,a,device"], None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("mine", "others", "expected"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])  # fmt: skip
+def test_misfit(mine: str, others: list[str], expected: str | None) -> None:
+    bound = [_pod(f"o{i}", d, bound=True) for i, d in enumerate(others)]
+    why = misfit(_pod("me", mine), NODE, bound)
+    if expected is None:
+        assert why is None
+    else:
+        assert why is not None and why.startswith("pod default/me on node n1: ")
+        assert expected in why
+
+
+def test_the_pods_own_decision_must_be_for_this_node_and_readable() -> None:
+    assert misfit(_pod("me", _dev(G0, 1), node="n2"), NODE, []) == (
+        "pod default/me is placed on node 'n2', not n1")  # fmt: skip
+    garbage = misfit(_pod("me", "GPU-x,NVIDIA,lots,0:;"), NODE, [])
+    assert garbage is not None and "hami.io/vgpu-devices-allocated" in garbage
+    undecided = make_pod("me", annotations={"hami.io/vgpu-node": "n1"})
+    assert misfit(undecided, NODE, []) == "pod default/me has no device decision"
+    bare = make_node("n1", register="[]")
+    bare["metadata"]["annotations"].pop("hami.io/node-nvidia-register")
+    why = misfit(_pod("me", _dev(G0, 1)), bare, []) or ""
+    assert "has no hami.io/node-nvidia-register" in why
+    broken = make_node("n1", register="{oops")
+    assert (misfit(_pod("me", _dev(G0, 1)), broken, []) or "").startswith("node n1: ")
+
+
+def test_finished_init_containers_free_their_share() -> None:
+    init_done = {"initContainerStatuses": [{"state": {"terminated": {"exitCode": 0}}}]}
+    other = _pod("o", _dev(G0, 12000) + _dev(G0, 1000), bound=True,
+                 status={"phase": "Running", **init_done})  # fmt: skip
+    other["spec"]["initContainers"] = [{"name": "init"}]
+    assert misfit(_pod("me", _dev(G0, 10000)), NODE, [other]) is None
+    other["status"] = {"phase": "Running"}  # init still running: its 12000 MiB count
+    assert misfit(_pod("me", _dev(G0, 10000)), NODE, [other]) is not None
+
+
+@pytest.mark.parametrize(
+    ("pod", "counts"),
+    [
+        (_pod("o", _dev(G0, 1), bound=True), True),
+        (_pod("o", _dev(G0, 1), bound=True, status={"phase": "Succeeded"}), False),
+        (_pod("o", _dev(G0, 1), bound=True, status={"phase": "Failed"}), False),
+        (_pod("me", _dev(G0, 1), bound=True), False),
+        (_pod("o", _dev(G0, 1), node="n2", bound=True), False),
+    ],
+    ids=["bound", "succeeded", "failed", "itself", "other-node"],
+)
+def test_holds_devices(pod: dict[str, Any], counts: bool) -> None:
+    assert holds_devices(pod, "n1", "uid-me", "default/me") is counts
