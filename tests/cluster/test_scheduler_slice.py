@@ -135,6 +135,12 @@ def test_too_large_request_stays_pending_with_failed_scheduling(
 
     events = wait_for("FailedScheduling event for the oversized pod", failed, 60)
     assert any("nodes are available" in e["message"] for e in events), events
+    # hami's own event says why on each node.
+    wait_for(
+        "hami's FilteringFailed event",
+        lambda: any(e["reason"] == "FilteringFailed" for e in events_for(cluster.api, ns, "huge")),
+        30,
+    )
     assert not _pod(cluster, ns, "huge")["spec"].get("nodeName")
 
 
