@@ -426,3 +426,26 @@ async def test_strategic_patch_merges_finalizers_and_node_conditions(
             headers={"Content-Type": MERGE},
         )
         await kube_http.delete(f"/api/v1/nodes/{name}")
+
+
+async def test_pod_resources_are_canonicalized_and_requests_default_to_limits(
+    kube: Target, kube_http: httpx.AsyncClient
+) -> None:
+    """What admission webhooks and schedulers see: quantities in canonical form (``3000`` is
+    ``3k``) and each limit copied into requests unless given."""
+    limits = {
+        "cpu": "1000m", "memory": "1024Mi", "nvidia.com/gpu": "1", "nvidia.com/gpumem": "3000",
+        "example.com/x": "1500", "example.com/y": "1200000", "example.com/z": "2048",
+        "ephemeral-storage": "1.5Gi",
+    }  # fmt: skip
+    body = pod_body("q")
+    body["spec"]["containers"][0]["resources"] = {"limits": limits, "requests": {"cpu": "0.5"}}
+    obj = await create(kube_http, f"/api/v1/namespaces/{kube.namespace}/pods", body)
+    res = obj["spec"]["containers"][0]["resources"]
+    canonical = {
+        "cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1", "nvidia.com/gpumem": "3k",
+        "example.com/x": "1500", "example.com/y": "1200k", "example.com/z": "2048",
+        "ephemeral-storage": "1536Mi",
+    }  # fmt: skip
+    assert res["limits"] == canonical
+    assert res["requests"] == {**canonical, "cpu": "500m"}
