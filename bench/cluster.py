@@ -12,7 +12,7 @@ Node objects with ``--gpus`` GPUs each (no kubelet: an allocator plays the devic
 and reports pods/s for both, their ratio, the API writes per pod counted from the apiserver's
 audit log (by user, verb and resource), and checks that no GPU is over-committed.
 
-    python bench/cluster.py [--nodes 50 --gpus 8 --pods 500 --gpumem 1000] [--json]
+    python bench/cluster.py [--nodes 50 --gpus 8 --pods 500 --gpumem 1024] [--json]
 
 Needs the binaries of ``tests/cluster/build.sh`` and Debian's etcd.
 """
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=50)
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--pods", type=int, default=500)
-    parser.add_argument("--gpumem", type=int, default=1000)
+    parser.add_argument("--gpumem", type=int, default=1024)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

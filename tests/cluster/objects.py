@@ -70,7 +70,7 @@ def delete_nodes(api: Api, names: list[str]) -> None:
 
 
 def gpu_pod(
-    name: str, *, gpu: int = 1, mem: int | None = 3000, pct: int | None = None,
+    name: str, *, gpu: int = 1, mem: int | None = 3072, pct: int | None = None,
     cores: int | None = None, **spec: Any,
 ) -> dict[str, Any]:  # fmt: skip
     limits: dict[str, Any] = {"nvidia.com/gpu": str(gpu)}

@@ -63,11 +63,11 @@ def _assert_no_overcommit(cp: ControlPlane, ns: str) -> None:
 def test_scheduler_killed_mid_batch_restarts_without_overcommit_or_stuck_locks(
     cluster: ControlPlane, ns: str, fault_nodes: list[str]
 ) -> None:
-    # 2 nodes x 2 GPUs x 16384 MiB; 7000 MiB pods: exactly 8 fit (2 per GPU).
+    # 2 nodes x 2 GPUs x 16384 MiB; 7168 MiB pods: exactly 8 fit (2 per GPU).
     with Allocator(cluster, set(fault_nodes)):
         for i in range(8):
             cluster.api.create(
-                f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"b-{i}", mem=7000, nodeSelector=POOL)
+                f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"b-{i}", mem=7168, nodeSelector=POOL)
             )
         wait_for(
             "the batch to start binding",
@@ -95,7 +95,7 @@ def test_scheduler_killed_mid_batch_restarts_without_overcommit_or_stuck_locks(
     assert took < 150
     # A 9th pod does not fit anywhere.
     cluster.api.create(
-        f"/api/v1/namespaces/{ns}/pods", gpu_pod("extra", mem=7000, nodeSelector=POOL)
+        f"/api/v1/namespaces/{ns}/pods", gpu_pod("extra", mem=7168, nodeSelector=POOL)
     )
     time.sleep(5)
     assert not cluster.api.get(f"/api/v1/namespaces/{ns}/pods/extra")["spec"].get("nodeName")
@@ -109,7 +109,7 @@ def test_apiserver_restart_informers_resync(
 
     with Allocator(cluster, set(fault_nodes)):
         cluster.api.create(
-            f"/api/v1/namespaces/{ns}/pods", gpu_pod("before", mem=7000, nodeSelector=POOL)
+            f"/api/v1/namespaces/{ns}/pods", gpu_pod("before", mem=7168, nodeSelector=POOL)
         )
         wait_for(
             "first pod bound",
@@ -131,7 +131,7 @@ def test_apiserver_restart_informers_resync(
         )
         for i in range(3):
             cluster.api.create(
-                f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"after-{i}", mem=7000, nodeSelector=POOL)
+                f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"after-{i}", mem=7168, nodeSelector=POOL)
             )
         wait_for(
             "pods created after the restart bound",

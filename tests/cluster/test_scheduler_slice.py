@@ -78,7 +78,7 @@ def test_gpu_pod_is_admitted_filtered_bound_and_annotated(
     cluster: ControlPlane, ns: str, slice_nodes: list[str]
 ) -> None:
     created = cluster.api.create(
-        f"/api/v1/namespaces/{ns}/pods", gpu_pod("p1", mem=3000, nodeSelector=POOL)
+        f"/api/v1/namespaces/{ns}/pods", gpu_pod("p1", mem=3072, nodeSelector=POOL)
     )
     assert created["spec"]["schedulerName"] == HAMI_SCHEDULER  # our webhook, via the apiserver
     pod = wait_for("p1 bound by kube-scheduler through hami", lambda: _bound(cluster, ns, "p1"))
@@ -91,7 +91,7 @@ def test_gpu_pod_is_admitted_filtered_bound_and_annotated(
     devices = decode_pod_devices(anns[TO_ALLOCATE])
     assert anns["hami.io/vgpu-devices-allocated"] == anns[TO_ALLOCATE]
     flat = [d for ctr in devices for d in ctr]
-    assert len(flat) == 1 and flat[0].usedmem == 3000
+    assert len(flat) == 1 and flat[0].usedmem == 3072
     assert flat[0].uuid.startswith(f"GPU-{node}-")
     lock = cluster.api.get(f"/api/v1/nodes/{node}")["metadata"]["annotations"].get(LOCK, "")
     assert lock.endswith(f",{ns},p1")  # held until the device plugin allocates
@@ -101,10 +101,10 @@ def test_gpu_pod_is_admitted_filtered_bound_and_annotated(
 def test_pods_share_gpus_and_next_pod_binds_after_allocation(
     cluster: ControlPlane, ns: str, slice_nodes: list[str], allocator: Allocator
 ) -> None:
-    # 2 nodes x 2 GPUs x 16384 MiB; 6 pods of 10000 MiB: one per GPU fits at most 4.
+    # 2 nodes x 2 GPUs x 16384 MiB; 6 pods of 10240 MiB: one per GPU fits at most 4.
     for i in range(6):
         cluster.api.create(
-            f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"big-{i}", mem=10000, nodeSelector=POOL)
+            f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"big-{i}", mem=10240, nodeSelector=POOL)
         )
     wait_for("4 pods bound and allocated", lambda: len([
         p for p in cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
@@ -115,7 +115,7 @@ def test_pods_share_gpus_and_next_pod_binds_after_allocation(
     gpus = [decode_pod_devices(p["metadata"]["annotations"]["hami.io/vgpu-devices-allocated"])
             for p in pods if p["spec"].get("nodeName")]  # fmt: skip
     uuids = [d.uuid for ctr_list in gpus for ctr in ctr_list for d in ctr]
-    assert len(set(uuids)) == 4  # never two 10000 MiB pods on one 16384 MiB GPU
+    assert len(set(uuids)) == 4  # never two 10240 MiB pods on one 16384 MiB GPU
     # Deleting a bound pod frees its GPU; a pending pod then schedules.
     victim = next(p for p in pods if p["spec"].get("nodeName"))["metadata"]["name"]
     cluster.api.delete(f"/api/v1/namespaces/{ns}/pods/{victim}", gracePeriodSeconds=0)
@@ -178,3 +178,18 @@ def test_discovery_reports_the_pinned_version(cluster: ControlPlane) -> None:
     ).json()
     assert version["gitVersion"] == cluster.version
     assert version["major"] == "1"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: the apiserver canonicalizes gpumem 3000 to '3k' before admission and "
+    "the webhook (hami.device.nvidia.admission._check_memory) refuses the 'k' suffix",
+)
+def test_gpumem_written_in_thousands_is_admitted(cluster: ControlPlane, ns: str) -> None:
+    """Users write ``nvidia.com/gpumem: 3000``; the webhook receives ``3k``."""
+    resp = cluster.api.request(
+        "POST", f"/api/v1/namespaces/{ns}/pods", json=gpu_pod("thousands", mem=3000)
+    )
+    assert resp.status_code == 201, resp.text
+    limits = resp.json()["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpumem"] == "3k"
