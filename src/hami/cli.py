@@ -12,6 +12,8 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("hami.cmd.scheduler", "Run the scheduler extender and admission webhook."),
     "device-plugin": ("hami.cmd.device_plugin", "Run the NVIDIA device plugin on a GPU node."),
     "run": ("hami.cmd.run", "Run a local command with libvgpu preloaded and GPU caps set."),
+    "scheduler-config": ("hami.cmd.scheduler_config", "Print the kube-scheduler configuration."),
+    "certs": ("hami.cmd.certs", "Create or renew the webhook's TLS Secret and patch caBundle."),
 }
 
 
