@@ -74,7 +74,7 @@ def test_make_images_tags_are_the_chart_defaults() -> None:
     ext = container(find(objs, "Deployment", "hami-scheduler"), "vgpu-scheduler-extender")
     dp = container(find(objs, "DaemonSet", "hami-device-plugin"), "device-plugin")
     for image in (ext["image"], dp["image"]):
-        repo, tag = image.rsplit(":", 1)
+        repo, _tag = image.rsplit(":", 1)
         assert f"$(PREFIX){repo}:$(TAG)" in makefile
     out = subprocess.run(["make", "-s", "-n", "image-control-plane"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)  # fmt: skip
