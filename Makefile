@@ -7,7 +7,7 @@ BASE_IMAGE ?= docker.io/library/python:3.11-slim-bookworm
 ARCH ?= x86_64
 PREFIX := $(if $(REGISTRY),$(REGISTRY)/,)
 
-.PHONY: images image-control-plane image-device-plugin libvgpu-release lint-images
+.PHONY: images image-control-plane image-device-plugin libvgpu-release lint-images images-smoke
 
 images: image-control-plane image-device-plugin
 
@@ -25,3 +25,7 @@ image-device-plugin: libvgpu-release
 
 lint-images:
 	hadolint images/Dockerfile.control-plane images/Dockerfile.device-plugin
+
+# Build both images with buildah on a debootstrap'd base and run them under runc (root, network).
+images-smoke:
+	bash scripts/images-smoke.sh
