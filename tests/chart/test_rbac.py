@@ -80,7 +80,7 @@ def used(paths: list[Path]) -> dict[Triple, list[str]]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
-            where = f"{path.relative_to(SRC.parent)}:{node.lineno}"
+            where = f"{path.as_posix().split('/src/', 1)[-1]}:{node.lineno}"
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             triples: set[Triple] = set()
