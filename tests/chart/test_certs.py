@@ -284,6 +284,15 @@ def test_running_scheduler_picks_up_the_renewed_certificate(
                 return False
 
         assert wait_for(picked_up, 15), "the scheduler still serves the old certificate"
+        # the apiserver's view: the webhook's caBundle and the Service's DNS name
+        apiserver.store.create(webhook_config())
+        run_certs(apiserver, "--validity=96h", "--renew-before=50h")
+        mwc = apiserver.store.get("MutatingWebhookConfiguration", WEBHOOK)
+        bundle = base64.b64decode(mwc["webhooks"][0]["clientConfig"]["caBundle"])
+        ctx = ssl.create_default_context(cadata=bundle.decode())
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                ctx.wrap_socket(raw, server_hostname=HOSTS[0]) as tls:  # fmt: skip
+            assert tls.getpeercert(binary_form=True) == want
     finally:
         sched.stop()
 
@@ -292,3 +301,19 @@ def serialization_der() -> Any:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     return Encoding.DER
+
+
+def test_command_takes_over_a_secret_left_by_hami(apiserver: ApiServerThread) -> None:
+    """HAMi's kube-webhook-certgen leaves its Secret behind on uninstall; hami certs reuses the
+    object and replaces its contents with its own CA and certificate."""
+    stale = base64.b64encode(b"not a certificate").decode()
+    apiserver.store.create({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": SECRET, "namespace": NS},
+        "data": {"tls.crt": stale, "tls.key": stale},
+    })  # fmt: skip
+    out = run_certs(apiserver)
+    assert "updated (no CA yet)" in out
+    data = _data(_secret(apiserver))
+    assert _verifies(data["ca.crt"], data["tls.crt"])
+    assert "unchanged" in run_certs(apiserver)
