@@ -220,6 +220,14 @@ def test_command_bad_input_is_one_line(apiserver: ApiServerThread, tmp_path: Pat
     assert "not a duration" in out
     out = run_certs(apiserver, "--renew-before=87600h", code=2)
     assert "shorter than --validity" in out
+    out = run_certs(apiserver, "--host=bad host", code=2)
+    assert "not a host name" in out
+    junk = tmp_path / "junk"
+    junk.write_text("just a string\n")
+    result = CliRunner().invoke(main, ["certs", "--namespace=x", "--secret-name=s", "--host=a",
+                                       f"--kubeconfig={junk}"])  # fmt: skip
+    assert result.exit_code == 1 and "not a valid kubeconfig" in result.output
+    assert len(result.output.strip().splitlines()) == 1
     dead = tmp_path / "kubeconfig"
     dead.write_text(apiserver.kubeconfig_path.read_text().replace(
         apiserver.url, "http://127.0.0.1:9"))  # fmt: skip

@@ -119,14 +119,18 @@ def command(
     kubeconfig: Path | None,
 ) -> None:
     """Create or renew the webhook's CA and serving certificate; set the webhook's caBundle."""
-    from hami.webhook.certs import CertError, parse_duration, plan
+    from hami.webhook.certs import CertError, check_hosts, parse_duration, plan
 
     try:
         valid_for = parse_duration(validity)
         renew = parse_duration(renew_before)
+        check_hosts(hosts)
+        if renew >= valid_for:
+            raise CertError("--renew-before must be shorter than --validity")
     except CertError as exc:
         raise click.BadParameter(str(exc)) from exc
     import httpx2
+    import yaml
     from lightkube import ApiError, Client, ConfigError, KubeConfig
 
     try:
@@ -134,6 +138,8 @@ def command(
         client = Client(config=config, field_manager="hami-certs")
     except (ConfigError, OSError) as exc:
         raise click.ClickException(f"no Kubernetes access: {exc}") from exc
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise click.ClickException(f"{kubeconfig}: not a valid kubeconfig ({exc})") from exc
     secrets = _Secrets(client, namespace)
     ca_name = ca_secret_name or f"{secret_name}-ca"
     try:

@@ -90,6 +90,13 @@ def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(names)
 
 
+def check_hosts(hosts: Sequence[str]) -> None:
+    """Refuse an empty list or anything that is neither a DNS name nor an IP address."""
+    if not hosts:
+        raise CertError("at least one --host is needed")
+    _san(hosts)
+
+
 def make_ca(common_name: str, now: dt.datetime, validity: dt.timedelta) -> KeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
