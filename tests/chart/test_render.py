@@ -89,10 +89,11 @@ def test_ports_and_services() -> None:
     ports = {p["name"]: p for p in svc["spec"]["ports"]}
     assert ports["http"]["port"] == 443 and ports["http"]["nodePort"] == 31998
     assert ports["http"]["targetPort"] == "https"
-    assert ports["monitor"]["nodePort"] == 31993 and ports["monitor"]["targetPort"] == "metrics"
+    assert ports["monitor"]["nodePort"] == ports["monitor"]["port"] == 31993  # as HAMi's
+    assert ports["monitor"]["targetPort"] == "metrics"
     mon = find(objs, "Service", "hami-device-plugin-monitor")
     (mport,) = mon["spec"]["ports"]
-    assert mport["nodePort"] == 31992 and mport["port"] == 9394
+    assert mport["nodePort"] == mport["port"] == 31992 and mport["targetPort"] == "metrics"
     dep = find(objs, "Deployment", "hami-scheduler")
     ext = container(dep, "vgpu-scheduler-extender")
     named = {p["name"]: p["containerPort"] for p in ext["ports"]}
