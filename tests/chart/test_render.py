@@ -391,3 +391,35 @@ def test_rendered_secret_free() -> None:
         assert obj["kind"] != "Secret"
         text = yaml.safe_dump(obj)
         assert "PRIVATE KEY" not in text and base64.b64encode(b"-----BEGIN").decode() not in text
+
+
+@pytest.mark.parametrize(
+    ("values", "absent"),
+    [
+        (
+            {"scheduler": {"kubeScheduler": {"enabled": False}}},
+            {
+                "ConfigMap/hami-scheduler-config",
+                "ClusterRoleBinding/hami-scheduler-kube-scheduler",
+                "RoleBinding/hami-scheduler-auth-reader",
+            },
+        ),
+        ({"devicePlugin": {"monitor": {"enabled": False}}}, {"Service/hami-device-plugin-monitor"}),
+        ({"scheduler": {"patch": {"enabled": False}}}, {"Job/hami-certs", "Role/hami-certs"}),
+    ],
+    ids=["no-kube-scheduler", "no-monitor", "own-certificates"],
+)
+def test_switches_leave_out_their_objects(values: dict[str, Any], absent: set[str]) -> None:
+    report = lint(values)
+    assert not [m for m in report["messages"] if m["severity"] >= 2], report
+    names = kinds(render(values))
+    assert not names & absent
+    assert {"Deployment/hami-scheduler", "DaemonSet/hami-device-plugin"} <= names
+    if values.get("scheduler", {}).get("kubeScheduler"):
+        dep = find(render(values), "Deployment", "hami-scheduler")
+        ctrs = [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]]
+        assert ctrs == ["vgpu-scheduler-extender"]
+    if values.get("devicePlugin"):
+        ds = find(render(values), "DaemonSet", "hami-device-plugin")
+        ctrs = [c["name"] for c in ds["spec"]["template"]["spec"]["containers"]]
+        assert ctrs == ["device-plugin"]
