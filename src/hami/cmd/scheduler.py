@@ -145,8 +145,8 @@ def command(config_file: Path | None, strict_config: bool, **flags: Any) -> None
     """Run the scheduler extender (/filter, /bind) and the admission webhook (/webhook)."""
     from hami.cmd.logsetup import configure
     from hami.config.devices import ConfigError, load_device_config
-    from hami.k8s.lightkube import LightkubeClient
-    from hami.scheduler.runner import SchedulerRunner
+    from hami.k8s.lightkube import KubeConfigError, LightkubeClient
+    from hami.scheduler.runner import SchedulerRunner, ServeError
     from hami.scheduler.settings import SettingsError, load_settings
 
     given = _given(flags)
@@ -171,5 +171,5 @@ def command(config_file: Path | None, strict_config: bool, **flags: Any) -> None
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_main())
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (ConfigError, KubeConfigError, ServeError) as exc:
+        raise click.ClickException(str(exc)) from None
