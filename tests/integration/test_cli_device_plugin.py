@@ -49,7 +49,7 @@ def _one_error(proc: subprocess.CompletedProcess[str], code: int) -> str:
      (["--plugin-dir", "{file}"], {}, 2, "is a file"),
      (["--plugin-dir", "{file}/sub"], {}, 2, "which is a file, not a directory"),
      (["--device-config-file", "{cm}"], {}, 2, "data.device-config.yaml: invalid YAML"),
-     (["--kubeconfig", "{tmp}"], {}, 2, "is a directory"),
+     (["--kubeconfig", "{tmp}"], {}, 1, "is a directory"),
      (["--kubeconfig", "{bad}"], {}, 1, "invalid YAML (line 1)"),
      ([], {}, 1, "no cluster configuration: not in a cluster")],
     ids=["split-flag", "split-env", "scaling-env", "resource-name", "plugin-dir-file",

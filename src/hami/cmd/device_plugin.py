@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from hami.cmd.options import AliasOption, source_of
+from hami.cmd.options import option, source_of
 
 _PATH = click.Path(path_type=Path)
 _FILE = click.Path(path_type=Path, dir_okay=False)
@@ -37,14 +37,13 @@ _FROM_CONFIG = "device config, else {}"
 
 
 @click.command(name="device-plugin")
-@click.option(
+@option(
     "--node-name", envvar="NODE_NAME", required=True, show_envvar=True, help="This node's name."
 )
-@click.option(
+@option(
     "--device-config-file",
     "--config-file",
     "config_file",
-    cls=AliasOption,
     hidden_aliases=("--config-file",),
     envvar="CONFIG_FILE",
     show_envvar=True,
@@ -52,7 +51,7 @@ _FROM_CONFIG = "device config, else {}"
     show_default="built-in defaults",
     help="HAMi device-config.yaml (or its ConfigMap manifest); its nvidia: section applies.",
 )
-@click.option(
+@option(
     "--node-config",
     envvar="NODE_CONFIG_FILE",
     show_envvar=True,
@@ -61,14 +60,14 @@ _FROM_CONFIG = "device config, else {}"
     show_default=True,
     help="Per-node overrides ({'nodeconfig': [...]}); a missing file is ignored.",
 )
-@click.option(
+@option(
     "--resource-name",
     envvar="RESOURCE_NAME",
     show_envvar=True,
     show_default=_FROM_CONFIG.format("nvidia.com/gpu"),
     help="Extended resource the GPUs are advertised as.",
 )
-@click.option(
+@option(
     "--device-split-count",
     envvar="DEVICE_SPLIT_COUNT",
     show_envvar=True,
@@ -76,7 +75,7 @@ _FROM_CONFIG = "device config, else {}"
     show_default=_FROM_CONFIG.format(10),
     help="Pods that may share one GPU.",
 )
-@click.option(
+@option(
     "--device-memory-scaling",
     envvar="DEVICE_MEMORY_SCALING",
     show_envvar=True,
@@ -84,7 +83,7 @@ _FROM_CONFIG = "device config, else {}"
     show_default=_FROM_CONFIG.format(1),
     help="Advertised memory = physical x this (above 1 oversubscribes).",
 )
-@click.option(
+@option(
     "--device-cores-scaling",
     envvar="DEVICE_CORES_SCALING",
     show_envvar=True,
@@ -92,13 +91,13 @@ _FROM_CONFIG = "device config, else {}"
     show_default=_FROM_CONFIG.format(1),
     help="Advertised cores = 100 x this per GPU.",
 )
-@click.option(
+@option(
     "--disable-core-limit/--no-disable-core-limit",
     default=None,
     show_default=_FROM_CONFIG.format("false"),
     help="Do not cap compute (gpucores) inside containers.",
 )
-@click.option(
+@option(
     "--mig-strategy",
     envvar="MIG_STRATEGY",
     show_envvar=True,
@@ -106,7 +105,7 @@ _FROM_CONFIG = "device config, else {}"
     show_default=_FROM_CONFIG.format("none"),
     help="none: whole GPUs only; mixed: also one resource per MIG profile.",
 )
-@click.option(
+@option(
     "--topology-score/--no-topology-score",
     envvar="ENABLE_TOPOLOGY_SCORE",
     show_envvar=True,
@@ -114,58 +113,58 @@ _FROM_CONFIG = "device config, else {}"
     show_default="false",
     help="Publish hami.io/node-nvidia-score from NVML link data.",
 )
-@click.option(
+@option(
     "--hook-path",
     envvar="HOOK_PATH",
     show_envvar=True,
     type=_PATH,
     default=Path("/usr/local"),
     show_default=True,
-    help="Host directory holding vgpu/ (libvgpu.so, ld.so.preload).",
+    help="Host directory holding vgpu/ (libvgpu.so and its files).",
 )
-@click.option(
+@option(
     "--plugin-dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("/var/lib/kubelet/device-plugins"),
     show_default=True,
     help="kubelet's device-plugin directory (kubelet.sock and our sockets).",
 )
-@click.option(
+@option(
     "--install-lib",
     type=_FILE,
     show_default="install nothing",
     help="Install this libvgpu.so into <hook-path>/vgpu first.",
 )
-@click.option(
+@option(
     "--kubeconfig",
     envvar="KUBECONFIG",
     show_envvar=True,
-    type=_FILE,
+    type=_PATH,
     show_default="in-cluster, else ~/.kube/config",
     help="Cluster configuration file.",
 )
-@click.option(
+@option(
     "--fake-gpus",
     type=int,
     show_default="real GPUs through NVML",
     help="Use N in-memory fake GPUs instead of NVML.",
 )
-@click.option(
+@option(
     "--strict-config",
     is_flag=True,
     default=False,
     show_default=True,
     help="Refuse unknown device-config and config.json keys and bad values instead of warning.",
 )
-@click.option(
+@option(
     "--print-config",
     is_flag=True,
     default=False,
     show_default=True,
     help="Print the effective settings and exit.",
 )
-@click.option("--debug", is_flag=True, default=False, show_default=True, help="Debug logging.")
-@click.option(
+@option("--debug", is_flag=True, default=False, show_default=True, help="Debug logging.")
+@option(
     "--log-format",
     envvar="HAMI_LOG_FORMAT",
     show_envvar=True,

@@ -7,9 +7,10 @@ from typing import Any
 import click
 
 
-class AliasOption(click.Option):
-    """An option that also answers to old spellings (``hidden_aliases``) without listing them
-    in ``--help``: renamed flags keep working in existing scripts and manifests."""
+class Option(click.Option):
+    """A click option that also answers to old spellings (``hidden_aliases``) without listing
+    them in ``--help`` (renamed flags keep working in existing scripts and manifests), and shows
+    a string ``show_default`` as written (click puts it in parentheses)."""
 
     def __init__(
         self, param_decls: list[str], *, hidden_aliases: tuple[str, ...] = (), **kwargs: Any
@@ -24,6 +25,17 @@ class AliasOption(click.Option):
             return super().get_help_record(ctx)
         finally:
             self.opts = shown
+
+    def get_help_extra(self, ctx: click.Context) -> Any:
+        extra = super().get_help_extra(ctx)
+        if isinstance(self.show_default, str) and "default" in extra:
+            extra["default"] = self.show_default
+        return extra
+
+
+def option(*param_decls: str, **kwargs: Any) -> Any:
+    """``click.option`` with :class:`Option`."""
+    return click.option(*param_decls, cls=Option, **kwargs)
 
 
 def source_of(ctx: click.Context, name: str) -> str:
