@@ -100,7 +100,9 @@ def test_missing_tls_file_stops_the_scheduler_with_its_name(
     assert f"TLS certificate file {tmp_path / 'missing.crt'} not found" in line
 
 
-def test_unreadable_tls_pair_stops_the_scheduler(apiserver: ApiServerThread, tmp_path: Path) -> None:
+def test_unreadable_tls_pair_stops_the_scheduler(
+    apiserver: ApiServerThread, tmp_path: Path
+) -> None:
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
     cert.write_text("garbage")
     key.write_text("garbage")

@@ -38,10 +38,10 @@ def _missing(doc: Path, files: list[str]) -> list[str]:
             bad.append(link)
     for token in _TOKEN.findall(text):
         path = token.rstrip("/")
-        if path.startswith(_BUILT) or path.endswith((".h", ".json", ".yaml")) and "/" not in path:
+        if path.startswith(_BUILT) or (path.endswith((".h", ".json", ".yaml")) and "/" not in path):
             continue  # build outputs, fetched headers, file names people bring
         if "/" in path:
-            if path.split("/")[0] not in tops or not _FILE_SUFFIX.search(path) and "." in path:
+            if path.split("/")[0] not in tops or (not _FILE_SUFFIX.search(path) and "." in path):
                 continue  # an annotation, a resource name, a URL path: not a file
             if path in tracked or path in folders or f"libvgpu/{path}" in tracked | folders:
                 continue

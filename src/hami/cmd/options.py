@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
+
+_FC = TypeVar("_FC", bound=Callable[..., Any] | click.Command)
 
 
 class Option(click.Option):
@@ -33,7 +36,7 @@ class Option(click.Option):
         return extra
 
 
-def option(*param_decls: str, **kwargs: Any) -> Any:
+def option(*param_decls: str, **kwargs: Any) -> Callable[[_FC], _FC]:
     """``click.option`` with :class:`Option`."""
     return click.option(*param_decls, cls=Option, **kwargs)
 

@@ -165,7 +165,7 @@ class SchedulerRunner:
             extra_routes=debug.routes() if settings.profiling else None,
         )
         self.metrics_registry = build_registry(self.service, legacy=settings.legacy_metrics)
-        self.servers: list[uvicorn.Server] = []
+        self.servers: list[_Server] = []
 
     def is_leader(self) -> bool:
         return self.elector.is_leader if self.elector is not None else True
@@ -189,7 +189,7 @@ class SchedulerRunner:
             log.warning("labelling own pod %s/%s %s=%s failed: %s", ns, name, SCHEDULER_ROLE,
                         role, exc)  # fmt: skip
 
-    def _server(self, app: Any, bind: str, *, tls: bool, what: str) -> uvicorn.Server:
+    def _server(self, app: Any, bind: str, *, tls: bool, what: str) -> _Server:
         """A server for ``app`` on ``bind``, its configuration (TLS files included) loaded now:
         a file that cannot be read is a :class:`ServeError` before anything starts."""
         try:
