@@ -186,3 +186,13 @@ def test_kubeconfig_problems_are_one_line(case: str, tmp_path: Path) -> None:
         args = []
     proc = _run_cli("scheduler", "--http-bind", f"127.0.0.1:{_port()}", *args, env=env)
     assert needle in _one_error(proc, 1)
+
+
+@pytest.mark.parametrize("command", ["scheduler", "simulate"])
+def test_configmap_with_broken_inner_yaml_is_one_line(command: str, tmp_path: Path) -> None:
+    cm = tmp_path / "cm.yaml"
+    cm.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n"
+                  "  device-config.yaml: |\n    nvidia: [\n")  # fmt: skip
+    proc = _run_cli(command, "--device-config-file", str(cm))
+    line = _one_error(proc, 2)
+    assert f"{cm}: data.device-config.yaml: invalid YAML" in line

@@ -190,9 +190,12 @@ def command(config_file: Path | None, strict_config: bool, **flags: Any) -> None
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
     configure(debug=settings.debug, fmt=settings.log_format)
+    try:
+        device_config = load_device_config(settings.device_config_file, strict=strict_config)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
     async def _main() -> None:
-        device_config = load_device_config(settings.device_config_file, strict=strict_config)
         client = LightkubeClient.from_kubeconfig(
             settings.kubeconfig, timeout_s=settings.kube_timeout
         )
@@ -206,5 +209,5 @@ def command(config_file: Path | None, strict_config: bool, **flags: Any) -> None
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_main())
-    except (ConfigError, KubeConfigError, ServeError) as exc:
+    except (KubeConfigError, ServeError) as exc:
         raise click.ClickException(str(exc)) from None
