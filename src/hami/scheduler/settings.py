@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -181,11 +182,10 @@ def _read_file(path: Path | None) -> dict[str, Any]:
 
 def _env_names(name: str) -> list[str]:
     """The environment variables that can set field ``name`` (``HAMI_X`` and any aliases)."""
-    names = [f"HAMI_{name.upper()}"]
     alias = SchedulerSettings.model_fields[name].validation_alias
-    if isinstance(alias, AliasChoices):
-        names += [a for a in alias.choices if isinstance(a, str) and a.isupper()]
-    return names
+    if isinstance(alias, AliasChoices):  # the aliases replace HAMI_<FIELD>
+        return [a for a in alias.choices if isinstance(a, str) and a.isupper()]
+    return [f"HAMI_{name.upper()}"]
 
 
 def source_label(
@@ -207,7 +207,7 @@ def source_label(
     return f"{name} (--{name.replace('_', '-')} / HAMI_{name.upper()})"  # not set anywhere
 
 
-def _one_line(exc: ValidationError, label: Any = str) -> str:
+def _one_line(exc: ValidationError, label: Callable[[str], str] = str) -> str:
     """``source: problem (got value)`` per error, on one line (no pydantic URL); ``label``
     turns a field name into the flag, variable or file key that set it."""
     fields = "|".join(sorted(SchedulerSettings.model_fields, key=len, reverse=True))
@@ -222,7 +222,8 @@ def _one_line(exc: ValidationError, label: Any = str) -> str:
         where = label(str(loc[0])) + "".join(f".{p}" for p in loc[1:])
         value = err.get("input")
         shown = repr(value)
-        got = "" if isinstance(value, dict) or shown in msg else f" (got {shown})"
+        omit = "input" not in err or isinstance(value, dict) or shown in msg
+        got = "" if omit else f" (got {shown})"
         parts.append(f"{where}: {msg}{got}")
     return "; ".join(parts)
 
