@@ -145,7 +145,7 @@ _FROM_CONFIG = "device config, else {}"
 )
 @option(
     "--fake-gpus",
-    type=int,
+    type=click.IntRange(min=0),
     show_default="real GPUs through NVML",
     help="Use N in-memory fake GPUs instead of NVML.",
 )

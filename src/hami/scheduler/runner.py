@@ -314,6 +314,8 @@ def _first_failure(done: set[asyncio.Task[Any]]) -> ServeError | None:
             continue
         if isinstance(exc, ServeError):
             return exc
+        # not a start-up problem but a bug or an outage: keep its traceback in the log
+        log.error("%s stopped", task.get_name(), exc_info=exc)
         return ServeError(f"{task.get_name()} stopped: {type(exc).__name__}: {exc}")
     return None
 
