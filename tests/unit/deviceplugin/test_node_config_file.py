@@ -26,5 +26,5 @@ def test_missing_file_is_no_entries(tmp_path: Path) -> None:
 def test_broken_json_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text("{nope")
-    with pytest.raises(SettingsError, match="config.json: cannot read node config"):
+    with pytest.raises(SettingsError, match=r"config\.json: cannot read node config"):
         load_node_config_file(path)
