@@ -110,3 +110,17 @@ def test_waits_for_kubelet_and_says_so(apiserver: ApiServerThread, tmp_path: Pat
     text = "".join(lines)
     assert f"waiting for kubelet: {plugin_dir / 'kubelet.sock'} does not exist yet" in text, text
     assert "Traceback" not in text
+
+
+def test_a_socket_it_cannot_create_stops_it_with_one_line(
+    apiserver: ApiServerThread, tmp_path: Path
+) -> None:
+    plugin_dir = tmp_path / "device-plugins"
+    (plugin_dir / "nvidia-gpu.sock").mkdir(parents=True)  # in the way of our socket
+    (plugin_dir / "kubelet.sock").write_text("")
+    proc = _cli("--node-name", "n1", "--fake-gpus", "1", "--node-config",
+                str(tmp_path / "none.json"), "--plugin-dir", str(plugin_dir),
+                "--kubeconfig", str(apiserver.kubeconfig_path), env=_env(tmp_path))  # fmt: skip
+    line = _one_error(proc, 1)
+    assert f"device plugin stopped: [Errno 21] Is a directory: '{plugin_dir}/nvidia-gpu.sock'" \
+        in line

@@ -280,6 +280,8 @@ async def _run(
         app = DevicePluginApp(settings, nvml, client)
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app.session.request_reregister)
         await app.run()
+    except* OSError as group:  # e.g. a socket that cannot be created in --plugin-dir
+        raise click.ClickException(f"device plugin stopped: {group.exceptions[0]}") from None
     finally:
         await client.close()
         nvml.close()
