@@ -21,6 +21,8 @@ from typing import Any
 
 import click
 
+from hami.cmd.options import option
+
 
 def _decode(data: dict[str, str] | None) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in (data or {}).items()}
@@ -102,12 +104,18 @@ def _patch_webhook(client: Any, name: str, bundle: bytes) -> str:
 @click.command(name="certs")
 @click.option("--namespace", required=True, help="Namespace of the Secrets.")
 @click.option("--secret-name", required=True, help="TLS Secret (tls.crt, tls.key, ca.crt).")
-@click.option("--ca-secret-name", help="CA Secret (default: <secret-name>-ca).")
-@click.option("--webhook-name", help="MutatingWebhookConfiguration whose caBundle to set.")
+@option("--ca-secret-name", show_default="<secret-name>-ca", help="CA Secret.")
+@option(
+    "--webhook-name", show_default="none: patch no caBundle",
+    help="MutatingWebhookConfiguration whose caBundle to set.",
+)  # fmt: skip
 @click.option("--host", "hosts", multiple=True, required=True, help="DNS name or IP (repeat).")
 @click.option("--validity", default="87600h", show_default=True, help="CA and certificate.")
 @click.option("--renew-before", default="720h", show_default=True, help="Renew this early.")
-@click.option("--kubeconfig", envvar="KUBECONFIG", type=click.Path(path_type=Path))
+@option(
+    "--kubeconfig", envvar="KUBECONFIG", type=click.Path(path_type=Path),
+    show_default="in-cluster, else ~/.kube/config", help="Kubeconfig file.",
+)  # fmt: skip
 def command(
     namespace: str,
     secret_name: str,

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from hami.cmd.options import option
+
 API_VERSION = "kubescheduler.config.k8s.io/v1"
 DEFAULT_URL = "https://127.0.0.1:8443"
 
@@ -82,32 +84,39 @@ def render(config: dict[str, Any]) -> str:
 
 
 @click.command(name="scheduler-config")
-@click.option(
+@option(
     "--device-config-file",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="Take the resource names from this device-config.yaml (default: built-in names).",
+    show_default="built-in names",
+    help="Take the resource names from this device-config.yaml.",
 )
-@click.option(
+@option(
     "--resource-name",
     "resource_overrides",
     multiple=True,
+    show_default="the device config's",
     help="Managed resource names instead of the device config's (repeat).",
 )
-@click.option(
-    "--extra-resource", multiple=True, help="Further resource names kube-scheduler ignores."
-)
+@option(
+    "--extra-resource", multiple=True, show_default="none",
+    help="Further resource names kube-scheduler ignores.",
+)  # fmt: skip
 @click.option("--url", default=DEFAULT_URL, show_default=True, help="Extender URL prefix.")
-@click.option("--scheduler-name", default="hami-scheduler", show_default=True)
-@click.option("--leader-elect/--no-leader-elect", default=True, show_default=True)
-@click.option("--lease-namespace", default="kube-system", show_default=True)
-@click.option("--lease-name", help="kube-scheduler's Lease (default: the scheduler name).")
+@click.option("--scheduler-name", default="hami-scheduler", show_default=True,
+              help="The kube-scheduler profile that calls the extender.")  # fmt: skip
+@click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
+              help="kube-scheduler's leader election.")  # fmt: skip
+@click.option("--lease-namespace", default="kube-system", show_default=True,
+              help="Namespace of kube-scheduler's Lease.")  # fmt: skip
+@option("--lease-name", show_default="the scheduler name", help="kube-scheduler's Lease.")
 @click.option(
     "--ca-file",
     default="/tls/ca.crt",
     show_default=True,
     help="CA kube-scheduler verifies an https extender with.",
 )
-@click.option("--insecure", is_flag=True, help="Do not verify the extender's certificate.")
+@click.option("--insecure", is_flag=True, show_default=True,
+              help="Do not verify the extender's certificate.")  # fmt: skip
 @click.option("--http-timeout", default="30s", show_default=True, help="Go duration.")
 def command(
     device_config_file: Path | None,
