@@ -15,6 +15,8 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "config": ("hami.cmd.config", "Check a device-config file as HAMi reads it (config check)."),
     "monitor": ("hami.cmd.monitor", "Run the node monitor: GPU metrics and priority feedback."),
     "top": ("hami.cmd.top", "Show GPU allocation (and usage) per node, GPU and pod."),
+    "scheduler-config": ("hami.cmd.scheduler_config", "Print the kube-scheduler configuration."),
+    "certs": ("hami.cmd.certs", "Create or renew the webhook's TLS Secret and patch caBundle."),
 }
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from hami.cmd.options import option
+
 _PATH = click.Path(path_type=Path)
 
 
@@ -33,10 +35,12 @@ class _GoStyleCommand(click.Command):
     "--hook-path", envvar="HOOK_PATH", type=_PATH, default=Path("/usr/local/vgpu"),
     show_default=True, help="Holds containers/<podUID>_<container>/*.cache.",
 )  # fmt: skip
-@click.option("--metrics-bind-address", default=":9394", show_default=True)
-@click.option(
+@click.option("--metrics-bind-address", default=":9394", show_default=True,
+              help="Address of /metrics.")  # fmt: skip
+@option(
     "--legacy-metrics", type=click.BOOL, is_flag=False, flag_value=True, default=False,
-    metavar="[=BOOL]", help="Also export HAMi's pre-v2.9 metric names.",
+    show_default="false", metavar="[=BOOL]",
+    help="Also export HAMi's pre-v2.9 metric names.",
 )  # fmt: skip
 @click.option(
     "--resync-interval", envvar="HAMI_RESYNC_INTERVAL", default="5m", show_default=True,
@@ -47,10 +51,13 @@ class _GoStyleCommand(click.Command):
     "--mig-apply-lock", type=_PATH, default=Path("/tmp/vgpulock/mig-apply.lock"),
     show_default=True, help="Feedback pauses while this file exists.",
 )  # fmt: skip
-@click.option("--kubeconfig", envvar="KUBECONFIG", type=_PATH)
-@click.option("--no-nvml", is_flag=True, help="Export no host GPU figures (no NVML on this node).")
-@click.option("--debug", is_flag=True)
-@click.option("-v", "--v", "verbosity", type=int, help="klog verbosity (accepted, ignored).")
+@option("--kubeconfig", envvar="KUBECONFIG", type=_PATH,
+        show_default="in-cluster, else ~/.kube/config", help="Kubeconfig file.")  # fmt: skip
+@click.option("--no-nvml", is_flag=True, show_default=True,
+              help="Export no host GPU figures (no NVML on this node).")  # fmt: skip
+@click.option("--debug", is_flag=True, show_default=True, help="Debug logging.")
+@option("-v", "--v", "verbosity", type=int, show_default="0",
+        help="klog verbosity (accepted, ignored).")  # fmt: skip
 def command(
     node_name: str,
     hook_path: Path,
@@ -91,7 +98,7 @@ def command(
 
 
 async def _run(settings: object, kubeconfig: Path | None, no_nvml: bool) -> None:
-    from hami.k8s.lightkube import LightkubeClient
+    from hami.k8s.lightkube import KubeConfigError, LightkubeClient
     from hami.monitor.nvml import HostGpus, PynvmlHostGpus, StaticHostGpus
     from hami.monitor.service import Monitor, MonitorSettings, serve_metrics
 
@@ -99,9 +106,8 @@ async def _run(settings: object, kubeconfig: Path | None, no_nvml: bool) -> None
     log = logging.getLogger("hami.monitor")
     try:
         client = LightkubeClient.from_kubeconfig(kubeconfig)
-    except Exception as exc:  # lightkube raises its own configuration errors
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise click.ClickException(f"cannot load kubeconfig: {first}") from exc
+    except KubeConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     hosts: HostGpus
     if no_nvml:
         hosts = StaticHostGpus()

@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 import hami
+from hami.cmd.options import option
 from hami.runner.caps import (
     PROBE_NO_DRIVER,
     CapError,
@@ -130,10 +131,31 @@ def _run_child(argv: Sequence[str], env: dict[str, str]) -> int:
 
 
 @click.command("run", context_settings={"allow_interspersed_args": False})
-@click.option("--gpumem", metavar="MIB|PCT%", help="Device memory cap per GPU: 3000 (MiB) or 50%.")
-@click.option("--gpucores", type=int, metavar="PCT", help="Compute cap per GPU, percent (1-100).")
-@click.option("--devices", metavar="LIST", help="GPUs to expose: indices or UUIDs, e.g. 0,1.")
-@click.option("--share", metavar="NAME", help="Share one cap with other runs using the same NAME.")
+@option(
+    "--gpumem",
+    metavar="MIB|PCT%",
+    show_default="no cap",
+    help="Device memory cap per GPU: 3000 (MiB) or 50%.",
+)
+@option(
+    "--gpucores",
+    type=int,
+    metavar="PCT",
+    show_default="no cap",
+    help="Compute cap per GPU, percent (1-100).",
+)
+@option(
+    "--devices",
+    metavar="LIST",
+    show_default="all GPUs",
+    help="GPUs to expose: indices or UUIDs, e.g. 0,1.",
+)
+@option(
+    "--share",
+    metavar="NAME",
+    show_default="a cap of its own",
+    help="Share one cap with other runs using the same NAME.",
+)
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- CMD [ARGS]...")
 def command(
     gpumem: str | None,

@@ -20,6 +20,7 @@ import click
 import yaml
 
 from hami.api.types import PodSingleDevice
+from hami.cmd.options import option
 from hami.config.devices import ConfigError, load_device_config
 from hami.scheduler.policy import GPU_POLICIES
 from hami.scheduler.simulation import (
@@ -115,17 +116,19 @@ def render_table(res: SimulationResult) -> str:
 
 
 @click.command(name="simulate")
-@click.option(
+@option(
     "--nodes",
     "nodes_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="YAML of v1 Node objects (kind: List or a stream). Default: bundled example.",
+    show_default="bundled example",
+    help="YAML of v1 Node objects (kind: List or a stream).",
 )
-@click.option(
+@option(
     "--pods",
     "pods_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="YAML of v1 Pod manifests, scheduled in file order. Default: bundled example.",
+    show_default="bundled example",
+    help="YAML of v1 Pod manifests, scheduled in file order.",
 )
 @click.option(
     "--node-policy",
@@ -141,11 +144,14 @@ def render_table(res: SimulationResult) -> str:
     callback=check_gpu_policy,
     help="GPU policy: binpack, spread, topology-aware, numa, mutex or a comma chain.",
 )
-@click.option(
+@option(
+    "--device-config-file",
     "--config",
     "config_path",
+    hidden_aliases=("--config",),
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Device config YAML (HAMi device-config.yaml). Default: built-in defaults.",
+    show_default="built-in defaults",
+    help="HAMi device-config.yaml (or its ConfigMap manifest).",
 )
 @click.option(
     "--strict-config",
@@ -154,7 +160,13 @@ def render_table(res: SimulationResult) -> str:
     show_default=True,
     help="Refuse unknown device-config keys and out-of-range values instead of warning.",
 )
-@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people, json for scripts (deterministic).",
+)
 def command(
     nodes_path: Path | None,
     pods_path: Path | None,

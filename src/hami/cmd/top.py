@@ -18,22 +18,33 @@ from typing import Any
 
 import click
 
+from hami.cmd.options import option
+
 _CLEAR = "\x1b[H\x1b[2J"
 
 
 @click.command(name="top")
-@click.option("--kubeconfig", envvar="KUBECONFIG", type=click.Path(path_type=Path))
-@click.option("--node", "nodes", multiple=True, help="Only these nodes (repeatable).")
-@click.option("--usage", is_flag=True, help="Add live usage from the nodes' hami monitor.")
-@click.option(
-    "--metrics-url", "metrics_urls", multiple=True,
-    help="Monitor /metrics URL(s) to read instead of http://<node IP>:<--monitor-port>/metrics.",
+@option(
+    "--kubeconfig", envvar="KUBECONFIG", type=click.Path(path_type=Path),
+    show_default="in-cluster, else ~/.kube/config", help="Kubeconfig file.",
 )  # fmt: skip
-@click.option("--monitor-port", type=int, default=31992, show_default=True)
+@option("--node", "nodes", multiple=True, show_default="all nodes",
+        help="Only these nodes (repeatable).")  # fmt: skip
+@click.option("--usage", is_flag=True, show_default=True,
+              help="Add live usage from the nodes' hami monitor.")  # fmt: skip
+@option(
+    "--metrics-url", "metrics_urls", multiple=True,
+    show_default="http://<node IP>:<--monitor-port>/metrics",
+    help="Monitor /metrics URL(s) to read instead of each node's.",
+)  # fmt: skip
+@click.option("--monitor-port", type=int, default=31992, show_default=True,
+              help="The monitors' metrics port (the chart's NodePort).")  # fmt: skip
 @click.option(
-    "-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
-@click.option("-w", "--watch", is_flag=True, help="Refresh until interrupted.")
+    "-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    help="Output format.",
+)  # fmt: skip
+@click.option("-w", "--watch", is_flag=True, show_default=True,
+              help="Refresh until interrupted.")  # fmt: skip
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds (--watch).")
 def command(
     kubeconfig: Path | None,
@@ -66,13 +77,13 @@ async def _main(
     interval: float,
 ) -> None:
     from hami.k8s import errors
-    from hami.k8s.lightkube import LightkubeClient
+    from hami.k8s.lightkube import KubeConfigError, LightkubeClient
     from hami.k8s.port import Kind
 
     try:
         client = LightkubeClient.from_kubeconfig(kubeconfig, timeout_s=15)
-    except Exception as exc:  # lightkube raises its own config errors
-        raise click.ClickException(f"cannot load kubeconfig: {exc}") from exc
+    except KubeConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         while True:
             try:

@@ -44,6 +44,7 @@ class DevicePluginApp:
         xid_poll_s: float = 5.0,
     ) -> None:
         self.settings = settings
+        self.poll_s = poll_s
         self.nvml = nvml
         self.kube = kube
         self.gpus = nvml.devices()
@@ -107,6 +108,7 @@ class DevicePluginApp:
             self.xid_watcher.start()
         try:
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._kubelet_presence(), name="kubelet-presence")
                 tg.create_task(self.session.run(), name="kubelet-session")
                 tg.create_task(self.registrar.run(), name="node-registrar")
                 tg.create_task(
@@ -117,6 +119,21 @@ class DevicePluginApp:
         finally:
             if self.xid_watcher is not None:
                 await asyncio.to_thread(self.xid_watcher.stop)
+
+    async def _kubelet_presence(self) -> None:
+        """Say when kubelet's socket is missing (at start, or after kubelet went away): the
+        plugin waits for it and registers as soon as it appears."""
+        sock = self.settings.kubelet_socket
+        present: bool | None = None
+        while True:
+            now = sock.exists()
+            if now != present:
+                if not now:
+                    log.info("waiting for kubelet: %s does not exist yet", sock)
+                elif present is not None:
+                    log.info("kubelet socket %s appeared", sock)
+                present = now
+            await asyncio.sleep(self.poll_s)
 
 
 @contextlib.asynccontextmanager

@@ -82,7 +82,7 @@ async def _pod_from_lock(kube: KubeClient, node: str) -> JsonObj | None:
     return pod if is_candidate(pod, node) else None
 
 
-async def find_pending_pod(kube: KubeClient, node: str) -> JsonObj:
+async def find_pending_pod(kube: KubeClient, node: str, resource: str = "") -> JsonObj:
     """The pod Allocate serves: the lock owner, else the oldest bound candidate on ``node``."""
     pod = await _pod_from_lock(kube, node)
     if pod is not None:
@@ -90,17 +90,41 @@ async def find_pending_pod(kube: KubeClient, node: str) -> JsonObj:
     pods = await kube.list_pods(field_selector=f"spec.nodeName={node}")
     candidates = [p for p in pods if is_candidate(p, node)]
     if not candidates:
-        raise NoPendingPod(f"node {node}: no pending pod with devices to allocate")
+        raise NoPendingPod(f"node {node}: no pending pod with devices to allocate"
+                           f"{bypass_hint(pods, resource)}")  # fmt: skip
     return min(candidates, key=_bind_time)
 
 
+def bypass_hint(pods: list[JsonObj], resource: str) -> str:
+    """Why a pod kubelet admits has no assignment: it asks for ``resource`` but never went
+    through hami (its admission webhook was skipped, e.g. created while hami was down under
+    ``failurePolicy: Ignore``, or another scheduler placed it). Pure; "" when none such."""
+    if not resource:
+        return ""
+    for pod in pods:
+        spec = pod.get("spec") or {}
+        phase = (pod.get("status") or {}).get("phase", "Pending")
+        if phase != "Pending" or ann.BIND_TIME in annotations_of(pod):
+            continue
+        containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+        if any(resource in ((c.get("resources") or {}).get("limits") or {}) for c in containers):
+            meta = pod.get("metadata") or {}
+            return (
+                f"; pod {meta.get('namespace')}/{meta.get('name')} asks for {resource} but was "
+                f"not placed by hami (scheduler {spec.get('schedulerName') or 'default-scheduler'}"
+                "): it skipped hami's admission webhook, e.g. created while hami was down with "
+                "failurePolicy Ignore. Delete and re-create the pod"
+            )
+    return ""
+
+
 async def find_with_retry(
-    kube: KubeClient, node: str, retries: int, delay_s: float = 0.1
+    kube: KubeClient, node: str, retries: int, delay_s: float = 0.1, resource: str = ""
 ) -> JsonObj:
     """:func:`find_pending_pod`, retried briefly: the bind may still be in flight."""
     for attempt in range(retries + 1):
         try:
-            return await find_pending_pod(kube, node)
+            return await find_pending_pod(kube, node, resource)
         except NoPendingPod:
             if attempt == retries:
                 raise

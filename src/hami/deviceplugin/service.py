@@ -205,8 +205,9 @@ class GpuPlugin(_Plugin):
             node = self.settings.node_name
             try:
                 pod = await pending.find_with_retry(
-                    self.kube, node, self.settings.pod_lookup_retries
-                )
+                    self.kube, node, self.settings.pod_lookup_retries,
+                    resource=self.settings.resource_name,
+                )  # fmt: skip
             except (AllocateError, ApiError) as exc:
                 log.error("node %s: Allocate %s: %s", node, sizes, exc)
                 if not isinstance(exc, ApiError):  # admission fails: a stale lock must not stay

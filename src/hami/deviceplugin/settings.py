@@ -189,17 +189,38 @@ def load_settings(
     node_config: Path | None,
     overrides: Mapping[str, Any],
     disable_healthchecks: str | None = None,
+    *,
+    sources: Mapping[str, str] | None = None,
 ) -> PluginSettings:
-    """Defaults < device-config file < node config.json entry < explicit CLI/env overrides."""
+    """Defaults < device-config file < node config.json entry < explicit CLI/env overrides.
+
+    ``sources`` names where each override came from (``--device-split-count``,
+    ``DEVICE_SPLIT_COUNT``): a bad override is reported under that name; a bad value from a
+    file names the file.
+    """
     try:
         cfg = load_device_config(device_config)
     except ConfigError as exc:
-        raise SettingsError(str(exc)) from exc
+        raise SettingsError(str(exc)) from None
     if node_config is not None:
         per_node = load_node_config_file(node_config).nodeconfig
         cfg = cfg.model_copy(update={"nodeconfig": [*per_node, *cfg.nodeconfig]})
-    out = from_device_config(cfg, base)
+    try:
+        out = from_device_config(cfg, base)
+    except SettingsError as exc:
+        files = [str(p) for p in (device_config, node_config) if p is not None and p.exists()]
+        raise SettingsError(f"{' / '.join(files) or 'defaults'}: {exc}") from None
     checks, extra = disabled_health(disable_healthchecks)
     out = replace(out, health_checks=checks, ignored_xids=out.ignored_xids | extra)
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return replace(out, **given) if given else out
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        try:
+            out = replace(out, **{key: value})
+        except SettingsError as exc:
+            where = (sources or {}).get(key)
+            if where is None:
+                raise
+            problem = str(exc).split(": ", 1)[-1]
+            raise SettingsError(f"{where}: {problem}") from None
+    return out

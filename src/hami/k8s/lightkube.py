@@ -10,6 +10,7 @@ selectors into lightkube selector dicts and its exceptions into :mod:`hami.k8s.e
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,9 +18,11 @@ from typing import Any, TypeVar
 import httpx2
 import lightkube
 import msgspec
+import yaml
 from lightkube import operators
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError as LkApiError
+from lightkube.core.exceptions import ConfigError as LkConfigError
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Namespace, Node, Pod, ResourceQuota
 
@@ -73,6 +76,75 @@ def parse_selector(selector: str | None, *, for_fields: bool = False) -> dict[st
         else:
             result[term] = operators.exists()
     return result or None
+
+
+#: Where lightkube looks for in-cluster credentials, and its default kubeconfig.
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+class KubeConfigError(Exception):
+    """No usable cluster configuration: the message says which file (or environment) and why."""
+
+
+def _read_kubeconfig(path: Path, shown: str) -> KubeConfig:
+    full = path.expanduser()
+    if full.is_dir():
+        raise KubeConfigError(f"kubeconfig {shown} is a directory, not a file")
+    if not full.exists():
+        raise KubeConfigError(f"kubeconfig {shown} not found")
+    try:
+        data = yaml.safe_load(full.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        detail = getattr(exc, "strerror", None) or str(exc)
+        raise KubeConfigError(f"cannot read kubeconfig {shown}: {detail}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "parse error"
+        raise KubeConfigError(f"kubeconfig {shown}: invalid YAML{line}: {problem}") from None
+    if not isinstance(data, dict):
+        raise KubeConfigError(
+            f"kubeconfig {shown}: not a kubeconfig (expected a mapping with clusters, contexts "
+            f"and users, got {type(data).__name__})"
+        )
+    try:
+        config = KubeConfig.from_dict(data, fname=full)
+        config.get()  # the current context must resolve to a cluster
+    except KeyError as exc:
+        raise KubeConfigError(f"kubeconfig {shown}: missing {exc}") from None
+    except (LkConfigError, TypeError, ValueError, AttributeError) as exc:
+        raise KubeConfigError(f"kubeconfig {shown}: {exc}") from None
+    return config
+
+
+def load_kubeconfig(path: Path | None = None) -> KubeConfig:
+    """The cluster configuration: ``path``, else in-cluster (service account), else
+    ``$KUBECONFIG``, else ``~/.kube/config`` (lightkube's order). Raises
+    :class:`KubeConfigError` with a one-line reason instead of lightkube's errors."""
+    if path is not None:
+        return _read_kubeconfig(path, str(path))
+    in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
+    token = SERVICE_ACCOUNT / "token"
+    if in_cluster and token.is_file():
+        try:
+            return KubeConfig.from_service_account(service_account=SERVICE_ACCOUNT)
+        except (LkConfigError, OSError, KeyError) as exc:
+            raise KubeConfigError(f"in-cluster configuration unusable: {exc}") from None
+    env = os.environ.get("KUBECONFIG")
+    shown = env or DEFAULT_KUBECONFIG
+    candidate = Path(shown)
+    if not env and not candidate.expanduser().exists():
+        where = (
+            f"KUBERNETES_SERVICE_HOST is set but {token} is missing"
+            if in_cluster
+            else "not in a cluster (KUBERNETES_SERVICE_HOST unset)"
+        )
+        raise KubeConfigError(
+            f"no cluster configuration: {where} and {DEFAULT_KUBECONFIG} not found; "
+            "pass --kubeconfig FILE or set KUBECONFIG"
+        )
+    return _read_kubeconfig(candidate, f"{shown} (from KUBECONFIG)" if env else shown)
 
 
 def _translate(exc: Exception, what: str) -> errors.ApiError:
@@ -157,12 +229,17 @@ class LightkubeClient(PodListing):
         cls, path: Path | None = None, *, timeout_s: float = 30.0, raw_http: bool = True
     ) -> LightkubeClient:
         """Build from a kubeconfig file, or from the environment (in-cluster / $KUBECONFIG);
-        ``raw_http=False`` keeps every call on lightkube's own client."""
-        config = KubeConfig.from_file(str(path)) if path is not None else None
-        client = lightkube.AsyncClient(
-            config=config, timeout=httpx2.Timeout(timeout_s), field_manager="hami"
-        )
-        return cls(client, raw_http=raw_http)
+        ``raw_http=False`` keeps every call on lightkube's own client. Raises
+        :class:`KubeConfigError` when there is no usable configuration."""
+        config = load_kubeconfig(path)
+        try:
+            client = lightkube.AsyncClient(
+                config=config, timeout=httpx2.Timeout(timeout_s), field_manager="hami"
+            )
+            return cls(client, raw_http=raw_http)
+        except (LkConfigError, OSError, ValueError, KeyError, TypeError) as exc:
+            where = path if path is not None else "the cluster configuration"
+            raise KubeConfigError(f"cannot use {where}: {type(exc).__name__}: {exc}") from None
 
     # -- generic read -------------------------------------------------------------------------
     async def list_objects(

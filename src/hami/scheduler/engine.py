@@ -24,7 +24,15 @@ from hami.device.nvidia.fit import (
 )
 from hami.device.nvidia.request import container_requests
 from hami.device.nvidia.score import ScoringWeights, parse_weights
-from hami.scheduler.policy import mutex, node_prefers_high, order_devices, parse_chain, topology
+from hami.scheduler.policy import (
+    is_node_policy,
+    mutex,
+    node_prefers_high,
+    order_devices,
+    parse_chain,
+    topology,
+    unknown_gpu_policies,
+)
 from hami.scheduler.usage import MigAllocation, NodeUsage
 
 NODE_POLICY_ANNOTATION = "hami.io/node-scheduler-policy"
@@ -42,6 +50,9 @@ class PodPlan:
     chain: tuple[str, ...]
     weights: ScoringWeights
     node_prefers_high: bool
+    ignored: tuple[tuple[str, str], ...] = ()
+    """(annotation, value) of policy names in the pod's annotations that are no policy: the
+    filter goes on with the default, as HAMi does; the service tells the pod in an Event."""
 
     @property
     def managed(self) -> bool:
@@ -64,6 +75,11 @@ def plan_pod(
     annotations: Mapping[str, str] = (pod.get("metadata") or {}).get("annotations") or {}
     chain = parse_chain(annotations.get(GPU_POLICY_ANNOTATION) or gpu_policy)
     spec = pod.get("spec") or {}
+    ignored = [(GPU_POLICY_ANNOTATION, name) for name in
+               unknown_gpu_policies(annotations.get(GPU_POLICY_ANNOTATION) or "")]  # fmt: skip
+    node_value = (annotations.get(NODE_POLICY_ANNOTATION) or "").strip()
+    if node_value and not is_node_policy(node_value):
+        ignored.append((NODE_POLICY_ANNOTATION, node_value))
     return PodPlan(
         requests=tuple(container_requests(pod, cfg)),
         init_count=len(spec.get("initContainers") or []),
@@ -73,6 +89,7 @@ def plan_pod(
         node_prefers_high=node_prefers_high(
             annotations.get(NODE_POLICY_ANNOTATION) or node_policy, node_policy
         ),
+        ignored=tuple(ignored),
     )
 
 

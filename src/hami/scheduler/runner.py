@@ -35,7 +35,7 @@ from hami.scheduler.nodelock import NodeLocker
 from hami.scheduler.ratelimit import from_settings
 from hami.scheduler.registration import NodeRegistrar
 from hami.scheduler.service import SchedulerService
-from hami.scheduler.settings import SchedulerSettings
+from hami.scheduler.settings import SchedulerSettings, parse_bind
 from hami.scheduler.state import ClusterState
 from hami.scheduler.throttled import throttle
 from hami.webhook.mutate import AdmissionContext, review
@@ -45,22 +45,56 @@ log = logging.getLogger(__name__)
 
 def split_bind(address: str, default_host: str = "0.0.0.0") -> tuple[str, int]:
     """``"host:port"`` / ``":port"`` -> (host, port)."""
-    host, _, port = address.rpartition(":")
-    try:
-        return (host.strip("[]") or default_host), int(port)
-    except ValueError:
-        raise ValueError(f"bad bind address {address!r}: expected host:port") from None
+    return parse_bind(address, default_host)
+
+
+class ServeError(RuntimeError):
+    """A server or background task of the scheduler could not start or stopped with an error;
+    the message names the server and its address (or the file it could not load)."""
+
+
+class _BindErrors(logging.Filter):
+    """Keeps uvicorn's own bind error (it logs the OSError, then calls ``sys.exit``) so that
+    :class:`_Server` can raise it as a :class:`ServeError`; the record itself is dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            self.messages.append(record.getMessage())
+            return False
+        return True
 
 
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signals alone: ``hami scheduler`` handles SIGTERM itself
     (cancel, then shut down in order: servers, election with the Lease released, informers).
     uvicorn would take SIGTERM for one server only and re-raise it after that server stopped,
-    cutting the orderly shutdown short."""
+    cutting the orderly shutdown short. A failed start raises :class:`ServeError` instead of
+    uvicorn's ``sys.exit(1)``."""
+
+    def __init__(self, config: uvicorn.Config, what: str, bind: str) -> None:
+        super().__init__(config)
+        self.what = what
+        self.bind = bind
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        errors_seen = _BindErrors()
+        logger = logging.getLogger("uvicorn.error")
+        logger.addFilter(errors_seen)
+        try:
+            await super().startup(sockets)
+        except SystemExit:
+            why = "; ".join(errors_seen.messages) or "start-up failed"
+            raise ServeError(f"{self.what}: cannot listen on {self.bind}: {why}") from None
+        finally:
+            logger.removeFilter(errors_seen)
 
 
 class SchedulerRunner:
@@ -131,7 +165,7 @@ class SchedulerRunner:
             extra_routes=debug.routes() if settings.profiling else None,
         )
         self.metrics_registry = build_registry(self.service, legacy=settings.legacy_metrics)
-        self.servers: list[uvicorn.Server] = []
+        self.servers: list[_Server] = []
 
     def is_leader(self) -> bool:
         return self.elector.is_leader if self.elector is not None else True
@@ -155,53 +189,78 @@ class SchedulerRunner:
             log.warning("labelling own pod %s/%s %s=%s failed: %s", ns, name, SCHEDULER_ROLE,
                         role, exc)  # fmt: skip
 
-    def _server(self, app: Any, bind: str, *, tls: bool) -> uvicorn.Server:
-        host, port = split_bind(bind)
+    def _server(self, app: Any, bind: str, *, tls: bool, what: str) -> _Server:
+        """A server for ``app`` on ``bind``, its configuration (TLS files included) loaded now:
+        a file that cannot be read is a :class:`ServeError` before anything starts."""
+        try:
+            host, port = split_bind(bind)
+        except ValueError as exc:
+            raise ServeError(f"{what}: {exc}") from None
         kwargs: dict[str, Any] = {}
-        if tls and self.settings.cert_file and self.settings.key_file:
-            kwargs = {
-                "ssl_certfile": str(self.settings.cert_file),
-                "ssl_keyfile": str(self.settings.key_file),
-            }
+        cert, key = self.settings.cert_file, self.settings.key_file
+        if tls and cert and key:
+            for role, path in (("certificate", cert), ("key", key)):
+                if not path.is_file():
+                    problem = "is not a file" if path.exists() else "not found"
+                    raise ServeError(f"{what} on {bind}: TLS {role} file {path} {problem}")
+            kwargs = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", lifespan="off", log_config=None,
             access_log=False, proxy_headers=False, server_header=False,
             http=CoalescingHttpToolsProtocol, **kwargs,
         )  # fmt: skip
-        return _Server(config)
+        try:
+            config.load()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise ServeError(
+                f"{what} on {bind}: cannot load TLS certificate {cert} and key {key}: {detail}"
+                if kwargs else f"{what} on {bind}: {detail}"
+            ) from None
+        return _Server(config, what, bind)
 
     async def serve(self, *, started: Callable[[SchedulerRunner], None] | None = None) -> None:
-        """Run until cancelled (or until the servers exit)."""
+        """Run until cancelled (or until the servers exit).
+
+        Raises :class:`ServeError` when a server cannot start (TLS files, bind address) or any
+        task stops with an error; everything started is shut down first.
+        """
         from prometheus_client import make_asgi_app
 
         log.info("hami scheduler %s starting with %s", self.identity, self.settings.summary())
+        main = self._server(self.app, self.settings.http_bind, tls=True,
+                            what="extender/webhook server")  # fmt: skip
+        metrics = self._server(
+            make_asgi_app(registry=self.metrics_registry), self.settings.metrics_bind_address,
+            tls=False, what="metrics server",
+        )  # fmt: skip
         self.service.start()
         tasks: list[asyncio.Task[Any]] = []
         loop = asyncio.get_running_loop()
         if self.elector is not None:
-            tasks.append(loop.create_task(self.elector.run()))
+            tasks.append(loop.create_task(self.elector.run(), name="leader election"))
         else:
             await self._label_self(True)
         tasks.append(
-            loop.create_task(self.registrar.run(self.is_leader, self.settings.register_interval))
+            loop.create_task(
+                self.registrar.run(self.is_leader, self.settings.register_interval),
+                name="node registration",
+            )
         )
-        main = self._server(self.app, self.settings.http_bind, tls=True)
-        metrics = self._server(
-            make_asgi_app(registry=self.metrics_registry), self.settings.metrics_bind_address,
-            tls=False,
-        )  # fmt: skip
         self.servers = [main, metrics]
         if self.settings.cert_file and self.settings.key_file:
-            tasks.append(loop.create_task(self._watch_certs(main)))
-        tasks += [loop.create_task(s.serve()) for s in self.servers]
+            tasks.append(loop.create_task(self._watch_certs(main), name="TLS reload"))
+        tasks += [loop.create_task(s.serve(), name=f"{s.what} on {s.bind}") for s in self.servers]
+        failure: ServeError | None = None
         try:
             while not all(s.started for s in self.servers):
                 if any(t.done() for t in tasks):
                     break
                 await asyncio.sleep(0.01)
-            if started is not None:
+            if started is not None and all(s.started for s in self.servers):
                 started(self)
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            failure = _first_failure(done)
         finally:
             for s in self.servers:
                 s.should_exit = True
@@ -214,6 +273,8 @@ class SchedulerRunner:
             if self.elector is not None:
                 await self.elector.release()
             await self.service.stop()
+        if failure is not None:
+            raise failure
 
     def port(self, index: int = 0) -> int:
         """Bound port of server ``index`` (0: extender, 1: metrics), after start."""
@@ -241,6 +302,22 @@ class SchedulerRunner:
                 log.info("reloaded TLS certificate %s", cert)
             except (OSError, ValueError) as exc:
                 log.warning("TLS certificate %s not reloaded: %s", cert, exc)
+
+
+def _first_failure(done: set[asyncio.Task[Any]]) -> ServeError | None:
+    """The error of the first task that failed, as a :class:`ServeError` naming the task."""
+    for task in done:
+        if task.cancelled():
+            continue
+        exc = task.exception()
+        if exc is None:
+            continue
+        if isinstance(exc, ServeError):
+            return exc
+        # not a start-up problem but a bug or an outage: keep its traceback in the log
+        log.error("%s stopped", task.get_name(), exc_info=exc)
+        return ServeError(f"{task.get_name()} stopped: {type(exc).__name__}: {exc}")
+    return None
 
 
 def _mtimes(*paths: Path) -> tuple[float, ...]:

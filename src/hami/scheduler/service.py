@@ -37,9 +37,11 @@ from hami.k8s.informer import Informer
 from hami.k8s.port import JsonObj, Kind, KubeClient
 from hami.scheduler import events
 from hami.scheduler.bind import Binder
+from hami.scheduler.engine import GPU_POLICY_ANNOTATION
 from hami.scheduler.inflight import InFlightBinds
 from hami.scheduler.metrics import DurationHistogram
 from hami.scheduler.nodelock import NodeLocker
+from hami.scheduler.policy import GPU_POLICIES, NODE_POLICIES
 from hami.scheduler.registration import NodeRegistrar
 from hami.scheduler.state import (
     ClusterState,
@@ -52,6 +54,8 @@ from hami.scheduler.usage import MigAllocation
 log = logging.getLogger(__name__)
 
 _TERMINAL = ("Succeeded", "Failed")
+#: Event reason when a pod's policy annotation names no policy (HAMi ignores it silently).
+POLICY_IGNORED = "UnknownSchedulerPolicy"
 
 
 class BadRequest(ValueError):
@@ -324,6 +328,9 @@ class SchedulerService:
         outcome = self.state.filter(pod, names, now=self.clock(), avoid=busy)
         if not outcome.managed:
             return filter_result(node_names=names)
+        if outcome.ignored_policies:
+            self.recorder.record(pod, "Warning", POLICY_IGNORED,
+                                 _ignored_message(ref, outcome.ignored_policies))  # fmt: skip
         if outcome.error:
             self.stats.filter_errors += 1
             _log_error(ref, outcome.error)
@@ -432,6 +439,16 @@ def _failed_message(ref: str, failed: Mapping[str, str], hint: str | None = None
 
 
 # One line per filter result (INFO; errors at WARNING): what an operator greps to trace a pod.
+def _ignored_message(ref: str, ignored: Iterable[tuple[str, str]]) -> str:
+    """``pod ns/p: ignored hami.io/gpu-scheduler-policy "bogus" (not a policy: ...); ...``."""
+    parts = []
+    for annotation, value in ignored:
+        known = GPU_POLICIES if annotation == GPU_POLICY_ANNOTATION else NODE_POLICIES
+        parts.append(f"ignored {annotation} value {value!r}: not a policy "
+                     f"(known: {', '.join(sorted(known))})")  # fmt: skip
+    return f"pod {ref}: {'; '.join(parts)}; scheduling with the default"
+
+
 _SUMMARY_REASONS = 5
 _SUMMARY_NODES = 3
 

@@ -8,12 +8,14 @@ durations (``5m``, ``28s``, ``1h30m``).
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -27,6 +29,18 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 class SettingsError(ValueError):
     """The settings file or a value is invalid; the message names the file/field."""
+
+
+def parse_bind(address: str, default_host: str = "0.0.0.0") -> tuple[str, int]:
+    """``"host:port"`` / ``":port"`` / ``"[::1]:port"`` -> (host, port); port 0-65535."""
+    host, colon, port = address.rpartition(":")
+    try:
+        number = int(port) if colon else -1
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise ValueError(f"bad bind address {address!r}: expected host:port with a port 0-65535")
+    return (host.strip("[]") or default_host), number
 
 
 def parse_duration(value: object) -> float:
@@ -118,6 +132,20 @@ class SchedulerSettings(BaseSettings):
     def _duration(cls, value: object) -> float:
         return parse_duration(value)
 
+    @field_validator("http_bind", "metrics_bind_address")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        parse_bind(value)
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SchedulerSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            given, missing = ("cert_file", "key_file") if self.key_file is None else (
+                "key_file", "cert_file")  # fmt: skip
+            raise ValueError(f"{given} is set but {missing} is not: TLS needs both files")
+        return self
+
     @field_validator("gpu_scheduler_policy")
     @classmethod
     def _gpu_policy(cls, value: str) -> str:
@@ -152,18 +180,51 @@ def _read_file(path: Path | None) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def _one_line(exc: ValidationError) -> str:
-    """``field: problem (got value)`` per error, on one line (no pydantic URL)."""
+def _env_names(name: str) -> list[str]:
+    """The environment variables that can set field ``name`` (``HAMI_X`` and any aliases)."""
+    alias = SchedulerSettings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):  # the aliases replace HAMI_<FIELD>
+        return [a for a in alias.choices if isinstance(a, str) and a.isupper()]
+    return [f"HAMI_{name.upper()}"]
+
+
+def source_label(
+    name: str, flags: dict[str, Any], file_values: dict[str, Any], config_file: Path | None
+) -> str:
+    """Where field ``name``'s value came from, as a person would set it: the flag
+    (``--kube-qps``), the environment variable (``HAMI_KUBE_QPS``) or ``<file>: kube_qps``."""
+    known = name in SchedulerSettings.model_fields
+    if name in flags:
+        return "--" + name.replace("_", "-")
+    env = {k.upper() for k in os.environ}
+    for var in _env_names(name) if known else ():
+        if var in env:
+            return var
+    if name in file_values:
+        return f"{config_file}: {name}"
+    if not known:
+        return name
+    return f"{name} (--{name.replace('_', '-')} / HAMI_{name.upper()})"  # not set anywhere
+
+
+def _one_line(exc: ValidationError, label: Callable[[str], str] = str) -> str:
+    """``source: problem (got value)`` per error, on one line (no pydantic URL); ``label``
+    turns a field name into the flag, variable or file key that set it."""
+    fields = "|".join(sorted(SchedulerSettings.model_fields, key=len, reverse=True))
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+        loc = err.get("loc", ())
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        got = (
-            f" (got {err['input']!r})"
-            if "input" in err and not isinstance(err["input"], dict)
-            else ""
-        )
-        parts.append(f"{loc}: {msg}{got}")
+        if not loc:  # a check across fields: name each field mentioned by its source
+            msg = re.sub(rf"\b({fields})\b", lambda m: label(m.group(1)), msg)
+            parts.append(msg)
+            continue
+        where = label(str(loc[0])) + "".join(f".{p}" for p in loc[1:])
+        value = err.get("input")
+        shown = repr(value)
+        omit = "input" not in err or isinstance(value, dict) or shown in msg
+        got = "" if omit else f" (got {shown})"
+        parts.append(f"{where}: {msg}{got}")
     return "; ".join(parts)
 
 
@@ -185,11 +246,16 @@ def load_settings(
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings, InitSettingsSource(settings_cls, file_values))
 
-    where = f"{config_file}: " if config_file else ""
+    given = flags or {}
+
+    def label(name: str) -> str:
+        return source_label(name, given, file_values, config_file)
+
     try:
-        merged = _Merged(**(flags or {}))
+        merged = _Merged(**given)
     except ValidationError as exc:
-        raise SettingsError(f"{where}invalid scheduler settings: {_one_line(exc)}") from None
+        raise SettingsError(f"invalid scheduler settings: {_one_line(exc, label)}") from None
     except ValueError as exc:
-        raise SettingsError(f"{where}invalid scheduler settings: {exc}") from exc
+        where = f"{config_file}: " if config_file else ""
+        raise SettingsError(f"{where}invalid scheduler settings: {exc}") from None
     return SchedulerSettings.model_validate(merged.model_dump())

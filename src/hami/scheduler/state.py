@@ -26,7 +26,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Container, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +69,8 @@ class FilterOutcome:
     """False when the pod asks for no managed resource (return candidates unchanged)."""
     mig: tuple[MigAllocation, ...] = ()
     init_count: int = 0
+    ignored_policies: tuple[tuple[str, str], ...] = ()
+    """(annotation, value) of unknown policy names the filter ignored (see ``PodPlan``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,9 +265,10 @@ class ClusterState:
             if own is not None:
                 self.remove_pod(own.uid)
             try:
-                return self._decide(
+                outcome = self._decide(
                     plan, str(meta.get("namespace") or "default"), candidates, now, avoid
                 )
+                return replace(outcome, ignored_policies=plan.ignored) if plan.ignored else outcome
             finally:
                 if own is not None:
                     self._attach(own)

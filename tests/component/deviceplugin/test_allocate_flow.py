@@ -288,3 +288,23 @@ async def test_lock_of_a_pod_whose_admission_failed_is_released(
             await asyncio.sleep(0.02)
         assert _lock(rig) is None
         assert _pod_annos(rig, "d1")[ann.BIND_PHASE] == "failed"
+
+
+async def test_a_pod_that_skipped_the_webhook_is_told_so(rig: Rig) -> None:
+    """A GPU pod created while hami was down (failurePolicy Ignore) reaches kubelet through the
+    default scheduler with no assignment: Allocate's error says what happened and what to do."""
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "bypassed", "namespace": NS},
+        "spec": {"nodeName": "gpu-node-1", "schedulerName": "default-scheduler",
+                 "containers": [container("main", 1)]},
+        "status": {"phase": "Pending"},
+    }  # fmt: skip
+    rig.cluster.add_pod(pod)
+    with pytest.raises(AdmissionError, match="no pending pod with devices to allocate") as err:
+        await _admit(rig, rig.cluster.pod("bypassed"))
+    assert (
+        f"pod {NS}/bypassed asks for nvidia.com/gpu but was not placed by hami "
+        "(scheduler default-scheduler): it skipped hami's admission webhook"
+    ) in str(err.value)
+    assert "Delete and re-create the pod" in str(err.value)

@@ -144,7 +144,7 @@ def test_process_end_to_end(
     ("args", "message"),
     [
         ([], "Missing option '--node-name'"),
-        (["--node-name", "n1", "--device-split-count", "0"], "devicesplitcount: must be >= 1"),
+        (["--node-name", "n1", "--device-split-count", "0"], "--device-split-count: must be >= 1"),
         (["--node-name", "n1", "--config-file", "/nonexistent.yaml"], "cannot read"),
     ],
     ids=["no-node", "bad-split", "missing-config"],

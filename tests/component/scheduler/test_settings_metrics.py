@@ -195,8 +195,8 @@ def test_kube_qps_burst_profiling_precedence(
 
 @pytest.mark.parametrize(
     ("flags", "needle"),
-    [({"kube_qps": -1}, "kube_qps"), ({"kube_qps": "inf"}, "kube_qps"),
-     ({"kube_burst": -5}, "kube_burst"), ({"kube_burst": "many"}, "kube_burst")],
+    [({"kube_qps": -1}, "--kube-qps"), ({"kube_qps": "inf"}, "--kube-qps"),
+     ({"kube_burst": -5}, "--kube-burst"), ({"kube_burst": "many"}, "--kube-burst")],
     ids=["negative-qps", "infinite-qps", "negative-burst", "garbage-burst"],
 )  # fmt: skip
 def test_bad_rate_limit_settings(flags: dict[str, object], needle: str) -> None:

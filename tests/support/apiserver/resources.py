@@ -128,6 +128,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         "", "v1", "events", "Event", True, field_labels=_EVENT_FIELDS, short_names=("ev",)
     ),
     ResourceType("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
+    ResourceType("", "v1", "secrets", "Secret", True),
     ResourceType(
         "",
         "v1",

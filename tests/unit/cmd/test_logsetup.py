@@ -81,7 +81,7 @@ def test_scheduler_env_and_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError) as bad:
         load_settings({})
     assert str(bad.value) == (
-        "invalid scheduler settings: log_format: Input should be 'text' or 'json' (got 'yaml')"
+        "invalid scheduler settings: HAMI_LOG_FORMAT: Input should be 'text' or 'json' (got 'yaml')"
     )  # one line, no pydantic URL
     with pytest.raises(click.BadParameter):
         scheduler_command.make_context("scheduler", ["--log-format", "xml"])

@@ -56,5 +56,5 @@ def test_missing_kubeconfig_is_one_error_line(tmp_path: Any) -> None:
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     assert result.output.strip().splitlines() == [
-        f"Error: cannot load kubeconfig: Configuration file {tmp_path / 'missing'} not found"
+        f"Error: kubeconfig {tmp_path / 'missing'} not found"
     ]

@@ -66,6 +66,18 @@ def parse_chain(value: str) -> Chain:
     return Chain(out, composite)
 
 
+def unknown_gpu_policies(value: str) -> tuple[str, ...]:
+    """Names in a GPU policy value that are no policy (``parse_chain`` drops them), as written."""
+    return tuple(
+        t.strip() for t in value.split(",") if t.strip() and t.strip().lower() not in GPU_POLICIES
+    )
+
+
+def is_node_policy(value: str) -> bool:
+    """True when ``value`` names a node policy (else ``node_prefers_high`` uses the default)."""
+    return value.strip().lower() in NODE_POLICIES
+
+
 SortKey = Callable[[DeviceUsage, float], tuple[float, ...]]
 
 
