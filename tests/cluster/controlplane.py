@@ -31,8 +31,6 @@ from .pki import Pki
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-HAMI_MANAGED = ["nvidia.com/gpu", "nvidia.com/gpumem", "nvidia.com/gpucores",
-                "nvidia.com/gpumem-percentage", "nvidia.com/priority"]  # fmt: skip
 HAMI_SCHEDULER = "hami-scheduler"
 SERVICE_CIDR = "10.0.0.0/24"
 
@@ -474,27 +472,25 @@ class ControlPlane:
         self.api.apply("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", body)
 
     def scheduler_config(self) -> dict[str, Any]:
+        """The product's own ``hami scheduler-config`` output (so the real kube-scheduler's strict
+        decoder checks it), plus this harness's client connection and the default profile."""
+        out = subprocess.run(
+            [sys.executable, "-c", "from hami.cli import main; main()", "scheduler-config",
+             "--url", self.hami_url, "--ca-file", str(self.pki.ca), "--no-leader-elect"],
+            capture_output=True, text=True, check=False, cwd=ROOT,
+        )  # fmt: skip
+        if out.returncode != 0:
+            raise ClusterError(f"hami scheduler-config failed: {out.stderr[-2000:]}")
+        config: dict[str, Any] = yaml.safe_load(out.stdout)
         kubeconfig = self._kubeconfig("kube-scheduler", self.tokens["kube-scheduler"])
-        import base64
-
-        return {
-            "apiVersion": "kubescheduler.config.k8s.io/v1",
-            "kind": "KubeSchedulerConfiguration",
-            "clientConnection": {"kubeconfig": str(kubeconfig), "qps": 100, "burst": 200},
-            "leaderElection": {"leaderElect": False},
-            "profiles": [{"schedulerName": "default-scheduler"}, {"schedulerName": HAMI_SCHEDULER}],
-            "extenders": [{
-                "urlPrefix": self.hami_url,
-                "filterVerb": "filter",
-                "bindVerb": "bind",
-                "enableHTTPS": True,
-                "tlsConfig": {"caData": base64.b64encode(self.pki.ca_pem).decode()},
-                "nodeCacheCapable": True,
-                "weight": 1,
-                "httpTimeout": "30s",
-                "managedResources": [{"name": n, "ignoredByScheduler": True} for n in HAMI_MANAGED],
-            }],
-        }  # fmt: skip
+        config["clientConnection"] = {"kubeconfig": str(kubeconfig), "qps": 100, "burst": 200}
+        profiles = config.setdefault("profiles", [])
+        names = [p.get("schedulerName") for p in profiles]
+        if HAMI_SCHEDULER not in names:
+            raise ClusterError(f"hami scheduler-config has no {HAMI_SCHEDULER} profile: {names}")
+        if "default-scheduler" not in names:
+            profiles.insert(0, {"schedulerName": "default-scheduler"})
+        return config
 
     def start_kube_scheduler(self) -> None:
         config = self._write("kube-scheduler.yaml", yaml.safe_dump(self.scheduler_config()))
