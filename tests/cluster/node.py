@@ -341,12 +341,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         return proc
 
     def start(self) -> GpuNode:
+        import atexit
+
+        atexit.register(self.stop)  # containers (runc shims) outlive containerd otherwise
         self.start_containerd()
         self.start_kubelet()
         self.start_device_plugin()
         return self
 
     def stop(self) -> None:
+        if not self.dir.exists():
+            return
         for name in ("device-plugin", "kubelet"):
             if name in self.procs:
                 self.procs[name].stop()
