@@ -44,7 +44,7 @@ echo "build.sh: building Kubernetes $version into $bin (cold build takes several
 (
   cd "$here"
   # One invocation, so packages shared by the four commands compile once.
-  CGO_ENABLED=${CGO_ENABLED:-1} GOFLAGS="${GOFLAGS:-} -mod=readonly -trimpath" \
+  CGO_ENABLED=${CGO_ENABLED:-1} GOFLAGS="${GOFLAGS:-} -mod=readonly -trimpath -buildvcs=false" \
     go build -ldflags "$ldflags" -o "$tmp/" ./cmd/...
 )
 sha256sum "$here/go.sum" | cut -c1-16 > "$tmp/.stamp"
