@@ -182,7 +182,10 @@ CASES = [
     Case("pct-0-denied", pod(ctr("t", {GPU: 1, PCT: 0})), denied=(400, "gpumem-percentage must be between 1 and 100")),
     Case("gpumem-gi-denied", pod(ctr("t", {GPU: 1, MEM: "3Gi"})), denied=(400, "number of MiB, written without a unit: write 3072 for 3 GiB")),
     Case("gpumem-mi-denied", pod(ctr("t", {GPU: 1, MEM: "3000Mi"})), denied=(400, "write 3000 for 3000 MiB")),
-    Case("gpumem-g-denied", pod(ctr("t", {GPU: 1, MEM: "3G"})), denied=(400, "write 2862 for 3 GB")),
+    Case("gpumem-g-denied", pod(ctr("t", {GPU: 1, MEM: "3G"})), denied=(400, "more than any GPU has (at most 16777216); if you meant bytes, write 2862")),
+    # The real apiserver stores quantities canonically before admission: 3000 arrives as "3k".
+    Case("gpumem-canonical-k-allowed", pod(ctr(limits={GPU: 1, MEM: "3k"})), edit(pod(ctr(limits={GPU: 1, MEM: "3k"})), sched())),
+    Case("gpumem-canonical-M-allowed", pod(ctr(limits={GPU: 1, MEM: "1M"})), edit(pod(ctr(limits={GPU: 1, MEM: "1M"})), sched())),
     Case("gpumem-factor-in-hint", pod(ctr("t", {GPU: 1, MEM: "4Gi"})), denied=(400, "write 4 for 4 GiB (memoryFactor 1024"),
          config={"memoryFactor": 1024}),
     Case("gpumem-negative-denied", pod(ctr("t", {GPU: 1, MEM: -1})), denied=(400, "t limits[nvidia.com/gpumem]: nvidia.com/gpumem must not be negative")),

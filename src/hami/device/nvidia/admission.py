@@ -19,7 +19,10 @@ from hami.device.nvidia.request import has_resource, raw_resource, resource_valu
 MAX_GPU_MEMORY_MIB = 1 << 24
 """16 TiB: a ``gpumem`` above this (after ``memoryFactor``) is a mistake, most often bytes."""
 _MIB = 1 << 20
-_FRACTION_SUFFIXES = ("m", "u", "n")
+_BINARY_SUFFIXES = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+"""Units people write for memory (``3Gi``): refused, gpumem is a number of MiB. Decimal suffixes
+are accepted: the apiserver stores quantities canonically (``3000`` becomes ``3k``) before any
+webhook sees them, so ``3k`` is how a real cluster hands us ``3000``."""
 
 
 def _factor_note(factor: int) -> str:
@@ -92,7 +95,7 @@ class NvidiaAdmission:
             raise DecodeError(where, raw, f"{name} must not be negative (it is a number of MiB; "
                               "leave it out to get the default)")  # fmt: skip
         suffix = quantity_suffix(raw)
-        if suffix and suffix not in _FRACTION_SUFFIXES:
+        if suffix in _BINARY_SUFFIXES:
             mib = math.ceil(value / _MIB / cfg.memory_factor)
             unit = f"{suffix}B"
             raise DecodeError(where, raw, f"{name} is a number of MiB, written without a unit: "
