@@ -7,6 +7,7 @@ its log; nothing here skips. Each failed test's report carries the tail of every
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from .node import GpuNode
 KUBELET_NODE = "kubelet-0"
 
 _planes: list[ControlPlane] = []
+_failed: list[str] = []
 
 
 @pytest.fixture(scope="session")
@@ -36,12 +38,18 @@ def cluster() -> Iterator[ControlPlane]:
     finally:
         cp.stop()
         _planes.remove(cp)
-        cp.cleanup()
+        if _failed:
+            # Keep the logs, configs and certs of a failed run for a look afterwards.
+            sys.stderr.write(f"\ntests/cluster: a test failed; component logs kept in {cp.logs}\n")
+        else:
+            cp.cleanup()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     report = yield
+    if report.failed:
+        _failed.append(item.nodeid)
     if report.failed and _planes:
         for cp in _planes:
             report.sections.append(("cluster component logs (tail)", cp.tails(40)))

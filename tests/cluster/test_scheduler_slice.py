@@ -108,7 +108,7 @@ def test_pods_share_gpus_and_next_pod_binds_after_allocation(
         )
     wait_for("4 pods bound and allocated", lambda: len([
         p for p in cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
-        if (p["metadata"].get("annotations") or {}).get(PHASE) == "success"]) == 4, 90)  # fmt: skip
+        if (p["metadata"].get("annotations") or {}).get(PHASE) == "success"]) == 4, 150)  # fmt: skip
     pods = cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
     pending = [p["metadata"]["name"] for p in pods if not p["spec"].get("nodeName")]
     assert len(pending) == 2
@@ -120,7 +120,7 @@ def test_pods_share_gpus_and_next_pod_binds_after_allocation(
     victim = next(p for p in pods if p["spec"].get("nodeName"))["metadata"]["name"]
     cluster.api.delete(f"/api/v1/namespaces/{ns}/pods/{victim}", gracePeriodSeconds=0)
     wait_for("a pending pod to bind after the delete", lambda: any(
-        _bound(cluster, ns, n) for n in pending), 90)  # fmt: skip
+        _bound(cluster, ns, n) for n in pending), 150)  # fmt: skip
 
 
 def test_too_large_request_stays_pending_with_failed_scheduling(
