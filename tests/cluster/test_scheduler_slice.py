@@ -106,9 +106,11 @@ def test_pods_share_gpus_and_next_pod_binds_after_allocation(
         cluster.api.create(
             f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"big-{i}", mem=10240, nodeSelector=POOL)
         )
-    wait_for("4 pods bound and allocated", lambda: len([
-        p for p in cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
-        if (p["metadata"].get("annotations") or {}).get(PHASE) == "success"]) == 4, 150)  # fmt: skip
+    def allocated() -> int:
+        items = cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
+        return sum((p["metadata"].get("annotations") or {}).get(PHASE) == "success" for p in items)
+
+    wait_for("4 pods bound and allocated", lambda: allocated() == 4, 150)
     pods = cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
     pending = [p["metadata"]["name"] for p in pods if not p["spec"].get("nodeName")]
     assert len(pending) == 2
