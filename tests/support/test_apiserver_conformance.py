@@ -24,7 +24,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap
 
-from tests.support.apiserver.target import Target
+from tests.support.apiserver.target import UNSCHEDULED, Target
 
 pytestmark = pytest.mark.conformance
 
@@ -50,6 +50,8 @@ def pod_body(name: str, *containers: str, labels: dict[str, str] | None = None) 
                 {"name": c, "image": "registry.k8s.io/pause:3.9"} for c in containers or ("main",)
             ],
             "automountServiceAccountToken": False,
+            # No scheduler serves it: on a real cluster the pods stay unbound until a test binds.
+            "schedulerName": UNSCHEDULED,
         },
     }
 
@@ -169,8 +171,8 @@ async def test_lightkube_typed_roundtrip(kube_lk: AsyncClient, kube: Target) -> 
     replaced = await kube_lk.replace(lease)
     assert replaced.spec.holderIdentity == "you"
     assert int(str(replaced.metadata.resourceVersion)) > int(str(lease.metadata.resourceVersion))
-    names = [x.metadata.name async for x in kube_lk.list(Lease)]
-    assert names == ["leader"]
+    leases = [x.metadata.name async for x in kube_lk.list(Lease)]
+    assert leases == ["leader"]
 
 
 # ---------------------------------------------------------------------------- errors
@@ -395,7 +397,8 @@ async def test_strategic_patch_merges_finalizers_and_node_conditions(
         )
         assert resp.status_code == 200, resp.text
         obj = resp.json()
-        assert obj["metadata"]["finalizers"] == ["a.example.com/x", "b.example.com/y"]
+        # Patched items first (apimachinery orders a merged list by the patch, then the rest).
+        assert obj["metadata"]["finalizers"] == ["b.example.com/y", "a.example.com/x"]
         assert [t["key"] for t in obj["spec"]["taints"]] == ["k2"]  # no merge key: replaced
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         cond = {
@@ -423,3 +426,26 @@ async def test_strategic_patch_merges_finalizers_and_node_conditions(
             headers={"Content-Type": MERGE},
         )
         await kube_http.delete(f"/api/v1/nodes/{name}")
+
+
+async def test_pod_resources_are_canonicalized_and_requests_default_to_limits(
+    kube: Target, kube_http: httpx.AsyncClient
+) -> None:
+    """What admission webhooks and schedulers see: quantities in canonical form (``3000`` is
+    ``3k``) and each limit copied into requests unless given."""
+    limits = {
+        "cpu": "1000m", "memory": "1024Mi", "nvidia.com/gpu": "1", "nvidia.com/gpumem": "3000",
+        "example.com/x": "1500", "example.com/y": "1200000", "example.com/z": "2048",
+        "ephemeral-storage": "1.5Gi",
+    }  # fmt: skip
+    body = pod_body("q")
+    body["spec"]["containers"][0]["resources"] = {"limits": limits, "requests": {"cpu": "0.5"}}
+    obj = await create(kube_http, f"/api/v1/namespaces/{kube.namespace}/pods", body)
+    res = obj["spec"]["containers"][0]["resources"]
+    canonical = {
+        "cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1", "nvidia.com/gpumem": "3k",
+        "example.com/x": "1500", "example.com/y": "1200k", "example.com/z": "2048",
+        "ephemeral-storage": "1536Mi",
+    }  # fmt: skip
+    assert res["limits"] == canonical
+    assert res["requests"] == {**canonical, "cpu": "500m"}

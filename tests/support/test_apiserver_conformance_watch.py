@@ -9,6 +9,7 @@ and the module runs against a real cluster when HAMI_CONFORMANCE_KUBECONFIG is s
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -115,19 +116,39 @@ async def test_watch_field_selector_on_pods(kube: Target, kube_http: httpx.Async
 
 
 async def test_watch_timeout_with_bookmark(kube: Target, kube_http: httpx.AsyncClient) -> None:
+    """The watch cache sends a BOOKMARK before ``timeoutSeconds`` ends (2 s before it, or at
+    the end), and only when the resource moved past what the watcher has seen: a quiet watch
+    gets none. Here a ConfigMap outside the selector moves it."""
     path = f"/api/v1/namespaces/{kube.namespace}/configmaps"
-    await create(kube_http, path, cm_body("a"))
     listed = (await kube_http.get(path)).json()["metadata"]["resourceVersion"]
     async with WatchStream(
-        kube_http, path, resourceVersion=listed, allowWatchBookmarks="true", timeoutSeconds="3"
-    ) as w:
+        kube_http, path, resourceVersion=listed, allowWatchBookmarks="true", timeoutSeconds="4",
+        labelSelector="hami-conf-bookmark=yes",
+    ) as w:  # fmt: skip
+        other = await create(kube_http, path, cm_body("a"))
         events = await w.rest(timeout=15)
     assert w.error is None
     bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
-    assert bookmarks and len(bookmarks) == len(events)
+    assert bookmarks and len(bookmarks) == len(events), events
     obj: dict[str, Any] = bookmarks[-1]["object"]  # type: ignore[assignment]
     assert obj["kind"] == "ConfigMap" and obj["apiVersion"] == "v1"
-    assert int(obj["metadata"]["resourceVersion"]) >= int(listed)
+    assert int(obj["metadata"]["resourceVersion"]) >= int(other["metadata"]["resourceVersion"])
+
+
+async def test_quiet_watch_gets_no_bookmark(kube: Target, kube_http: httpx.AsyncClient) -> None:
+    path = f"/api/v1/namespaces/{kube.namespace}/configmaps"
+    listed = (await kube_http.get(path)).json()["metadata"]["resourceVersion"]
+    async with WatchStream(
+        kube_http, path, resourceVersion=listed, allowWatchBookmarks="true", timeoutSeconds="3",
+        labelSelector="hami-conf-bookmark=yes",
+    ) as w:  # fmt: skip
+        events = await w.rest(timeout=15)
+    assert w.error is None
+    if kube.standin is not None:
+        assert events == []
+    # On a busy real cluster other namespaces' ConfigMaps may move the shared watch cache:
+    # then bookmarks, but never an event for this selector.
+    assert all(e["type"] == "BOOKMARK" for e in events), events
 
 
 async def test_watch_timeout_ends_stream_cleanly(
@@ -153,9 +174,12 @@ async def test_watch_too_old_version_is_410_expired_event(
 
 
 async def test_lightkube_watch_raises_410(kube_lk: AsyncClient) -> None:
+    # A server that still holds RV 1 (a fresh real cluster's watch cache) streams instead of
+    # refusing; fail in seconds then rather than at the suite's timeout.
     with pytest.raises(LightkubeApiError) as err:
-        async for _ in kube_lk.watch(ConfigMap, resource_version="1"):
-            pass
+        async with asyncio.timeout(20):
+            async for _ in kube_lk.watch(ConfigMap, resource_version="1"):
+                pass
     assert err.value.status.code == 410
 
 

@@ -195,8 +195,9 @@ POD = {
                 }
             },
             lambda s: (
-                [m["mountPath"] for m in s["containers"][0]["volumeMounts"]] == ["/m1", "/m2"]
-                and [v["name"] for v in s["volumes"]] == ["v", "w"]
+                # New items from the patch go first (as a real kube-apiserver 1.36 answers).
+                [m["mountPath"] for m in s["containers"][0]["volumeMounts"]] == ["/m2", "/m1"]
+                and [v["name"] for v in s["volumes"]] == ["w", "v"]
             ),
         ),
         (
@@ -211,11 +212,15 @@ POD = {
         (
             {
                 "spec": {
-                    "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+                    "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}, {"name": "c"}],
                     "containers": [{"name": "c", "image": "i3"}],
                 }
             },
-            lambda s: [c["name"] for c in s["containers"]] == ["a", "b", "c"],
+            lambda s: [c["name"] for c in s["containers"]] == ["b", "a", "c"],
+        ),
+        (
+            {"spec": {"containers": [{"name": "c", "image": "i3"}]}},
+            lambda s: [c["name"] for c in s["containers"]] == ["c", "a", "b"],
         ),
         (
             {"spec": {"containers": [{"name": "a", "env": None}]}},
@@ -228,7 +233,8 @@ POD = {
         "patch-delete",
         "patch-replace",
         "no-merge-key-replaces",
-        "set-element-order-ignored",
+        "set-element-order",
+        "new-item-first",
         "null-removes-field",
     ],
 )

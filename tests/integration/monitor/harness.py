@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from hami.api.noderegister import encode_node_devices
+from hami.api.quantity import parse_quantity
 from hami.api.types import DeviceInfo
 from tests.component.scheduler.objects import container, make_node, make_pod
 from tests.integration.stack import bound, control_plane, wait_for
@@ -153,7 +154,8 @@ class Node:
         env.update({
             "LD_PRELOAD": str(kitmod.LIBRARY),
             "CUDA_DEVICE_MEMORY_SHARED_CACHE": str(cache),
-            "CUDA_DEVICE_MEMORY_LIMIT_0": f"{limits['nvidia.com/gpumem']}m",
+            # The apiserver writes quantities canonically ("1000" is "1k"): parse, not paste.
+            "CUDA_DEVICE_MEMORY_LIMIT_0": f"{int(parse_quantity(limits['nvidia.com/gpumem']))}m",
             "CUDA_DEVICE_SM_LIMIT": str(limits.get("nvidia.com/gpucores", "0")),
             "LIBCUDA_LOG_LEVEL": "2",
         })  # fmt: skip

@@ -18,7 +18,8 @@ Where the stand-in knowingly differs from kube-apiserver (tests must not rely on
   patch picks merge keys by field name (see ``patch.py``).
 * Watches: an object leaving a selector is sent as DELETED and one entering it as ADDED (as
   the real watch cache); BOOKMARKs come every ``bookmark_interval`` seconds (default 1) and at
-  the ``timeoutSeconds`` end.
+  the ``timeoutSeconds`` end, but only when the resource has moved past what the watcher was
+  last sent (the real cache sends a quiet watcher none; its resourceVersion is per resource).
 * ``restart(keep_store=False)`` keeps resourceVersions increasing and cuts the history, so
   clients holding older versions get 410 and relist.
 """

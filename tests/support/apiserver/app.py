@@ -342,7 +342,7 @@ class App:
         initial_end: bool,
     ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        watcher.last_rv = start_rv
+        watcher.last_rv = watcher.sent_rv = start_rv
         deadline = loop.time() + timeout if timeout is not None else None
         next_mark = loop.time() + self.bookmark_interval
         try:
@@ -357,12 +357,13 @@ class App:
             while True:
                 now = loop.time()
                 if deadline is not None and now >= deadline:
-                    if bookmarks:
+                    if bookmarks and watcher.last_rv > watcher.sent_rv:
                         yield self._bookmark(watcher)
                     return
                 if bookmarks and now >= next_mark:
                     next_mark = now + self.bookmark_interval
-                    yield self._bookmark(watcher)
+                    if watcher.last_rv > watcher.sent_rv:
+                        yield self._bookmark(watcher)
                     continue
                 if not watcher.events:
                     marks = (deadline, next_mark if bookmarks else None)
@@ -381,6 +382,7 @@ class App:
                     line = self._event_line(watcher, event)
                     if line is not None:
                         lines.append(line)
+                        watcher.sent_rv = event.rv
                 if lines:
                     yield b"".join(lines)
                 if ended:
@@ -395,6 +397,7 @@ class App:
 
     @staticmethod
     def _bookmark(watcher: Watcher) -> bytes:
+        watcher.sent_rv = watcher.last_rv
         return encode({"type": "BOOKMARK", "object": bookmark(watcher.rt, watcher.last_rv)})
 
     def _event_line(self, watcher: Watcher, event: Event) -> bytes | None:
@@ -408,6 +411,7 @@ class App:
     def _send_live(self, watcher: Watcher, stream: Stream, event: Event) -> None:
         line = self._event_line(watcher, event)
         if line is not None:
+            watcher.sent_rv = event.rv
             stream.send(line)
 
     def drop_watches(self, abrupt: bool) -> int:

@@ -6,6 +6,8 @@ immutability rule, namespace finalizers/labels. Only what hami's code paths can 
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
 from typing import Any
 
 from .errors import ApiError, invalid
@@ -36,6 +38,59 @@ def _qos(spec: dict[str, Any]) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_BINARY = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+
+
+def canonical_quantity(raw: str) -> str:
+    """A resource quantity as the apiserver writes it back (``resource.Quantity``'s canonical
+    form): the suffix family kept (binary or decimal), the largest suffix with a whole mantissa:
+    ``3000`` → ``3k``, ``1024Mi`` → ``1Gi``, ``1.5Gi`` → ``1536Mi``, ``1000m`` → ``1``,
+    ``0.5`` → ``500m``, ``1500`` stays. Exponent forms (``1e3``) and anything unparsed stay."""
+    m = _QUANTITY.match(raw.strip())
+    if m is None:
+        return raw
+    number, suffix = Fraction(m.group(1)), m.group(2)
+    if suffix in _BINARY and suffix:
+        value = number * 1024 ** _BINARY.index(suffix)
+        if value.denominator == 1:
+            for i in range(len(_BINARY) - 1, -1, -1):
+                if value % 1024**i == 0:
+                    return f"{int(value // 1024**i)}{_BINARY[i]}"
+    if suffix in _BINARY:
+        value = number * 1024 ** _BINARY.index(suffix)
+    else:
+        value = number * Fraction(10) ** _DECIMAL[suffix]
+    if value == 0:
+        return "0"
+    for exp, name in sorted(((e, n) for n, e in _DECIMAL.items()), reverse=True):
+        mantissa = value / Fraction(10) ** exp
+        if mantissa.denominator == 1:
+            return f"{int(mantissa)}{name}"
+    return raw
+
+
+def _default_resources(c: dict[str, Any]) -> None:
+    """Requests default to the limits (per resource), and every quantity is canonicalized —
+    before admission webhooks see the pod."""
+    res = c.get("resources")
+    if not isinstance(res, dict):
+        return
+    limits = res.get("limits")
+    if isinstance(limits, dict) and limits:
+        requests = res.setdefault("requests", {})
+        if isinstance(requests, dict):
+            for name, value in limits.items():
+                requests.setdefault(name, value)
+    for section in ("limits", "requests"):
+        values = res.get(section)
+        if isinstance(values, dict):
+            for name, value in values.items():
+                if isinstance(value, str):
+                    values[name] = canonical_quantity(value)
+
+
 def _default_pod(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     containers = spec.get("containers")
@@ -51,6 +106,7 @@ def _default_pod(obj: dict[str, Any]) -> None:
         c.setdefault("terminationMessagePath", "/dev/termination-log")
         c.setdefault("terminationMessagePolicy", "File")
         c.setdefault("resources", {})
+        _default_resources(c)
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")

@@ -237,17 +237,77 @@ def json_patch(doc: Any, ops: Any) -> Any:
 # ---------------------------------------------------------------------------- strategic
 
 
-def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
+def _interleave(
+    server_only: list[Any], patched: list[Any], server: list[Any], ident: Any
+) -> list[Any]:
+    """Order a merged list as kube-apiserver does (apimachinery's ``mergeSortedSlice``): patched
+    items keep the patch's order, server-only items the live order, and a server-only item goes
+    before a patched item only when both are in the live list and it came first there. So a new
+    item from the patch lands before the server-only items that follow it: live ``[a]`` patched
+    with ``[b]`` gives ``[b, a]``."""
+    live = [ident(v) for v in server]
+
+    def pos(v: Any) -> int:
+        k = ident(v)
+        return live.index(k) if k in live else -1
+
+    out: list[Any] = []
+    i = j = 0
+    while i < len(server_only) or j < len(patched):
+        if j >= len(patched):
+            out.append(server_only[i])
+            i += 1
+        elif i >= len(server_only):
+            out.append(patched[j])
+            j += 1
+        else:
+            li, ri = pos(server_only[i]), pos(patched[j])
+            if li >= 0 and ri >= 0 and li < ri:
+                out.append(server_only[i])
+                i += 1
+            else:
+                out.append(patched[j])
+                j += 1
+    return out
+
+
+def _with_order(present: list[Any], touched: list[Any], order: Any, ident: Any) -> list[Any]:
+    """The keys that count as patched, in order: with ``$setElementOrder`` every listed item
+    present in the result, in the listed order (server items too: the directive reorders
+    them), then patch items it does not list; without it, the patch's own order."""
+    if not isinstance(order, list):
+        return touched
+    listed = [ident(o) for o in order]
+    out = [k for k in listed if k in present]
+    return out + [k for k in touched if k not in out]
+
+
+def _merge_list(
+    field: str, current: list[Any], patch: list[Any], order: Any = None
+) -> list[Any]:
     key = MERGE_KEYS.get(field)
     if field in PRIMITIVE_SETS:
-        out = list(current)
-        out.extend(v for v in patch if v not in out)
-        return out
+
+        def same(v: Any) -> Any:
+            return json.dumps(v, sort_keys=True)
+
+        patched: list[Any] = []
+        for v in patch:
+            if v not in patched:
+                patched.append(v)
+        present = patched + [v for v in current if v not in patched]
+        patched = _with_order(present, patched, order, lambda v: v)
+        server_only: list[Any] = []
+        for v in current:
+            if v not in patched and v not in server_only:
+                server_only.append(v)
+        return _interleave(server_only, patched, current, same)
     if key is None:
         if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
             return [p for p in patch if not (isinstance(p, dict) and "$patch" in p)]
         return clone(patch)
     out = clone(current)
+    touched: list[Any] = []
     for item in patch:
         if not isinstance(item, dict):
             raise bad_request(f"strategic merge patch: list {field} holds a non-object item")
@@ -262,11 +322,21 @@ def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
         if directive == "delete":
             if idx is not None:
                 del out[idx]
-        elif idx is None:
+            continue
+        if idx is None:
             out.append(strategic_merge({}, item))
         else:
             out[idx] = strategic_merge(out[idx], item)
-    return out
+        if item[key] not in touched:
+            touched.append(item[key])
+
+    def ident(v: Any) -> Any:
+        return v.get(key) if isinstance(v, dict) else v
+
+    touched = _with_order([ident(c) for c in out], touched, order, ident)
+    patched_items = [next(c for c in out if ident(c) == k) for k in touched]
+    server_only = [c for c in out if ident(c) not in touched]
+    return _interleave(server_only, patched_items, current, ident)
 
 
 def strategic_merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -291,7 +361,12 @@ def strategic_merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, 
             result[key] = strategic_merge(current if isinstance(current, dict) else {}, value)
         elif isinstance(value, list):
             current = result.get(key)
-            result[key] = _merge_list(key, current if isinstance(current, list) else [], value)
+            result[key] = _merge_list(
+                key,
+                current if isinstance(current, list) else [],
+                value,
+                patch.get(f"$setElementOrder/{key}"),
+            )
         else:
             result[key] = clone(value)
     if "$retainKeys" in patch and isinstance(patch["$retainKeys"], list):

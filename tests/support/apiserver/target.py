@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,21 @@ from ..kubeconfig import httpx_client
 from .server import ApiServerThread
 
 CONFORMANCE_ENV = "HAMI_CONFORMANCE_KUBECONFIG"
+# Objects a real cluster puts in every namespace by itself (kube-controller-manager's root CA
+# publisher). Tests leave them out of what they count; the fixture waits for them first, so
+# they never show up in the middle of a test's watch.
+SYSTEM_OBJECTS = frozenset({"kube-root-ca.crt"})
+# A schedulerName no scheduler serves: the suite's pods stay unbound unless a test binds them.
+UNSCHEDULED = "hami-conformance-unscheduled"
+
+
+def ours(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``items`` without the objects the cluster creates in every namespace."""
+    return [i for i in items if i["metadata"].get("name") not in SYSTEM_OBJECTS]
+
+
+def names(items: list[dict[str, Any]]) -> list[str]:
+    return [str(i["metadata"]["name"]) for i in ours(items)]
 
 
 def real_kubeconfig() -> Path | None:
@@ -52,12 +68,16 @@ class Target:
         return httpx_client(self.kubeconfig_path, timeout=httpx.Timeout(10.0))
 
 
-async def _wait_default_service_account(http: httpx.AsyncClient, ns: str) -> None:
-    """Real clusters refuse pods until the namespace's default ServiceAccount exists."""
-    for _ in range(100):
-        if (await http.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default")).status_code == 200:
-            return
-        await asyncio.sleep(0.1)
+async def _wait_namespace_settled(http: httpx.AsyncClient, ns: str) -> None:
+    """Real clusters refuse pods until the namespace's default ServiceAccount exists, and
+    publish ``kube-root-ca.crt`` into it shortly after creation; wait for both (at most 10 s
+    each, a cluster without controller-manager has neither)."""
+    for path in (f"/api/v1/namespaces/{ns}/serviceaccounts/default",
+                 f"/api/v1/namespaces/{ns}/configmaps/kube-root-ca.crt"):  # fmt: skip
+        for _ in range(100):
+            if (await http.get(path)).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -85,7 +105,7 @@ async def kube(kube_standin_server: ApiServerThread | None) -> AsyncIterator[Tar
         )
         assert created.status_code == 201, created.text
         if target.real:
-            await _wait_default_service_account(http, ns)
+            await _wait_namespace_settled(http, ns)
         try:
             yield target
         finally:
@@ -119,7 +139,8 @@ def kube_standin(kube: Target) -> ApiServerThread:
 
 
 class WatchStream:
-    """A raw watch over httpx, read in the background so the test can write meanwhile."""
+    """A raw watch over httpx, read in the background so the test can write meanwhile.
+    Events about ``SYSTEM_OBJECTS`` are left out."""
 
     def __init__(self, http: httpx.AsyncClient, path: str, **params: str) -> None:
         self._http = http
@@ -144,7 +165,11 @@ class WatchStream:
                         if line.strip():
                             import json
 
-                            await self.events.put(json.loads(line))
+                            event = json.loads(line)
+                            name = ((event.get("object") or {}).get("metadata") or {}).get("name")
+                            if event.get("type") != "ERROR" and name in SYSTEM_OBJECTS:
+                                continue  # the cluster's own per-namespace objects
+                            await self.events.put(event)
             except (httpx.HTTPError, OSError) as exc:
                 self.error = exc
             finally:

@@ -55,8 +55,12 @@ class Watcher:
         self.closed = False
         self._thread = threading.get_ident()
         self._waiter: asyncio.Future[None] | None = None
-        # resourceVersion of the last event sent or passed over (what a bookmark reports)
+        # resourceVersion of the last event of this resource sent or passed over (what a
+        # bookmark reports: the real watch cache is per resource), and of the last line sent.
+        # A bookmark goes out only when it moves the client forward (last_rv > sent_rv), as
+        # the real cache sends none to a watcher it has nothing newer for.
         self.last_rv = 0
+        self.sent_rv = 0
         # set while the stream is live: sends an event at once (no queue, no task wakeup)
         self.direct: Callable[[Event], None] | None = None
 
@@ -69,9 +73,9 @@ class Watcher:
             return
         on_loop = threading.get_ident() == self._thread
         if event is not None:
-            if event.rt.storage_key != self.rt.storage_key or (
-                self.namespace is not None and event.namespace != self.namespace
-            ):
+            if event.rt.storage_key != self.rt.storage_key:
+                return
+            if self.namespace is not None and event.namespace != self.namespace:
                 if not self.events:
                     self.last_rv = event.rv
                 return
