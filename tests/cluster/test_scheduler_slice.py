@@ -180,11 +180,6 @@ def test_discovery_reports_the_pinned_version(cluster: ControlPlane) -> None:
     assert version["major"] == "1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the apiserver canonicalizes gpumem 3000 to '3k' before admission and "
-    "the webhook (hami.device.nvidia.admission._check_memory) refuses the 'k' suffix",
-)
 def test_gpumem_written_in_thousands_is_admitted(cluster: ControlPlane, ns: str) -> None:
     """Users write ``nvidia.com/gpumem: 3000``; the webhook receives ``3k``."""
     resp = cluster.api.request(
