@@ -46,7 +46,7 @@ def test_every_kind_is_scheduled_end_to_end(apiserver: ApiServerThread) -> None:
     apiserver.store.create(
         make_node("a100-node", gpus=1, mem=40960, gpu_type="NVIDIA A100-SXM4-40GB")
     )
-    with control_plane(apiserver) as (sched, _ks):
+    with control_plane(apiserver, success_events=True) as (sched, _ks):
         for name, kwargs, _ in KINDS:
             apiserver.store.create(make_pod(name, **kwargs))
         assert wait_for(lambda: len(bound(apiserver)) == len(KINDS), 30), [

@@ -69,6 +69,7 @@ _BOOLS: list[tuple[str, str]] = [
     ("legacy_metrics", "Also export the pre-v2.9 metric names (nodeGPUOverview, ...)."),
     ("profiling", "Serve /debug/pprof/* on the extender port."),
     ("debug", "Debug logging."),
+    ("success_events", "Also record FilteringSucceed/BindingSucceed Events (2 writes per pod)."),
 ]
 
 _NEGATED = "no_"

@@ -113,8 +113,10 @@ class EventRecorder:
         clock: Callable[[], datetime] = _utcnow,
         window_s: float = AGGREGATE_WINDOW_S,
         sent_cache: int = SENT_CACHE,
+        record_normal: bool = True,
     ) -> None:
         self._client = client
+        self._record_normal = record_normal
         self._host = host
         self._clock = clock
         self._window = timedelta(seconds=window_s)
@@ -127,8 +129,13 @@ class EventRecorder:
         self.failed = 0
         self.dropped = 0
         self.aggregated = 0
+        self.skipped = 0
 
     def record(self, pod: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
+        """Queue an Event (Normal ones only with ``record_normal``); repeats are aggregated."""
+        if event_type == "Normal" and not self._record_normal:
+            self.skipped += 1
+            return
         meta = pod.get("metadata") or {}
         key: _Key = (
             str(meta.get("namespace") or "default"), str(meta.get("name") or ""),

@@ -131,7 +131,9 @@ class SchedulerRunner:
             self.config,
             state=self.state,
             locker=self.locker,
-            recorder=EventRecorder(client, host=self.identity),
+            recorder=EventRecorder(
+                client, host=self.identity, record_normal=settings.success_events
+            ),
             registrar=self.registrar,
             node_label_selector=settings.node_label_selector,
             sync_timeout_s=settings.kube_timeout,

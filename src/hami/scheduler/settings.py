@@ -114,6 +114,9 @@ class SchedulerSettings(BaseSettings):
     register_interval: float = 15.0
     legacy_metrics: bool = False
     debug: bool = False
+    success_events: bool = False
+    """Also record the Normal FilteringSucceed/BindingSucceed Events (HAMi does; two API writes
+    per pod, so off by default: the INFO log line per filter and bind says the same)."""
     log_format: Literal["text", "json"] = Field(
         "text", description="text, or json: one JSON object per line (time, level, logger, msg)."
     )

@@ -60,8 +60,20 @@ async def test_filter_writes_decision_and_bind_binds(harness: Harness) -> None:
     )
     assert (lock.namespace, lock.name) == ("default", "p1")
     await harness.service.recorder.flush()
-    assert len(_events(harness.kube, "FilteringSucceed")) == 1
-    assert len(_events(harness.kube, "BindingSucceed")) == 1
+    # Success Events cost two API writes per pod: off unless --success-events.
+    assert _events(harness.kube, "FilteringSucceed") == []
+    assert _events(harness.kube, "BindingSucceed") == []
+
+
+async def test_success_events_when_asked(kube: FakeKube) -> None:
+    async with serve(kube, success_events=True) as h:
+        pod = await _create(h, make_pod("ev", containers=[container(gpumem=1000)]))
+        node = (await h.http.post("/filter", json=filter_args(pod, NODES))).json()["NodeNames"][0]
+        stored = h.kube.get("pods", "default", "ev")
+        assert (await h.http.post("/bind", json=bind_args(stored, node))).json() == {"Error": ""}
+        await h.service.recorder.flush()
+        assert len(_events(h.kube, "FilteringSucceed")) == 1
+        assert len(_events(h.kube, "BindingSucceed")) == 1
 
 
 async def test_unmanaged_pod_gets_all_candidates(harness: Harness) -> None:
