@@ -158,10 +158,11 @@ class Allocator:
                 listed = self._api.get("/api/v1/pods")
                 for pod in listed["items"]:
                     self.consider(pod)
+                # Short watches: a relist every few seconds catches anything a watch missed.
                 params = {"watch": "true", "resourceVersion": listed["metadata"]["resourceVersion"],
-                          "timeoutSeconds": "30"}  # fmt: skip
+                          "timeoutSeconds": "5"}  # fmt: skip
                 with self._api.http.stream("GET", "/api/v1/pods", params=params,
-                                           timeout=httpx.Timeout(10, read=40)) as resp:  # fmt: skip
+                                           timeout=httpx.Timeout(10, read=20)) as resp:  # fmt: skip
                     for line in resp.iter_lines():
                         if self._stop.is_set():
                             return
@@ -181,12 +182,10 @@ class Allocator:
             return
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         key = f"{pod['metadata']['uid']}"
-        if key in self._done:
-            return
         blocks = anns.get(TO_ALLOCATE, "").count(";")
+        # Idempotent: a pod seen "allocating" again (a relist) is finished again.
         self._api.patch(f"/api/v1/namespaces/{ns}/pods/{name}", {"metadata": {"annotations": {
             PHASE: "success", TO_ALLOCATE: ";" * blocks}}})  # fmt: skip
-        self._done.add(key)
         for _ in range(5):
             current = self._api.get(f"/api/v1/nodes/{node}")
             lock = (current["metadata"].get("annotations") or {}).get(LOCK)
@@ -206,4 +205,6 @@ class Allocator:
             )  # fmt: skip
             if resp.status_code < 300:
                 break
-        self.allocated.append(f"{ns}/{name}")
+        if key not in self._done:
+            self._done.add(key)
+            self.allocated.append(f"{ns}/{name}")

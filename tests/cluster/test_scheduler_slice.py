@@ -106,11 +106,17 @@ def test_pods_share_gpus_and_next_pod_binds_after_allocation(
         cluster.api.create(
             f"/api/v1/namespaces/{ns}/pods", gpu_pod(f"big-{i}", mem=10240, nodeSelector=POOL)
         )
-    def allocated() -> int:
-        items = cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
-        return sum((p["metadata"].get("annotations") or {}).get(PHASE) == "success" for p in items)
 
-    wait_for("4 pods bound and allocated", lambda: allocated() == 4, 150)
+    def phases() -> dict[str, tuple[str | None, str | None]]:
+        items = cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
+        return {p["metadata"]["name"]: (p["spec"].get("nodeName"),
+                (p["metadata"].get("annotations") or {}).get(PHASE)) for p in items}  # fmt: skip
+
+    try:
+        wait_for("4 pods bound and allocated",
+                 lambda: sum(ph == "success" for _, ph in phases().values()) == 4, 150)  # fmt: skip
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; pods (node, bind-phase): {phases()}") from None
     pods = cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
     pending = [p["metadata"]["name"] for p in pods if not p["spec"].get("nodeName")]
     assert len(pending) == 2
