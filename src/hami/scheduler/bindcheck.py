@@ -15,13 +15,9 @@ from typing import Any
 from hami.api.annotations import NODE_NVIDIA_REGISTER, VGPU_NODE
 from hami.api.errors import DecodeError
 from hami.api.noderegister import decode_node_devices
-from hami.api.types import DeviceInfo, PodSingleDevice
+from hami.api.types import DeviceInfo
 from hami.device.nvidia.fit import MIG_MODE
-from hami.scheduler.state import (
-    init_container_count,
-    pod_devices_from_annotations,
-    pod_mig_from_annotations,
-)
+from hami.scheduler.state import held_devices, pod_mig_from_annotations
 from hami.scheduler.usage import DeviceCharge, MigAllocation, pod_charges
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -37,27 +33,6 @@ def _ref(pod: Mapping[str, Any]) -> str:
     return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 
-def _init_done(pod: Mapping[str, Any]) -> bool:
-    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
-    if not statuses:
-        return False
-    for st in statuses:
-        term = (st.get("state") or {}).get("terminated") if isinstance(st, Mapping) else None
-        if not isinstance(term, Mapping) or term.get("exitCode") != 0:
-            return False
-    return True
-
-
-def _devices(pod: Mapping[str, Any]) -> tuple[dict[str, PodSingleDevice], int] | None:
-    """The pod's devices (init blocks emptied once the init containers are done) and its init
-    container count, as the scheduler's usage accounting reads them. Raises DecodeError."""
-    devices = pod_devices_from_annotations(pod)
-    if devices is None:
-        return None
-    init_count = init_container_count(pod)
-    if init_count and _init_done(pod):
-        devices = {k: ((),) * init_count + tuple(v[init_count:]) for k, v in devices.items()}
-    return devices, init_count
 
 
 def holds_devices(pod: Mapping[str, Any], node: str, exclude_uid: str, exclude_ref: str) -> bool:
@@ -81,7 +56,7 @@ def misfit(pod: Mapping[str, Any], node: Mapping[str, Any], others: Iterable[Map
     if placed != name:
         return f"pod {ref} is placed on node {placed!r}, not {name}"
     try:
-        mine = _devices(pod)
+        mine = held_devices(pod)
     except DecodeError as exc:
         return f"pod {ref}: {exc}"
     if mine is None:
@@ -97,7 +72,7 @@ def misfit(pod: Mapping[str, Any], node: Mapping[str, Any], others: Iterable[Map
     placements: dict[str, list[tuple[int, int]]] = {}
     for other in others:
         try:
-            theirs = _devices(other)
+            theirs = held_devices(other)
             their_mig = pod_mig_from_annotations(other)
         except DecodeError:
             continue

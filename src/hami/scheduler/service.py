@@ -43,12 +43,7 @@ from hami.scheduler.metrics import DurationHistogram
 from hami.scheduler.nodelock import NodeLocker
 from hami.scheduler.policy import GPU_POLICIES, NODE_POLICIES
 from hami.scheduler.registration import NodeRegistrar
-from hami.scheduler.state import (
-    ClusterState,
-    init_container_count,
-    pod_devices_from_annotations,
-    pod_mig_from_annotations,
-)
+from hami.scheduler.state import ClusterState, held_devices, pod_mig_from_annotations
 from hami.scheduler.usage import MigAllocation
 
 log = logging.getLogger(__name__)
@@ -104,17 +99,6 @@ class ServiceStats:
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
-
-
-def _init_done(pod: Mapping[str, Any]) -> bool:
-    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
-    if not statuses:
-        return False
-    for st in statuses:
-        term = (st.get("state") or {}).get("terminated") if isinstance(st, Mapping) else None
-        if not isinstance(term, Mapping) or term.get("exitCode") != 0:
-            return False
-    return True
 
 
 def _utcnow() -> datetime:
@@ -219,17 +203,15 @@ class SchedulerService:
         if not node:
             return  # not (yet) scheduled by us: keep any in-flight reservation
         try:
-            devices = pod_devices_from_annotations(obj)
+            held = held_devices(obj)
             mig = pod_mig_from_annotations(obj)
         except DecodeError as exc:
             log.warning("pod %s/%s: ignoring garbage annotation: %s", meta.get("namespace"),
                         meta.get("name"), exc)  # fmt: skip
             return
-        if devices is None:
+        if held is None:
             return
-        init_count = init_container_count(obj)
-        if init_count and _init_done(obj):
-            devices = {k: ((),) * init_count + tuple(v[init_count:]) for k, v in devices.items()}
+        devices, init_count = held
         self._reserve(uid, str(meta.get("namespace") or "default"), str(meta.get("name") or ""),
                       node, devices, init_count, mig)  # fmt: skip
 

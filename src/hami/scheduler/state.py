@@ -447,3 +447,27 @@ def pod_mig_from_annotations(pod: Mapping[str, Any]) -> tuple[MigAllocation, ...
 def init_container_count(pod: Mapping[str, Any]) -> int:
     """Number of init containers (the first blocks of the allocation annotations)."""
     return len((pod.get("spec") or {}).get("initContainers") or [])
+
+
+def _init_done(pod: Mapping[str, Any]) -> bool:
+    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
+    if not statuses:
+        return False
+    for st in statuses:
+        term = (st.get("state") or {}).get("terminated") if isinstance(st, Mapping) else None
+        if not isinstance(term, Mapping) or term.get("exitCode") != 0:
+            return False
+    return True
+
+
+def held_devices(pod: Mapping[str, Any]) -> tuple[dict[str, PodSingleDevice], int] | None:
+    """What a pod holds as usage accounting reads it: its allocated devices, the init
+    containers' blocks emptied once they all finished, and its init container count; None when
+    it holds nothing. Raises :class:`DecodeError` on a malformed annotation."""
+    devices = pod_devices_from_annotations(pod)
+    if devices is None:
+        return None
+    init_count = init_container_count(pod)
+    if init_count and _init_done(pod):
+        devices = {k: ((),) * init_count + tuple(v[init_count:]) for k, v in devices.items()}
+    return devices, init_count
