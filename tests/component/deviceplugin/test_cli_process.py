@@ -113,9 +113,12 @@ def test_process_end_to_end(
 
         pod = bound_pod("p1", f"{U1},NVIDIA,4096,25:;", containers=[container("main", 1)])
         apiserver.store.create(pod)
-        n = apiserver.store.get("nodes", NODE)
-        n["metadata"].setdefault("annotations", {})[ann.NODE_LOCK] = lock_value("p1")
-        apiserver.store.update(n)
+        # The plugin writes the node too (registration, its lock sweep): a merge patch, not a
+        # read-modify-update that a concurrent write turns into a 409.
+        apiserver.store.patch(
+            "nodes", NODE, {"metadata": {"annotations": {ann.NODE_LOCK: lock_value("p1")}}},
+            namespace="",
+        )  # fmt: skip
         result = kubelet.admit(apiserver.store.get("pods", "p1", NS))
         envs = result.envs("main")
         assert envs["NVIDIA_VISIBLE_DEVICES"] == U1

@@ -372,8 +372,13 @@ class KubeSchedulerStandIn:
     async def _record_failure(self, pod: dict[str, Any], failure: Failure) -> None:
         self.failures.append(failure)
         log.info("kube-scheduler: %s: %s", failure.pod, failure.message)
-        await self._event(pod, "Warning", "FailedScheduling", failure.message)
-        await self._set_condition(pod, failure)
+        # Like kube-scheduler, an apiserver that is down (a fault test restarting it) costs the
+        # Event and the condition, never the scheduling loop.
+        try:
+            await self._event(pod, "Warning", "FailedScheduling", failure.message)
+            await self._set_condition(pod, failure)
+        except httpx.HTTPError as exc:
+            log.warning("kube-scheduler: recording the failure of %s: %s", failure.pod, exc)
 
     async def _set_condition(self, pod: dict[str, Any], failure: Failure) -> None:
         assert self._api is not None
