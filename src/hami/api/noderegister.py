@@ -46,7 +46,15 @@ def _device_obj(d: DeviceInfo) -> dict[str, Any]:
         obj["migProfiles"] = [_profile_obj(p) for p in d.mig_profiles]
     if d.health:
         obj["health"] = True
+    if d.custominfo:
+        obj["custominfo"] = {k: _custom_out(v) for k, v in d.custominfo}
     return obj
+
+
+def _custom_out(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def encode_node_devices(devices: Sequence[DeviceInfo]) -> str:
@@ -62,19 +70,21 @@ def _or_empty(raw: Any, empty: Any) -> Any:
     return empty if raw is None else raw
 
 
-def decode_node_devices(value: str) -> list[DeviceInfo]:
+def decode_node_devices(value: str, field: str = _F) -> list[DeviceInfo]:
     """Decode a register annotation in either the JSON or the legacy colon form.
 
-    Raises :class:`DecodeError` naming the annotation (and the member) on malformed input.
+    ``field`` names the annotation in errors (every vendor's register annotation uses these
+    two forms). Raises :class:`DecodeError` naming the annotation (and the member) on malformed
+    input.
     """
     text = value.strip()
     if text.startswith("["):
-        return _decode_json(text)
-    return _decode_legacy(text)
+        return _decode_json(text, field)
+    return _decode_legacy(text, field)
 
 
 _DEVICE_FIELDS = ("id", "index", "count", "devmem", "devcore", "type", "numa", "mode",
-                  "migProfiles", "health")  # fmt: skip
+                  "migProfiles", "health", "custominfo")  # fmt: skip
 _PROFILE_FIELDS = ("name", "memoryMB", "core", "sliceCount", "placements")
 _PLACEMENT_FIELDS = ("start", "size")
 _SCORE_FIELDS = ("uuid", "score")
@@ -124,12 +134,29 @@ def _decode_json_device(field: str, raw: Any) -> DeviceInfo:
         mig_profiles=tuple(
             _decode_profile(f"{field}.migProfiles[{i}]", p) for i, p in enumerate(profiles)
         ),
+        custominfo=_decode_custom(f"{field}.custominfo", obj.get("custominfo")),
     )
 
 
-def _decode_json(text: str) -> list[DeviceInfo]:
-    items = jw.as_list(_F, jw.loads(_F, text))
-    return [_decode_json_device(f"{_F}[{i}]", item) for i, item in enumerate(items)]
+def _decode_custom(field: str, raw: Any) -> tuple[tuple[str, Any], ...]:
+    """Go's ``map[string]any``: numbers become float64; nested values kept as JSON text."""
+    if raw is None:
+        return ()
+    obj = jw.as_object(field, raw)
+    out: list[tuple[str, Any]] = []
+    for key, value in sorted(obj.items()):
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            out.append((key, value))
+        elif isinstance(value, int | float):
+            out.append((key, float(value)))
+        else:
+            out.append((key, jw.go_dumps(value)))
+    return tuple(out)
+
+
+def _decode_json(text: str, field: str = _F) -> list[DeviceInfo]:
+    items = jw.as_list(field, jw.loads(field, text))
+    return [_decode_json_device(f"{field}[{i}]", item) for i, item in enumerate(items)]
 
 
 def _legacy_int(field: str, raw: str, bounds: tuple[int, int] = jw.INT64) -> int:
@@ -172,11 +199,11 @@ def _decode_legacy_device(field: str, chunk: str) -> DeviceInfo:
     )
 
 
-def _decode_legacy(text: str) -> list[DeviceInfo]:
+def _decode_legacy(text: str, field: str = _F) -> list[DeviceInfo]:
     if ":" not in text:
-        raise DecodeError(_F, text, "neither a JSON array nor the legacy ':'-separated form")
+        raise DecodeError(field, text, "neither a JSON array nor the legacy ':'-separated form")
     chunks = [c for c in text.split(":") if c.strip()]
-    return [_decode_legacy_device(f"{_F}[{i}]", c) for i, c in enumerate(chunks)]
+    return [_decode_legacy_device(f"{field}[{i}]", c) for i, c in enumerate(chunks)]
 
 
 # --- topology scores --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Frozen and slotted: cheap to hash and copy, safe to share across threads and the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 #: ``gpumem-percentage`` sentinel meaning "not set" (HAMi uses 101).
 PERCENTAGE_UNSET = 101
@@ -51,6 +52,13 @@ class DeviceInfo:
     mode: str = "hami-core"
     health: bool = True
     mig_profiles: tuple[MigProfile, ...] = field(default_factory=tuple)
+    custominfo: tuple[tuple[str, Any], ...] = ()
+    """Vendor extras (``custominfo`` JSON map, e.g. Ascend's ``NetworkID``), sorted by key;
+    numbers are floats as Go decodes them, nested values are kept as canonical JSON text."""
+
+    def custom(self, key: str) -> Any:
+        """One ``custominfo`` value, or None when absent."""
+        return next((v for k, v in self.custominfo if k == key), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ ignored or clamped key gives one warning naming the file and the key. Only what 
 refuses (unreadable file, broken YAML/JSON, a value of the wrong type) is an error.
 ``strict=True`` (``--strict-config``) keeps the old behaviour: every such key is an error.
 The per-node ``config.json`` is JSON read by Go, so its keys match case-insensitively.
-Other vendors' sections of HAMi's file are tolerated but ignored (NVIDIA only here).
+The Cambricon, Hygon, Iluvatar and Ascend sections are read (:mod:`hami.config.vendors`);
+other vendors' sections of HAMi's file are tolerated but ignored.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from hami.api.extender import go_fields
+from hami.config.vendors import (
+    DEFAULT_ILUVATARS,
+    CambriconConfig,
+    HygonConfig,
+    IluvatarChipConfig,
+    VnpuConfig,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +172,11 @@ class NodeConfig(_Model):
 
 
 _OTHER_VENDORS = (
-    "cambricon", "hygon", "metax", "metaxsgpu", "mthreads", "iluvatar", "iluvatars", "enflame",
-    "kunlun", "awsneuron", "amd", "vastai", "biren", "ascend", "vnpus",
+    "metax", "metaxsgpu", "mthreads", "iluvatar", "enflame", "kunlun", "awsneuron", "amd",
+    "vastai", "biren", "ascend",
 )  # fmt: skip
+"""Sections of vendors we do not schedule yet: accepted and ignored."""
+_VENDOR_SECTIONS = ("cambricon", "hygon", "iluvatars", "vnpus")
 
 
 class DeviceConfig(_Model):
@@ -175,6 +185,10 @@ class DeviceConfig(_Model):
     version: Literal["v1"] = "v1"
     nvidia: NvidiaConfig = Field(default_factory=lambda: NvidiaConfig.model_validate({}))
     nodeconfig: list[NodeConfig] = Field(default_factory=list)
+    cambricon: CambriconConfig = Field(default_factory=lambda: CambriconConfig.model_validate({}))
+    hygon: HygonConfig = Field(default_factory=lambda: HygonConfig.model_validate({}))
+    iluvatars: tuple[IluvatarChipConfig, ...] = DEFAULT_ILUVATARS
+    vnpus: VnpuConfig = Field(default_factory=lambda: VnpuConfig.model_validate({}))
     other_vendors: dict[str, Any] = Field(
         default_factory=dict,
         exclude=True,
@@ -417,11 +431,21 @@ def _lenient(raw: Mapping[str, Any], rep: ConfigReport) -> dict[str, Any]:
             body["nvidia"] = _nvidia_section(value, rep, nodes)
         elif key == "nodeconfig":
             nodes[:0] = _node_list(value, rep, "nodeconfig")
+        elif key in _VENDOR_SECTIONS:
+            if value is not None:
+                body[key] = _vendor_section(key, value)
         elif key not in _OTHER_VENDORS:
             rep.warn(str(key), "unknown key, ignored")
     if nodes:
         body["nodeconfig"] = nodes
     return body
+
+
+def _vendor_section(key: str, value: Any) -> Any:
+    """A vendor section as the model reads it; ``vnpus`` may also be a bare list of models."""
+    if key == "vnpus" and isinstance(value, list):
+        return {"configs": value}
+    return value
 
 
 def _unwrap(raw: Any, rep: ConfigReport) -> Any:
@@ -467,7 +491,11 @@ def check_device_config(
         return rep
     others = {k: raw[k] for k in raw if k in _OTHER_VENDORS}
     if strict:
-        body = {k: v for k, v in raw.items() if k not in _OTHER_VENDORS}
+        body = {
+            k: _vendor_section(k, v) if k in _VENDOR_SECTIONS else v
+            for k, v in raw.items()
+            if k not in _OTHER_VENDORS and not (k in _VENDOR_SECTIONS and v is None)
+        }
     else:
         body = _lenient(raw, rep)
         if rep.errors:

@@ -1,16 +1,194 @@
-"""Small role-split interfaces a device vendor implements (style rule 2).
+"""The device interface: what a vendor backend decides, split by role (style rule 2).
 
-HAMi's 13-method ``Devices`` interface is split by concern: the webhook needs only an
-:class:`AdmissionMutator`, the engine a :class:`RequestParser` and a :class:`NodeInventory`.
-A vendor implements the ones it needs; NVIDIA is the only vendor today.
+HAMi's 13-method ``Devices`` interface is split by concern, and every consumer takes only the
+role it needs: the webhook an :class:`AdmissionMutator`, the engine a :class:`RequestParser`, a
+:class:`NodeInventory` and a :class:`DeviceFitter`, the extender an :class:`AllocationWriter` and
+a :class:`NodeLockSpec`, registration a :class:`HealthCheck`. A vendor backend
+(``hami.device.<vendor>``) implements all of them as one object satisfying
+:class:`DeviceBackend`; :mod:`hami.device.registry` is the only module that names vendors.
+
+One backend per **common word** (``cw``: ``NVIDIA``, ``MLU``, ``DCU``, ``Ascend910B3``,
+``MR-V100``, ...). The cw is the request ``type``, the key of a pod's devices in
+``FilterOutcome.devices`` and in :func:`pod_charges`, and the registry key.
+
+Plain data shared by the engine and the backends lives here too: :class:`DeviceUsage` (one
+device plus what is reserved on it), :class:`FitResult` (one container's fit), :class:`QuotaRoom`
+and the wire-visible reason names of HAMi's ``pkg/device/common``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Protocol
+from collections import Counter
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
-from hami.api.types import ContainerRequest, DeviceInfo
+from hami.api.types import (
+    PERCENTAGE_UNSET,
+    ContainerDevice,
+    ContainerRequest,
+    DeviceInfo,
+    MigProfile,
+    PodSingleDevice,
+)
+
+# --- reasons (HAMi ``pkg/device/common``): wire-visible in failedNodes messages --------------
+CARD_TYPE_MISMATCH = "CardTypeMismatch"
+CARD_UUID_MISMATCH = "CardUuidMismatch"
+CARD_TIME_SLICING_EXHAUSTED = "CardTimeSlicingExhausted"
+CARD_COMPUTE_UNITS_EXHAUSTED = "CardComputeUnitsExhausted"
+CARD_INSUFFICIENT_MEMORY = "CardInsufficientMemory"
+CARD_INSUFFICIENT_CORE = "CardInsufficientCore"
+CARD_NOT_HEALTH = "CardNotHealth"
+CARD_CORDONED = "CardCordoned"
+NUMA_NOT_FIT = "NumaNotFit"
+EXCLUSIVE_CONFLICT = "ExclusiveDeviceAllocateConflict"
+CARD_MIG_INFEASIBLE = "CardMigTopologyInfeasible"
+NODE_INSUFFICIENT_DEVICE = "NodeInsufficientDevice"
+ALLOCATED_INSUFFICIENT = "AllocatedCardsInsufficientRequest"
+RESOURCE_QUOTA_NOT_FIT = "ResourceQuotaNotFit"
+MODE_NOT_FIT = "ModeNotFit"
+
+SHARED_LOCK = "hami.io/mutex.lock"
+"""The node lock every vendor shares except Cambricon (``cambricon.com/dsmlu.lock``)."""
+
+
+@dataclass(slots=True)
+class DeviceUsage:
+    """One physical device plus what is currently reserved on it (HAMi ``DeviceUsage``)."""
+
+    id: str
+    index: int
+    type: str
+    numa: int
+    mode: str
+    health: bool
+    count: int
+    totalmem: int
+    totalcore: int
+    used: int = 0
+    usedmem: int = 0
+    usedcores: int = 0
+    mig_profiles: tuple[MigProfile, ...] = ()
+    mig_used: list[tuple[int, int]] = field(default_factory=list)
+    """Occupied MIG placements ``(start, size)``."""
+    custominfo: tuple[tuple[str, Any], ...] = ()
+    """Vendor extras from the register annotation (see :class:`DeviceInfo`)."""
+
+    @classmethod
+    def from_info(cls, info: DeviceInfo) -> DeviceUsage:
+        return cls(
+            id=info.id,
+            index=info.index,
+            type=info.type,
+            numa=info.numa,
+            mode=info.mode,
+            health=info.health,
+            count=info.count,
+            totalmem=info.devmem,
+            totalcore=info.devcore,
+            mig_profiles=info.mig_profiles,
+            custominfo=info.custominfo,
+        )
+
+    def copy(self) -> DeviceUsage:
+        return DeviceUsage(
+            self.id, self.index, self.type, self.numa, self.mode, self.health, self.count,
+            self.totalmem, self.totalcore, self.used, self.usedmem, self.usedcores,
+            self.mig_profiles, list(self.mig_used), self.custominfo,
+        )  # fmt: skip
+
+    def custom(self, key: str) -> Any:
+        """One ``custominfo`` value, or None when absent."""
+        return next((v for k, v in self.custominfo if k == key), None)
+
+
+class QuotaRoom:
+    """Remaining namespace quota (MiB, cores) while one pod is being fitted; None = unlimited."""
+
+    __slots__ = ("cores", "mem")
+
+    def __init__(self, mem: int | None, cores: int | None) -> None:
+        self.mem = mem
+        self.cores = cores
+
+    def fits(self, mem: int, cores: int) -> bool:
+        return (self.mem is None or mem <= self.mem) and (self.cores is None or cores <= self.cores)
+
+    def take(self, mem: int, cores: int) -> None:
+        if self.mem is not None:
+            self.mem -= mem
+        if self.cores is not None:
+            self.cores -= cores
+
+
+@dataclass(frozen=True, slots=True)
+class MigPick:
+    """A partition (NVIDIA MIG profile and placement) chosen for one device of one container."""
+
+    uuid: str
+    profile: str
+    start: int
+    size: int
+
+
+@dataclass(slots=True)
+class FitResult:
+    """Outcome of fitting one container: devices on success, otherwise per-reason skip counts.
+
+    ``denominator`` overrides the reason text's ``n/<total>`` (HAMi's 910C pairing counts over
+    the request, not over the devices handed in); None = number of devices handed to the fit.
+    """
+
+    devices: tuple[ContainerDevice, ...] | None
+    reasons: Counter[str] = field(default_factory=Counter)
+    mig: tuple[MigPick | None, ...] = ()
+    denominator: int | None = None
+
+
+Chooser = Callable[[list[DeviceUsage], int], list[DeviceUsage]]
+"""Picks ``n`` devices out of all fitting ones (topology-aware policy)."""
+
+
+def resolve_memreq(req: ContainerRequest, dev: DeviceUsage) -> int:
+    """MiB this request needs on ``dev``: explicit MiB, else a percentage of the card."""
+    if req.memreq > 0:
+        return req.memreq
+    if req.mem_percentage_req != PERCENTAGE_UNSET:
+        return dev.totalmem * req.mem_percentage_req // 100
+    return 0
+
+
+def add_usage(dev: DeviceUsage, granted: ContainerDevice, mig: MigPick | None = None) -> None:
+    """Account one granted device on ``dev`` (HAMi's standard ``AddResourceUsage``)."""
+    dev.used += 1
+    dev.usedmem += granted.usedmem
+    dev.usedcores += granted.usedcores
+    if mig is not None:
+        dev.mig_used.append((mig.start, mig.size))
+
+
+def format_reasons(reasons: Counter[str], total: int) -> str:
+    """HAMi's failure text: ``"2/4 CardInsufficientMemory, 2/4 CardTypeMismatch"`` (sorted)."""
+    return ", ".join(f"{n}/{total} {r}" for r, n in sorted(reasons.items()) if n > 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FitContext:
+    """Node- and pod-level facts one container's fit may consult (all optional)."""
+
+    cordoned: frozenset[str] = frozenset()
+    quota: QuotaRoom | None = None
+    """Namespace quota left; only backends with ``fit_checks_quota`` consult it."""
+    choose: Chooser | None = None
+    node_annotations: Mapping[str, str] = field(default_factory=dict)
+    """The node's annotations (e.g. Ascend's ``hami-vnpu-core``)."""
+    mutex: bool = False
+    """The pod's GPU policy chain contains ``mutex``: a used device is skipped."""
+
+
+# --- roles ------------------------------------------------------------------------------------
 
 
 class RequestParser(Protocol):
@@ -18,25 +196,131 @@ class RequestParser(Protocol):
 
     @property
     def type_keyword(self) -> str:
-        """The vendor keyword used in allocation annotations (``NVIDIA``)."""
+        """The vendor's common word (``NVIDIA``, ``MLU``, ``Ascend910B3``)."""
         ...
 
     @property
-    def to_allocate_annotation(self) -> str:
-        """Pod annotation holding devices still to hand out (device plugin consumes it)."""
+    def to_allocate_annotation(self) -> str | None:
+        """Pod annotation holding devices still to hand out (None: the vendor writes none)."""
         ...
 
     @property
     def allocated_annotation(self) -> str:
-        """Pod annotation holding the full, kept allocation."""
+        """Pod annotation holding the full, kept allocation (usage is rebuilt from it)."""
+        ...
+
+    @property
+    def resource_names(self) -> tuple[str, ...]:
+        """Every resource this backend manages (extender ``managedResources``)."""
         ...
 
     def container_requests(self, pod: Mapping[str, Any]) -> list[ContainerRequest | None]:
-        """One entry per container (init first); None where nothing is asked."""
+        """One entry per container (init first); None where nothing is asked. Raises
+        :class:`~hami.api.errors.DecodeError` on a value that cannot be read."""
         ...
 
     def pod_has_managed_resources(self, pod: Mapping[str, Any]) -> bool:
         """Whether the pod mentions any resource of this vendor."""
+        ...
+
+
+class NodeInventory(Protocol):
+    """Reads a node's devices of this vendor (register annotation or node capacity)."""
+
+    @property
+    def register_annotation(self) -> str | None:
+        """Node annotation written by this vendor's device plugin (None: from capacity)."""
+        ...
+
+    def node_devices(self, node: Mapping[str, Any]) -> list[DeviceInfo]:
+        """Devices of this vendor on ``node`` ([] when it registers none). Raises
+        :class:`~hami.api.errors.DecodeError` when the source is malformed."""
+        ...
+
+
+HealthKind = Literal["always", "capacity", "handshake"]
+
+
+class HealthCheck(Protocol):
+    """How the scheduler decides a node's devices of this vendor are alive (control-plane §1.5,
+    vendors §0.2 "generic handshake")."""
+
+    @property
+    def health_kind(self) -> HealthKind:
+        """``always`` healthy; ``capacity``: count resource allocatable > 0; ``handshake``: the
+        generic ``Requesting_<ts>`` handshake on :attr:`handshake_annotation`."""
+        ...
+
+    @property
+    def handshake_annotation(self) -> str | None: ...
+
+    @property
+    def count_resource(self) -> str:
+        """Resource the device plugin advertises per device (health falls back on it)."""
+        ...
+
+
+class DeviceFitter(Protocol):
+    """Per-container fit and the vendor's score contribution."""
+
+    @property
+    def fit_checks_quota(self) -> bool:
+        """True when the fit consults namespace quota (HAMi: NVIDIA and Cambricon)."""
+        ...
+
+    @property
+    def scores_nodes(self) -> bool:
+        """True when :meth:`score_node` can be non-zero (the engine then compares every fitting
+        node instead of stopping at the first in node-policy order)."""
+        ...
+
+    def pod_selection(self, annotations: Mapping[str, str]) -> Any:
+        """Pod-level device filters read once per pod (UUID/type lists, modes); hashable."""
+        ...
+
+    def fit_container(
+        self,
+        ordered: Sequence[DeviceUsage],
+        req: ContainerRequest,
+        selection: Any,
+        ctx: FitContext,
+    ) -> FitResult:
+        """Fit ``req`` on this vendor's devices of one node, ``ordered`` by the GPU policy
+        (preferred first). Must not modify the devices; the engine applies the result with
+        :func:`add_usage`."""
+        ...
+
+    def score_node(self, devices: Sequence[DeviceUsage], picked: PodSingleDevice) -> float:
+        """Added raw to the node score once the pod fits (Ascend's NetworkID bonus); 0 mostly."""
+        ...
+
+
+class AllocationWriter(Protocol):
+    """The pod annotations a successful Filter patches for this vendor."""
+
+    def pod_annotations(
+        self, devices: PodSingleDevice, selection: Any, *, now: datetime
+    ) -> dict[str, str]:
+        """Annotations for a pod given ``devices`` of this vendor (to-allocate, allocated and
+        vendor extras such as ``CAMBRICON_DSMLU_PROFILE``)."""
+        ...
+
+
+LockStyle = Literal["owner", "bare-time"]
+
+
+class NodeLockSpec(Protocol):
+    """Which node annotation the bind locks for this vendor, and in which format."""
+
+    @property
+    def lock_annotation(self) -> str:
+        """:data:`SHARED_LOCK`, or a vendor's own (``cambricon.com/dsmlu.lock``)."""
+        ...
+
+    @property
+    def lock_style(self) -> LockStyle:
+        """``owner``: HAMi's ``<RFC3339>,<ns>,<pod>`` lock; ``bare-time``: a bare RFC3339 time
+        (Cambricon: refused while < 2 min old, released by the device plugin after Allocate)."""
         ...
 
 
@@ -58,14 +342,38 @@ class AdmissionMutator(Protocol):
         ...
 
 
-class NodeInventory(Protocol):
-    """Reads a node's registered devices from its annotations."""
+class QuotaNames(Protocol):
+    """Resource names the webhook and quota read (``limits.<memory>``, ``limits.<cores>``)."""
 
     @property
-    def register_annotation(self) -> str:
-        """Node annotation written by this vendor's device plugin."""
+    def memory_resource(self) -> str: ...
+
+    @property
+    def core_resource(self) -> str: ...
+
+    @property
+    def memory_factor(self) -> int:
+        """Request MiB = value x factor (quota limits are scaled alike)."""
         ...
 
-    def node_devices(self, node: Mapping[str, Any]) -> list[DeviceInfo]:
-        """Devices registered on ``node`` ([] when the annotation is absent)."""
+
+class MetricTypes(Protocol):
+    @property
+    def metric_device_type(self) -> str:
+        """``devicetype`` label value in scheduler metrics (HAMi: the cw)."""
         ...
+
+
+class DeviceBackend(
+    RequestParser,
+    NodeInventory,
+    HealthCheck,
+    DeviceFitter,
+    AllocationWriter,
+    NodeLockSpec,
+    AdmissionMutator,
+    QuotaNames,
+    MetricTypes,
+    Protocol,
+):
+    """Everything one vendor (one cw) decides; only the registry sees whole backends."""

@@ -33,6 +33,10 @@ class NvidiaBackend:
     allocated_annotation = DEVICES_ALLOCATED
     register_annotation = NODE_NVIDIA_REGISTER
 
+    @property
+    def resource_names(self) -> tuple[str, ...]:
+        return self.cfg.resource_names
+
     def __init__(self, cfg: NvidiaConfig) -> None:
         self.cfg = cfg
 

@@ -42,7 +42,9 @@ def test_hami_chart_file_loads() -> None:
     cfg = load_device_config(FIXTURE)
     assert cfg.nvidia.device_split_count == 10
     assert len(cfg.nvidia.mig_profile_allowlist) == 1
-    assert set(cfg.other_vendors) == {"cambricon", "hygon"}
+    assert cfg.other_vendors == {}
+    assert cfg.cambricon.resource_count_name == "cambricon.com/vmlu"
+    assert cfg.hygon.resource_memory_name == "hygon.com/dcumem"
 
 
 def test_camel_and_snake_keys(tmp_path: Path) -> None:

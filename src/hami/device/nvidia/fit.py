@@ -9,84 +9,53 @@ device was skipped, which becomes HAMi's ``"2/4 CardInsufficientMemory"`` reason
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hami.api.annotations import NUMA_BIND
 from hami.api.errors import DecodeError
-from hami.api.types import (
-    PERCENTAGE_UNSET,
-    ContainerDevice,
-    ContainerRequest,
-    DeviceInfo,
-    MigProfile,
-)
+from hami.api.types import ContainerDevice, ContainerRequest, MigProfile
 from hami.config.devices import NvidiaConfig
+from hami.device.base import (
+    ALLOCATED_INSUFFICIENT,
+    CARD_COMPUTE_UNITS_EXHAUSTED,
+    CARD_CORDONED,
+    CARD_INSUFFICIENT_CORE,
+    CARD_INSUFFICIENT_MEMORY,
+    CARD_MIG_INFEASIBLE,
+    CARD_NOT_HEALTH,
+    CARD_TIME_SLICING_EXHAUSTED,
+    CARD_TYPE_MISMATCH,
+    CARD_UUID_MISMATCH,
+    EXCLUSIVE_CONFLICT,
+    NODE_INSUFFICIENT_DEVICE,
+    NUMA_NOT_FIT,
+    RESOURCE_QUOTA_NOT_FIT,
+    Chooser,
+    DeviceUsage,
+    FitResult,
+    MigPick,
+    QuotaRoom,
+    add_usage,
+    format_reasons,
+    resolve_memreq,
+)
 from hami.device.nvidia.request import has_resource, pod_containers, resource_value
 
-# Reason constants (HAMi ``pkg/device/common``): wire-visible in failedNodes messages.
-CARD_TYPE_MISMATCH = "CardTypeMismatch"
+__all__ = [
+    "ALLOCATED_INSUFFICIENT", "CARD_COMPUTE_UNITS_EXHAUSTED", "CARD_CORDONED",
+    "CARD_INSUFFICIENT_CORE", "CARD_INSUFFICIENT_MEMORY", "CARD_MIG_INFEASIBLE", "CARD_NOT_HEALTH",
+    "CARD_TIME_SLICING_EXHAUSTED", "CARD_TYPE_MISMATCH", "CARD_UUID_MISMATCH", "EXCLUSIVE_CONFLICT",
+    "GO_TRUE", "MIG_MODE", "NODE_INSUFFICIENT_DEVICE", "NUMA_NOT_FIT", "RESOURCE_QUOTA_NOT_FIT",
+    "Chooser", "DeviceUsage", "FitResult", "MigPick", "QuotaRoom", "Selection", "add_usage",
+    "fit_container", "format_reasons", "pick_mig", "resolve_memreq", "selection_from_annotations",
+    "whole_gpu_hint",
+]  # fmt: skip
+
 GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 """What Go's ``strconv.ParseBool`` reads as true (HAMi parses ``nvidia.com/numa-bind`` so)."""
-CARD_UUID_MISMATCH = "CardUuidMismatch"
-CARD_TIME_SLICING_EXHAUSTED = "CardTimeSlicingExhausted"
-CARD_COMPUTE_UNITS_EXHAUSTED = "CardComputeUnitsExhausted"
-CARD_INSUFFICIENT_MEMORY = "CardInsufficientMemory"
-CARD_INSUFFICIENT_CORE = "CardInsufficientCore"
-CARD_NOT_HEALTH = "CardNotHealth"
-CARD_CORDONED = "CardCordoned"
-NUMA_NOT_FIT = "NumaNotFit"
-EXCLUSIVE_CONFLICT = "ExclusiveDeviceAllocateConflict"
-CARD_MIG_INFEASIBLE = "CardMigTopologyInfeasible"
-NODE_INSUFFICIENT_DEVICE = "NodeInsufficientDevice"
-ALLOCATED_INSUFFICIENT = "AllocatedCardsInsufficientRequest"
-RESOURCE_QUOTA_NOT_FIT = "ResourceQuotaNotFit"
-
 MIG_MODE = "mig"
-
-
-@dataclass(slots=True)
-class DeviceUsage:
-    """One physical GPU plus what is currently reserved on it (HAMi ``DeviceUsage``)."""
-
-    id: str
-    index: int
-    type: str
-    numa: int
-    mode: str
-    health: bool
-    count: int
-    totalmem: int
-    totalcore: int
-    used: int = 0
-    usedmem: int = 0
-    usedcores: int = 0
-    mig_profiles: tuple[MigProfile, ...] = ()
-    mig_used: list[tuple[int, int]] = field(default_factory=list)
-    """Occupied MIG placements ``(start, size)``."""
-
-    @classmethod
-    def from_info(cls, info: DeviceInfo) -> DeviceUsage:
-        return cls(
-            id=info.id,
-            index=info.index,
-            type=info.type,
-            numa=info.numa,
-            mode=info.mode,
-            health=info.health,
-            count=info.count,
-            totalmem=info.devmem,
-            totalcore=info.devcore,
-            mig_profiles=info.mig_profiles,
-        )
-
-    def copy(self) -> DeviceUsage:
-        return DeviceUsage(
-            self.id, self.index, self.type, self.numa, self.mode, self.health, self.count,
-            self.totalmem, self.totalcore, self.used, self.usedmem, self.usedcores,
-            self.mig_profiles, list(self.mig_used),
-        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,57 +110,6 @@ def selection_from_annotations(annotations: Mapping[str, str], *, mutex: bool = 
         numa_bind=annotations.get(NUMA_BIND, "").strip() in GO_TRUE,
         mutex=mutex,
     )
-
-
-class QuotaRoom:
-    """Remaining namespace quota (MiB, cores) while one pod is being fitted; None = unlimited."""
-
-    __slots__ = ("cores", "mem")
-
-    def __init__(self, mem: int | None, cores: int | None) -> None:
-        self.mem = mem
-        self.cores = cores
-
-    def fits(self, mem: int, cores: int) -> bool:
-        return (self.mem is None or mem <= self.mem) and (self.cores is None or cores <= self.cores)
-
-    def take(self, mem: int, cores: int) -> None:
-        if self.mem is not None:
-            self.mem -= mem
-        if self.cores is not None:
-            self.cores -= cores
-
-
-@dataclass(frozen=True, slots=True)
-class MigPick:
-    """A MIG profile and placement chosen for one device of one container."""
-
-    uuid: str
-    profile: str
-    start: int
-    size: int
-
-
-@dataclass(slots=True)
-class FitResult:
-    """Outcome of fitting one container: devices on success, otherwise per-reason skip counts."""
-
-    devices: tuple[ContainerDevice, ...] | None
-    reasons: Counter[str] = field(default_factory=Counter)
-    mig: tuple[MigPick | None, ...] = ()
-
-
-Chooser = Callable[[list[DeviceUsage], int], list[DeviceUsage]]
-"""Picks ``n`` devices out of all fitting ones (topology-aware policy)."""
-
-
-def resolve_memreq(req: ContainerRequest, dev: DeviceUsage) -> int:
-    """MiB this request needs on ``dev``: explicit MiB, else a percentage of the card."""
-    if req.memreq > 0:
-        return req.memreq
-    if req.mem_percentage_req != PERCENTAGE_UNSET:
-        return dev.totalmem * req.mem_percentage_req // 100
-    return 0
 
 
 def _free_placement(dev: DeviceUsage, profile: MigProfile) -> tuple[int, int] | None:
@@ -313,20 +231,6 @@ def fit_container(
 
 def _quota_fits(quota: QuotaRoom, devices: Sequence[ContainerDevice]) -> bool:
     return quota.fits(sum(d.usedmem for d in devices), sum(d.usedcores for d in devices))
-
-
-def add_usage(dev: DeviceUsage, granted: ContainerDevice, mig: MigPick | None = None) -> None:
-    """Account one granted device on ``dev`` (HAMi ``AddResourceUsage``)."""
-    dev.used += 1
-    dev.usedmem += granted.usedmem
-    dev.usedcores += granted.usedcores
-    if mig is not None:
-        dev.mig_used.append((mig.start, mig.size))
-
-
-def format_reasons(reasons: Counter[str], total: int) -> str:
-    """HAMi's failure text: ``"2/4 CardInsufficientMemory, 2/4 CardTypeMismatch"`` (sorted)."""
-    return ", ".join(f"{n}/{total} {r}" for r, n in sorted(reasons.items()) if n > 0)
 
 
 def whole_gpu_hint(pod: Mapping[str, Any], cfg: NvidiaConfig) -> str | None:
