@@ -285,9 +285,10 @@ class DeviceFitter(Protocol):
         selection: Any,
         ctx: FitContext,
     ) -> FitResult:
-        """Fit ``req`` on this vendor's devices of one node, ``ordered`` by the GPU policy
-        (preferred first). Must not modify the devices; the engine applies the result with
-        :func:`add_usage`."""
+        """Fit ``req`` on this vendor's devices of one node, ``ordered`` by the GPU policy in
+        **try order** (preferred first = HAMi's policy-sorted list read from its end; a HAMi
+        walk "last to first" is a forward walk here). Must not modify the devices; the
+        engine applies the result with :func:`add_usage`."""
         ...
 
     def score_node(self, devices: Sequence[DeviceUsage], picked: PodSingleDevice) -> float:

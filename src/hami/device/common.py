@@ -156,14 +156,16 @@ def standard_fit(
     extra: Callable[[DeviceUsage], str | None] | None = None,
     quota: bool = False,
 ) -> FitResult:
-    """HAMi's shared ``Fit`` walk (vendors spec §0.3): devices **last to first**, take the
-    first ``req.nums`` that pass. ``type_ok`` / ``uuid_ok`` are the vendor's filters (None =
+    """HAMi's shared ``Fit`` walk (vendors spec §0.3): take the first ``req.nums`` devices that
+    pass, in try order. The engine hands ``ordered`` preferred first, which is HAMi's
+    policy-sorted list walked from its end, so walking ``ordered`` forward is HAMi's walk.
+    ``type_ok`` / ``uuid_ok`` are the vendor's filters (None =
     pass), ``extra`` a vendor rule run last (its reason string, or None), ``quota`` checks the
     namespace quota in ``ctx`` (Cambricon). Does not modify the devices."""
     reasons: Counter[str] = Counter()
     taken: list[ContainerDevice] = []
     coresreq = req.coresreq
-    for dev in reversed(ordered):
+    for dev in ordered:
         if len(taken) == req.nums:
             break
         why = _standard_skip(dev, req, ctx, coresreq, taken, type_ok, uuid_ok, quota)
