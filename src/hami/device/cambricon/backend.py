@@ -1,0 +1,106 @@
+"""The Cambricon MLU backend: one object with every role of
+:class:`hami.device.base.DeviceBackend`, built from the ``cambricon:`` config section.
+
+Capacity-derived cards, always healthy, standard fit with quota, no score, the standard
+allocation pair plus the dynamic-sMLU annotations, and Cambricon's own bare-time node lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from hami.api.types import ContainerRequest, DeviceInfo, PodSingleDevice
+from hami.config.vendors import CambriconConfig
+from hami.device.base import (
+    DeviceUsage,
+    FitContext,
+    FitResult,
+    HealthKind,
+    LockStyle,
+)
+from hami.device.cambricon import allocation, fit, inventory, request
+from hami.device.cambricon.admission import CambriconAdmission
+from hami.device.cambricon.keys import ALLOCATED, DSMLU_LOCK, MEMORY_UNIT, MLU, TO_ALLOCATE
+
+
+class CambriconBackend:
+    """Cambricon MLU (common word ``MLU``)."""
+
+    type_keyword = MLU
+    metric_device_type = MLU
+    to_allocate_annotation: str | None = TO_ALLOCATE
+    allocated_annotation = ALLOCATED
+    register_annotation: str | None = None
+    health_kind: HealthKind = "always"
+    handshake_annotation: str | None = None
+    fit_checks_quota = True
+    scores_nodes = False
+    lock_annotation = DSMLU_LOCK
+    lock_style: LockStyle = "bare-time"
+    memory_factor = MEMORY_UNIT
+
+    def __init__(self, cfg: CambriconConfig) -> None:
+        self.cfg = cfg
+        self._admission = CambriconAdmission(cfg)
+
+    # -- requests ----------------------------------------------------------------------------
+    @property
+    def resource_names(self) -> tuple[str, ...]:
+        cfg = self.cfg
+        return (cfg.resource_count_name, cfg.resource_memory_name, cfg.resource_core_name)
+
+    @property
+    def count_resource(self) -> str:
+        return self.cfg.resource_count_name
+
+    @property
+    def memory_resource(self) -> str:
+        return self.cfg.resource_memory_name
+
+    @property
+    def core_resource(self) -> str:
+        return self.cfg.resource_core_name
+
+    def container_requests(self, pod: Mapping[str, Any]) -> list[ContainerRequest | None]:
+        return request.container_requests(pod, self.cfg)
+
+    def pod_has_managed_resources(self, pod: Mapping[str, Any]) -> bool:
+        return request.pod_has_managed_resources(pod, self.cfg)
+
+    # -- inventory ---------------------------------------------------------------------------
+    def node_devices(self, node: Mapping[str, Any]) -> list[DeviceInfo]:
+        return inventory.node_devices(node, self.cfg)
+
+    # -- fit ---------------------------------------------------------------------------------
+    def pod_selection(self, annotations: Mapping[str, str]) -> fit.Selection:
+        return fit.selection_from_annotations(annotations)
+
+    def fit_container(
+        self,
+        ordered: Sequence[DeviceUsage],
+        req: ContainerRequest,
+        selection: fit.Selection,
+        ctx: FitContext,
+    ) -> FitResult:
+        return fit.fit_container(ordered, req, selection, ctx)
+
+    def score_node(self, devices: Sequence[DeviceUsage], picked: PodSingleDevice) -> float:
+        return 0.0
+
+    # -- allocation --------------------------------------------------------------------------
+    def pod_annotations(
+        self, devices: PodSingleDevice, selection: Any, *, now: datetime
+    ) -> dict[str, str]:
+        return allocation.pod_annotations(devices)
+
+    # -- admission ---------------------------------------------------------------------------
+    def validate_container(self, container: Mapping[str, Any]) -> str | None:
+        return self._admission.validate_container(container)
+
+    def mutate_container(self, container: MutableMapping[str, Any]) -> bool:
+        return self._admission.mutate_container(container)
+
+    def mutate_pod(self, pod: MutableMapping[str, Any]) -> None:
+        self._admission.mutate_pod(pod)

@@ -1,0 +1,56 @@
+"""Cambricon's webhook part (vendors spec §2.8): found iff the count is in limits, no change."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from hami.api.errors import DecodeError
+from hami.device.cambricon.admission import CambriconAdmission
+
+from ._data import GOLDEN_CONFIG, ctr, pod
+
+ADM = CambriconAdmission(GOLDEN_CONFIG.cambricon)
+COUNT, MEM, CORE = (
+    "cambricon.com/mlu",
+    "cambricon.com/mlu.smlu.vmemory",
+    "cambricon.com/mlu.smlu.vcore",
+)
+
+
+@pytest.mark.parametrize(
+    ("container", "found"),
+    [
+        (ctr(limits={COUNT: "1"}), True),
+        (ctr(limits={COUNT: "0"}), True),
+        (ctr(limits={COUNT: "1", MEM: "4", CORE: "10"}), True),
+        (ctr(requests={COUNT: "1"}), False),
+        (ctr(limits={MEM: "4", CORE: "10"}), False),
+        (ctr(limits={"nvidia.com/gpu": "1"}), False),
+        ({"name": "bare"}, False),
+    ],
+)
+def test_found_iff_count_in_limits_and_nothing_changes(
+    container: dict[str, Any], found: bool
+) -> None:
+    before = copy.deepcopy(container)
+    assert ADM.validate_container(container) is None
+    assert ADM.mutate_container(container) is found
+    assert container == before
+
+
+def test_pod_is_left_alone() -> None:
+    p = pod(ctr(limits={COUNT: "1"}))
+    before = copy.deepcopy(p)
+    ADM.mutate_pod(p)
+    assert p == before
+
+
+@pytest.mark.parametrize("resource", [COUNT, MEM, CORE])
+def test_unreadable_value_is_a_one_line_denial(resource: str) -> None:
+    with pytest.raises(DecodeError) as err:
+        ADM.validate_container(ctr("w", limits={COUNT: "1", resource: "a lot"}))
+    assert str(err.value).startswith(f"container w limits[{resource}]: ")
+    assert "\n" not in str(err.value)
