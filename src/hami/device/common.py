@@ -6,15 +6,17 @@ Pure functions over plain data; a backend composes them with its own constants.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hami.api.errors import DecodeError
 from hami.api.handshake import REQUESTING
 from hami.api.poddevices import encode_pod_devices
-from hami.api.quantity import quantity_to_int
+from hami.api.quantity import parse_quantity
 from hami.api.types import ContainerDevice, ContainerRequest, PodSingleDevice
 from hami.device.base import (
     ALLOCATED_INSUFFICIENT,
@@ -53,16 +55,26 @@ def resource_value(
     resource: str,
     field: str,
     sections: tuple[str, ...] = ("limits", "requests"),
+    *,
+    exact: bool = True,
 ) -> int | None:
     """Integer value of ``resource`` from limits, else requests; None when absent.
 
-    Raises :class:`DecodeError` for a value Kubernetes' ``AsInt64`` refuses (``1.5``, ``500m``).
+    ``exact``: raise :class:`DecodeError` for a value Kubernetes' ``AsInt64`` refuses (``1.5``,
+    ``500m``), as the vendor backends read quantities; otherwise round up (Go's
+    ``Quantity.Value()``, NVIDIA's reading).
     """
     res = container.get("resources") or {}
     for section in sections:
         values = res.get(section) or {}
         if resource in values:
-            return quantity_to_int(values[resource], f"{field} {section}[{resource}]")
+            where = f"{field} {section}[{resource}]"
+            value = parse_quantity(values[resource], where)
+            if not exact:
+                return math.ceil(value)
+            if value.denominator != 1:
+                raise DecodeError(where, str(values[resource]), "must be a whole number")
+            return int(value)
     return None
 
 

@@ -2,7 +2,8 @@
 
 The standard pair (the same ``uuid,MLU,mem,cores:`` / ``;`` text under the to-allocate and the
 allocated key) plus what Cambricon's dynamic-sMLU device plugin reads:
-``CAMBRICON_DSMLU_ASSIGNED: "false"`` and ``CAMBRICON_DSMLU_PROFILE:
+``CAMBRICON_DSMLU_ASSIGNED: "false"`` (and ``CAMBRICON_DSMLU_ASSIGHED``, the spelling the
+plugin actually reads) and ``CAMBRICON_DSMLU_PROFILE:
 "<index>_<cores>_<memory units>"`` of the first device of the first container that got any.
 """
 
@@ -13,6 +14,7 @@ import re
 from hami.api.types import ContainerDevice, PodSingleDevice
 from hami.device.cambricon.keys import (
     ALLOCATED,
+    DSMLU_ASSIGHED,
     DSMLU_ASSIGNED,
     DSMLU_PROFILE,
     MEMORY_UNIT,
@@ -45,5 +47,6 @@ def pod_annotations(devices: PodSingleDevice) -> dict[str, str]:
         return {}
     out = standard_annotations(devices, TO_ALLOCATE, ALLOCATED)
     out[DSMLU_ASSIGNED] = "false"
+    out[DSMLU_ASSIGHED] = "false"  # what the Cambricon device plugin reads (see keys.py)
     out[DSMLU_PROFILE] = dsmlu_profile(first)
     return out

@@ -20,6 +20,9 @@ NOUSE_UUID: Final = "cambricon.com/nouse-gpuuuid"
 ``nouse-mlutype`` exist in HAMi too but are never consulted, so they are not read here)."""
 
 DSMLU_ASSIGNED: Final = "CAMBRICON_DSMLU_ASSIGNED"
+DSMLU_ASSIGHED: Final = "CAMBRICON_DSMLU_ASSIGHED"
+"""The spelling Cambricon's dynamic-sMLU device plugin (and HAMi before v2.10) reads; HAMi
+v2.10 writes only ``ASSIGNED``, which that plugin never sees. We write both."""
 DSMLU_PROFILE: Final = "CAMBRICON_DSMLU_PROFILE"
 """Pod annotations for Cambricon's dynamic-sMLU device plugin: ``"false"`` until it has
 allocated, and ``<index>_<cores>_<memory units>`` of the first granted device."""

@@ -105,11 +105,6 @@ def test_unreadable_value_is_one_line_error_naming_pod_and_resource(
     assert "\n" not in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="device/common.resource_value rounds fractions up (Quantity.Value) instead of "
-    "refusing them as AsInt64 does; see the vend-a report",
-)
 def test_fraction_is_refused_as_asint64_does() -> None:
     with pytest.raises(DecodeError):
         container_request(ctr(limits={COUNT: "1", MEM: "1.5"}), CFG)
