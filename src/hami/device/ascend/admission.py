@@ -8,7 +8,8 @@ Such a container gets, in this order of checks:
 2. a ``-core`` value above 0 outside hami-core mode (pod annotation ``huawei.com/vnpu-mode``) is
    refused: in template mode the template fixes the cores;
 3. its memory (``limits`` only) settled: absent = the whole card (``memoryAllocatable``);
-   hami-core keeps it as written; template mode rounds it up to the first template holding it,
+   hami-core keeps it as written (refused outside 0 ... 2^31-1, which the request would drop:
+   ours, HAMi admits it); template mode rounds it up to the first template holding it,
    else to the whole card while it fits ``memoryCapacity``, else refuses it (``is invalid``);
 4. more than one NPU (the count as written) with anything but a whole card is refused;
 5. the settled memory written to limits **and** requests.
@@ -32,7 +33,7 @@ from hami.config.vendors import AscendModelConfig
 from hami.device.ascend.keys import ASCEND910C, ENV_VISIBLE_DEVICES, HAMI_CORE, VNPU_MODE
 from hami.device.ascend.request import whole_value
 from hami.device.ascend.templates import round_memory
-from hami.device.common import pod_containers
+from hami.device.common import INT32_MAX, pod_containers
 
 _LIMITS = ("limits",)
 
@@ -77,6 +78,8 @@ def plan_container(
     if asked is not None:
         if hami_core:
             memory = asked
+            if not 0 <= asked <= INT32_MAX:  # ours: HAMi passes it on and the request drops it
+                return f"{field}: {cfg.resource_memory_name} {asked} is invalid"
         else:
             memory = round_memory(cfg, asked).memory
             if memory <= 0:

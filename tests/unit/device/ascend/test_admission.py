@@ -126,6 +126,12 @@ def test_hami_core_keeps_memory_as_written() -> None:
     assert mem_of(beyond, "Ascend910B3") == ("70000", "70000")
 
 
+@pytest.mark.parametrize("asked", [-1, 2**31, 17179869184])
+def test_hami_core_memory_the_request_would_drop_is_refused(asked: int) -> None:
+    problem, _ = admit(backend("Ascend910B3"), container("Ascend910B3", count=1, mem=asked), HC)
+    assert problem == f"container c: huawei.com/Ascend910B3-memory {asked} is invalid"
+
+
 def test_hami_core_multiple_devices_need_whole_cards_too() -> None:
     b = backend("Ascend910B3")
     problem, _ = admit(b, container("Ascend910B3", count=2, mem=15360), HC)
