@@ -31,9 +31,8 @@ from typing import Any
 
 from hami.config.vendors import AscendModelConfig
 from hami.device.ascend.keys import ASCEND910C, ENV_VISIBLE_DEVICES, HAMI_CORE, VNPU_MODE
-from hami.device.ascend.request import whole_value
 from hami.device.ascend.templates import round_memory
-from hami.device.common import INT32_MAX, pod_containers
+from hami.device.common import INT32_MAX, pod_containers, resource_value
 
 _LIMITS = ("limits",)
 
@@ -59,7 +58,7 @@ def plan_container(
 
     Raises :class:`~hami.api.errors.DecodeError` for a value that is not a whole number."""
     field = _field(container)
-    count = whole_value(container, cfg.resource_name, field, _LIMITS)
+    count = resource_value(container, cfg.resource_name, field, _LIMITS)
     if count is None:
         return None
     new_count = None
@@ -69,12 +68,12 @@ def plan_container(
         elif count % 2:
             return f"{field}: Ascend910C device request must be 1 or 2*n, got {count}"
     if not hami_core and cfg.resource_core_name:
-        cores = whole_value(container, cfg.resource_core_name, field)
+        cores = resource_value(container, cfg.resource_core_name, field)
         if cores is not None and cores > 0:
             name = cfg.resource_core_name
             return f"{field}: {name} is only supported in hami-core (soft split) mode"
     memory = cfg.memory_allocatable
-    asked = whole_value(container, cfg.resource_memory_name, field, _LIMITS)
+    asked = resource_value(container, cfg.resource_memory_name, field, _LIMITS)
     if asked is not None:
         if hami_core:
             memory = asked

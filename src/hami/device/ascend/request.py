@@ -13,9 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from hami.api.errors import DecodeError
 from hami.api.podshape import pod_ref
-from hami.api.quantity import parse_quantity
 from hami.api.types import ContainerRequest
 from hami.config.vendors import AscendModelConfig
 from hami.device.common import (
@@ -23,6 +21,7 @@ from hami.device.common import (
     count_in_range,
     has_resource,
     pod_containers,
+    resource_value,
 )
 
 log = logging.getLogger(__name__)
@@ -34,31 +33,9 @@ def resource_names(cfg: AscendModelConfig) -> tuple[str, ...]:
     return tuple(n for n in names if n)
 
 
-def whole_value(
-    container: Mapping[str, Any],
-    resource: str,
-    field: str,
-    sections: tuple[str, ...] = ("limits", "requests"),
-) -> int | None:
-    """Integer value of ``resource`` from the first of ``sections`` holding it; None when absent.
-
-    Kubernetes' ``AsInt64``, which HAMi reads requests with: a fraction (``1.5``, ``500m``) is
-    refused with a :class:`DecodeError` naming container, section and resource."""
-    res = container.get("resources") or {}
-    section = next((s for s in sections if resource in (res.get(s) or {})), None)
-    if section is None:
-        return None
-    raw = res[section][resource]
-    where = f"{field} {section}[{resource}]"
-    value = parse_quantity(raw, where)
-    if value.denominator != 1:
-        raise DecodeError(where, raw, f"{resource} must be a whole number")
-    return int(value)
-
-
 def _memory(container: Mapping[str, Any], cfg: AscendModelConfig, field: str) -> int | None:
     """MiB after ``memoryFactor``; 0 when absent; None when out of range (request dropped)."""
-    raw = whole_value(container, cfg.resource_memory_name, field)
+    raw = resource_value(container, cfg.resource_memory_name, field)
     if raw is None:
         return 0
     mem = raw * cfg.memory_factor if cfg.memory_factor > 1 else raw
@@ -75,7 +52,7 @@ def container_request(
 
     Raises :class:`~hami.api.errors.DecodeError` for a quantity that is not a whole number.
     """
-    nums = count_in_range(whole_value(container, cfg.resource_name, field))
+    nums = count_in_range(resource_value(container, cfg.resource_name, field))
     if nums is None:
         return None
     mem = _memory(container, cfg, field)
@@ -83,7 +60,7 @@ def container_request(
         return None
     cores = 0
     if cfg.resource_core_name:
-        cores = whole_value(container, cfg.resource_core_name, field) or 0
+        cores = resource_value(container, cfg.resource_core_name, field) or 0
     return ContainerRequest(
         nums=nums,
         type=cfg.common_word,
