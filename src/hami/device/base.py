@@ -170,8 +170,11 @@ def add_usage(dev: DeviceUsage, granted: ContainerDevice, mig: MigPick | None = 
 
 
 def format_reasons(reasons: Counter[str], total: int) -> str:
-    """HAMi's failure text: ``"2/4 CardInsufficientMemory, 2/4 CardTypeMismatch"`` (sorted)."""
-    return ", ".join(f"{n}/{total} {r}" for r, n in sorted(reasons.items()) if n > 0)
+    """HAMi's failure text: ``"2/4 CardInsufficientMemory, 2/4 CardTypeMismatch"`` (sorted).
+
+    Every stored reason is rendered, a zero count too (HAMi's 910C pairing reports
+    ``"0/2 AllocatedCardsInsufficientRequest"``); fits store a reason only when it happened."""
+    return ", ".join(f"{n}/{total} {r}" for r, n in sorted(reasons.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,14 +331,19 @@ class NodeLockSpec(Protocol):
 class AdmissionMutator(Protocol):
     """The vendor's part of the mutating webhook (spec §6 step 3)."""
 
-    def validate_container(self, container: Mapping[str, Any]) -> str | None:
+    def validate_container(
+        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> str | None:
         """A denial message for an invalid container spec, or None. A request value that cannot
         be read (a unit where MiB are meant, out of range) raises
         :class:`~hami.api.errors.DecodeError`, which the webhook answers with a 400 denial."""
         ...
 
-    def mutate_container(self, container: MutableMapping[str, Any]) -> bool:
-        """Mutate one container in place; True when it asks for this vendor's devices."""
+    def mutate_container(
+        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> bool:
+        """Mutate one container in place; True when it asks for this vendor's devices.
+        ``pod_annotations`` are the pod's (Ascend reads ``huawei.com/vnpu-mode``)."""
         ...
 
     def mutate_pod(self, pod: MutableMapping[str, Any]) -> None:

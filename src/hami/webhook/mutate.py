@@ -126,12 +126,13 @@ def _mutate_containers(pod: dict[str, Any], ctx: AdmissionContext) -> tuple[bool
     """Run every vendor over every container (init first); returns (found, error message)."""
     ref = pod_ref(pod)
     found = False
+    annotations: Mapping[str, str] = (pod.get("metadata") or {}).get("annotations") or {}
     for ctr in _containers_mut(pod):
         for mutator in ctx.registry.mutators.values():
-            problem = mutator.validate_container(ctr)
+            problem = mutator.validate_container(ctr, annotations)
             if problem:
                 return found, f"pod {ref}: {problem}"
-            found = mutator.mutate_container(ctr) or found
+            found = mutator.mutate_container(ctr, annotations) or found
     return found, None
 
 

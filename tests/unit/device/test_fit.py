@@ -236,8 +236,10 @@ def test_selection_from_annotations(annos: dict[str, str], expected: Selection) 
     assert selection_from_annotations(annos) == expected
 
 
-def test_format_reasons_skips_zero_counts() -> None:
-    assert format_reasons(Counter({"B": 1, "A": 2, "C": 0}), 3) == "2/3 A, 1/3 B"
+def test_format_reasons_renders_every_stored_reason() -> None:
+    assert format_reasons(Counter({"B": 1, "A": 2}), 3) == "2/3 A, 1/3 B"
+    # HAMi's 910C pairing stores a zero AllocatedCardsInsufficientRequest and renders it
+    assert format_reasons(Counter({"A": 0}), 2) == "0/2 A"
 
 
 def test_topology_chooser_sees_every_device_the_quota_allows_alone() -> None:

@@ -20,7 +20,9 @@ class CambriconAdmission:
     def __init__(self, cfg: CambriconConfig) -> None:
         self.cfg = cfg
 
-    def validate_container(self, container: Mapping[str, Any]) -> str | None:
+    def validate_container(
+        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> str | None:
         """Raises :class:`~hami.api.errors.DecodeError` when an MLU value is not an integer
         quantity; no other denial."""
         field = f"container {container.get('name', '')!s}"
@@ -29,7 +31,9 @@ class CambriconAdmission:
             resource_value(container, name, field)
         return None
 
-    def mutate_container(self, container: MutableMapping[str, Any]) -> bool:
+    def mutate_container(
+        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> bool:
         """True when the count resource is in the limits; the container is left unchanged."""
         return in_limits(container, self.cfg.resource_count_name)
 

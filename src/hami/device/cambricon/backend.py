@@ -96,10 +96,14 @@ class CambriconBackend:
         return allocation.pod_annotations(devices)
 
     # -- admission ---------------------------------------------------------------------------
-    def validate_container(self, container: Mapping[str, Any]) -> str | None:
+    def validate_container(
+        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> str | None:
         return self._admission.validate_container(container)
 
-    def mutate_container(self, container: MutableMapping[str, Any]) -> bool:
+    def mutate_container(
+        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> bool:
         return self._admission.mutate_container(container)
 
     def mutate_pod(self, pod: MutableMapping[str, Any]) -> None:

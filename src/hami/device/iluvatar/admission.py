@@ -59,7 +59,9 @@ class IluvatarAdmission:
     def __init__(self, chip: IluvatarChipConfig) -> None:
         self.chip = chip
 
-    def validate_container(self, container: Mapping[str, Any]) -> str | None:
+    def validate_container(
+        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> str | None:
         """Refuse (DecodeError) a vMem HAMi cannot hold or write in units, and negative vCore,
         in a container that asks for the chip; None otherwise."""
         if not has_resource(container, self.chip.resource_count_name):
@@ -101,7 +103,9 @@ class IluvatarAdmission:
             why = "must not be negative" if cores < 0 else f"must be at most {INT32_MAX}"
             raise DecodeError(f"{_field(container)} {section}[{name}]", raw, f"{name} {why}")
 
-    def mutate_container(self, container: MutableMapping[str, Any]) -> bool:
+    def mutate_container(
+        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> bool:
         """HAMi v2.10's mutation; True when the chip's count is in the container's limits."""
         chip = self.chip
         if not in_limits(container, chip.resource_count_name):

@@ -52,7 +52,9 @@ class NvidiaAdmission:
     def __init__(self, cfg: NvidiaConfig) -> None:
         self.cfg = cfg
 
-    def validate_container(self, container: Mapping[str, Any]) -> str | None:
+    def validate_container(
+        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> str | None:
         """HAMi's check: ``gpumem-percentage`` outside [0, 100] is an error (answered 500).
 
         Then ours, deliberate differences from HAMi (which drops or clamps such a request and
@@ -131,7 +133,9 @@ class NvidiaAdmission:
         if pct == 100 or (pct is None and not has_mem):
             _set_limit(container, cfg.resource_core_name, "100")
 
-    def mutate_container(self, container: MutableMapping[str, Any]) -> bool:
+    def mutate_container(
+        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> bool:
         """Apply defaults and env as HAMi v2.10 does; True when the container (now) asks for
         NVIDIA GPUs.
 

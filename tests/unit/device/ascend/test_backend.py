@@ -10,6 +10,7 @@ import pytest
 from hami.config.devices import DeviceConfig, parse_device_config
 from hami.device.ascend import AscendBackend, backends
 from hami.device.base import SHARED_LOCK, DeviceBackend
+from tests.support.typecheck import run_mypy
 
 from ._npu import MODELS, backend, configured
 
@@ -33,20 +34,13 @@ _CONFORMANCE = """
 """
 
 
-def test_mypy_accepts_the_backend_and_refuses_a_partial_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_mypy_accepts_the_backend_and_refuses_a_partial_one(tmp_path: Path) -> None:
     """The unused-ignore check makes the negative control bite: if mypy accepted ``Partial``
     the ignore would be reported."""
-    api = pytest.importorskip("mypy.api")
-    monkeypatch.setenv("MYPYPATH", str(Path(__file__).resolve().parents[4] / "src"))
     snippet = tmp_path / "conformance.py"
     snippet.write_text(textwrap.dedent(_CONFORMANCE), "utf-8")
-    out, err, status = api.run([
-        "--strict", "--warn-unused-ignores", "--no-incremental", "--follow-imports=silent",
-        "--cache-dir", str(tmp_path / "cache"), "--config-file", "", str(snippet),
-    ])  # fmt: skip
-    assert status == 0, out + err
+    out, status = run_mypy(snippet, tmp_path / "cache", "--warn-unused-ignores")
+    assert status == 0, out
 
 
 def test_one_backend_per_chart_model_in_config_order() -> None:

@@ -6,11 +6,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from mypy import api as mypy_api
 
 from hami.config.devices import DeviceConfig, parse_device_config
 from hami.device.base import SHARED_LOCK, DeviceBackend
 from hami.device.iluvatar import IluvatarBackend, backends
+from tests.support.typecheck import run_mypy
 
 from ._support import backend, ctr, pod
 
@@ -90,12 +90,8 @@ def test_mypy_accepts_every_backend_as_a_device_backend(
         bad: DeviceBackend = Broken(DeviceConfig().iluvatars[0])
         """)
     )
-    stdout, stderr, status = mypy_api.run([
-        "--strict", "--no-incremental", "--follow-imports=silent",
-        "--cache-dir", str(tmp_path / "cache"), "--config-file", "",
-        "--python-version", "3.11", str(snippet),
-    ])  # fmt: skip
+    stdout, status = run_mypy(snippet, tmp_path / "cache")
     errors = [line for line in stdout.splitlines() if ": error:" in line]
-    assert status == 1, stdout + stderr
+    assert status == 1, stdout
     assert all(":10:" in line or ":6:" in line for line in errors), stdout
     assert any(":10:" in line for line in errors), stdout
