@@ -22,8 +22,8 @@ import yaml
 from hami.api.types import PodSingleDevice
 from hami.cmd.options import option
 from hami.config.devices import ConfigError, load_device_config
-from hami.scheduler.policy import GPU_POLICIES
-from hami.scheduler.simulation import (
+from hami.engine.policy import GPU_POLICIES
+from hami.engine.simulation import (
     InputError,
     SimulationResult,
     lint_nodes,

@@ -6,7 +6,7 @@ cache lacks it (the filter ran on another replica a moment ago) the pod is read 
 Bind then waits its turn for the node lock (``hami.io/mutex.lock``; FIFO per node, at most
 ``--node-lock-retry-timeout``), and under the lock re-validates the pod's devices against the
 node's inventory and the pods already bound there, read fresh from the API
-(:mod:`~hami.scheduler.bindcheck`). The lock is the single point of truth: whatever two replicas
+(:mod:`~hami.engine.bindcheck`). The lock is the single point of truth: whatever two replicas
 decided, no GPU is over-committed. A pod that no longer fits has its decision cleared, so the next
 filter decides again. Finally it creates ``pods/binding`` carrying ``hami.io/bind-phase=allocating``
 and ``hami.io/bind-time`` as Binding annotations, which the apiserver applies to the pod in the
@@ -36,10 +36,10 @@ from hami.api.errors import DecodeError
 from hami.api.extender import BINDING_ARGS_FIELDS, ExtenderBindingResult, binding_result, go_fields
 from hami.config.devices import NvidiaConfig
 from hami.device.nvidia.request import container_requests
+from hami.engine.bindcheck import holds_devices, misfit
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
 from hami.scheduler import events
-from hami.scheduler.bindcheck import holds_devices, misfit
 from hami.scheduler.nodelock import NodeLocker, NodeLockError
 
 log = logging.getLogger(__name__)

@@ -32,19 +32,19 @@ from hami.api.quantity import quantity_to_int
 from hami.api.types import PodSingleDevice
 from hami.config.devices import DeviceConfig
 from hami.device.nvidia.fit import whole_gpu_hint
+from hami.engine.plan import GPU_POLICY_ANNOTATION
+from hami.engine.policy import GPU_POLICIES, NODE_POLICIES
+from hami.engine.state import ClusterState, held_devices, pod_mig_from_annotations
+from hami.engine.usage import MigAllocation
 from hami.k8s import errors
 from hami.k8s.informer import Informer
 from hami.k8s.port import JsonObj, Kind, KubeClient
 from hami.scheduler import events
 from hami.scheduler.bind import Binder
-from hami.scheduler.engine import GPU_POLICY_ANNOTATION
 from hami.scheduler.inflight import InFlightBinds
 from hami.scheduler.metrics import DurationHistogram
 from hami.scheduler.nodelock import NodeLocker
-from hami.scheduler.policy import GPU_POLICIES, NODE_POLICIES
 from hami.scheduler.registration import NodeRegistrar
-from hami.scheduler.state import ClusterState, held_devices, pod_mig_from_annotations
-from hami.scheduler.usage import MigAllocation
 
 log = logging.getLogger(__name__)
 

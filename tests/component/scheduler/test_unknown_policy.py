@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hami.config.devices import DeviceConfig
-from hami.scheduler.engine import GPU_POLICY_ANNOTATION, NODE_POLICY_ANNOTATION, plan_pod
+from hami.engine.plan import GPU_POLICY_ANNOTATION, NODE_POLICY_ANNOTATION, plan_pod
 from tests.component.scheduler.conftest import Harness
 from tests.component.scheduler.objects import container, filter_args, make_pod
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from hami.api.types import PERCENTAGE_UNSET, ContainerRequest, DeviceInfo, PodSingleDevice
 from hami.device.nvidia.fit import MIG_MODE, DeviceUsage, Selection
-from hami.device.nvidia.score import node_score
+from hami.engine.score import node_score
 
 
 @dataclass(frozen=True, slots=True)

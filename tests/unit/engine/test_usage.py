@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hami.api.types import PERCENTAGE_UNSET, ContainerDevice, ContainerRequest, DeviceInfo
-from hami.scheduler.usage import DeviceCharge, NodeUsage, ScoreIndex, pod_charges
+from hami.engine.usage import DeviceCharge, NodeUsage, ScoreIndex, pod_charges
 
 
 def cd(uuid: str, mem: int, cores: int = 0) -> ContainerDevice:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hami.scheduler.bindcheck import holds_devices, misfit
+from hami.engine.bindcheck import holds_devices, misfit
 from tests.component.scheduler.objects import make_node, make_pod
 
 NODE = make_node("n1", gpus=2, mem=16384, split=2)

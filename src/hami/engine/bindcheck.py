@@ -17,8 +17,8 @@ from hami.api.errors import DecodeError
 from hami.api.noderegister import decode_node_devices
 from hami.api.types import DeviceInfo
 from hami.device.nvidia.fit import MIG_MODE
-from hami.scheduler.state import held_devices, pod_mig_from_annotations
-from hami.scheduler.usage import DeviceCharge, MigAllocation, pod_charges
+from hami.engine.state import held_devices, pod_mig_from_annotations
+from hami.engine.usage import DeviceCharge, MigAllocation, pod_charges
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 
@@ -31,8 +31,6 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 def _ref(pod: Mapping[str, Any]) -> str:
     meta = _meta(pod)
     return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
-
-
 
 
 def holds_devices(pod: Mapping[str, Any], node: str, exclude_uid: str, exclude_ref: str) -> bool:

@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 from hami.api.types import DeviceInfo
 from hami.config.devices import DeviceConfig
 from hami.device.nvidia.fit import DeviceUsage
-from hami.device.nvidia.score import device_score
-from hami.scheduler.engine import fit_pod, plan_pod
-from hami.scheduler.policy import order_devices
-from hami.scheduler.state import ClusterState
-from hami.scheduler.usage import NodeUsage
-from tests.unit.scheduler.helpers import ctr
+from hami.engine.fit import fit_pod
+from hami.engine.plan import plan_pod
+from hami.engine.policy import order_devices
+from hami.engine.score import device_score
+from hami.engine.state import ClusterState
+from hami.engine.usage import NodeUsage
+from tests.unit.engine.helpers import ctr
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 UUIDS = tuple(f"GPU-{n}-{i}" for n in range(4) for i in range(4))

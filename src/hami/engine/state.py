@@ -45,10 +45,11 @@ from hami.api.poddevices import decode_pod_devices, encode_pod_devices
 from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
 from hami.device.nvidia.fit import DeviceUsage
-from hami.device.nvidia.score import WeightsError
-from hami.scheduler.engine import NodeFit, PodPlan, fit_pod, plan_pod
-from hami.scheduler.policy import topology
-from hami.scheduler.usage import DeviceCharge, MigAllocation, NodeUsage, ScoreIndex, pod_charges
+from hami.engine.fit import NodeFit, fit_pod
+from hami.engine.plan import PodPlan, plan_pod
+from hami.engine.policy import topology
+from hami.engine.score import WeightsError
+from hami.engine.usage import DeviceCharge, MigAllocation, NodeUsage, ScoreIndex, pod_charges
 
 NODE_UNREGISTERED = "node unregistered"
 REASON_CACHE_PLANS = 32

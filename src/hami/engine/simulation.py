@@ -26,7 +26,7 @@ from hami.api.noderegister import decode_node_devices
 from hami.api.quantity import parse_quantity
 from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
-from hami.scheduler.state import ClusterState, FilterOutcome, GpuSnapshot
+from hami.engine.state import ClusterState, FilterOutcome, GpuSnapshot
 from hami.webhook.mutate import AdmissionContext, mutate_pod
 
 NOT_MANAGED = "asks for no HAMi-managed resource (left to kube-scheduler)"

@@ -1,4 +1,4 @@
-"""Pod-level fit of an NVIDIA pod onto one node (spec §4.4): all containers, in order.
+"""Pod-level fit onto one node (spec §4.4): all containers, in order.
 
 Init containers are each fitted against a fresh copy of the node (they run one after another);
 app containers are fitted sequentially against one shared copy, so later containers see earlier
@@ -7,56 +7,19 @@ ones. A node fits only if every container fits. Pure: nothing here mutates the n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from hami.api.types import ContainerDevices, ContainerRequest, PodSingleDevice
-from hami.config.devices import NvidiaConfig
+from hami.api.types import ContainerDevices, PodSingleDevice
 from hami.device.nvidia.fit import (
     NODE_INSUFFICIENT_DEVICE,
     QuotaRoom,
-    Selection,
     add_usage,
     fit_container,
     format_reasons,
-    selection_from_annotations,
 )
-from hami.device.nvidia.request import container_requests
-from hami.device.nvidia.score import ScoringWeights, parse_weights
-from hami.scheduler.policy import (
-    is_node_policy,
-    mutex,
-    node_prefers_high,
-    order_devices,
-    parse_chain,
-    topology,
-    unknown_gpu_policies,
-)
-from hami.scheduler.usage import MigAllocation, NodeUsage
-
-NODE_POLICY_ANNOTATION = "hami.io/node-scheduler-policy"
-GPU_POLICY_ANNOTATION = "hami.io/gpu-scheduler-policy"
-WEIGHTS_ANNOTATION = "hami.io/device-scoring-weights"
-
-
-@dataclass(frozen=True, slots=True)
-class PodPlan:
-    """Everything about a pod the fit needs, derived once per Filter."""
-
-    requests: tuple[ContainerRequest | None, ...]
-    init_count: int
-    selection: Selection
-    chain: tuple[str, ...]
-    weights: ScoringWeights
-    node_prefers_high: bool
-    ignored: tuple[tuple[str, str], ...] = ()
-    """(annotation, value) of policy names in the pod's annotations that are no policy: the
-    filter goes on with the default, as HAMi does; the service tells the pod in an Event."""
-
-    @property
-    def managed(self) -> bool:
-        return any(r is not None and r.nums > 0 for r in self.requests)
+from hami.engine.plan import PodPlan
+from hami.engine.policy import order_devices, topology
+from hami.engine.usage import MigAllocation, NodeUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,31 +29,6 @@ class NodeFit:
     devices: PodSingleDevice | None
     reason: str = ""
     mig: tuple[MigAllocation, ...] = ()
-
-
-def plan_pod(
-    pod: Mapping[str, Any], cfg: NvidiaConfig, *, node_policy: str, gpu_policy: str
-) -> PodPlan:
-    """Derive requests, filters and policies; raises DecodeError or WeightsError on bad input."""
-    annotations: Mapping[str, str] = (pod.get("metadata") or {}).get("annotations") or {}
-    chain = parse_chain(annotations.get(GPU_POLICY_ANNOTATION) or gpu_policy)
-    spec = pod.get("spec") or {}
-    ignored = [(GPU_POLICY_ANNOTATION, name) for name in
-               unknown_gpu_policies(annotations.get(GPU_POLICY_ANNOTATION) or "")]  # fmt: skip
-    node_value = (annotations.get(NODE_POLICY_ANNOTATION) or "").strip()
-    if node_value and not is_node_policy(node_value):
-        ignored.append((NODE_POLICY_ANNOTATION, node_value))
-    return PodPlan(
-        requests=tuple(container_requests(pod, cfg)),
-        init_count=len(spec.get("initContainers") or []),
-        selection=selection_from_annotations(annotations, mutex=mutex.NAME in chain),
-        chain=chain,
-        weights=parse_weights(annotations.get(WEIGHTS_ANNOTATION)),
-        node_prefers_high=node_prefers_high(
-            annotations.get(NODE_POLICY_ANNOTATION) or node_policy, node_policy
-        ),
-        ignored=tuple(ignored),
-    )
 
 
 def _insufficient(node: NodeUsage, plan: PodPlan) -> bool:
