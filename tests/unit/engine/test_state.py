@@ -527,9 +527,11 @@ def test_pod_devices_from_annotations_round_trip() -> None:
     cs = state()
     cs.upsert_node("n1", gpus("n1", 2))
     out = cs.filter(pod("p", ctr("a", gpu=1, mem=5), ctr("b")), now=NOW)
-    rebuilt = pod_devices_from_annotations({"metadata": {"annotations": out.annotations}})
+    rebuilt = pod_devices_from_annotations(
+        {"metadata": {"annotations": out.annotations}}, cs.registry
+    )
     assert rebuilt == out.devices
-    assert pod_devices_from_annotations({"metadata": {}}) is None
+    assert pod_devices_from_annotations({"metadata": {}}, cs.registry) is None
 
 
 def test_mig_allocations_carry_the_device_plugins_runtime_identity() -> None:
