@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -98,12 +99,12 @@ class DeviceRegistry:
     def inventories(self) -> Mapping[str, NodeInventory]:
         return self.backends
 
-    @property
+    @cached_property
     def summarizers(self) -> Mapping[str, FitSummarizer]:
         """Backends with the optional pruning summary role."""
         return {cw: b for cw, b in self.backends.items() if isinstance(b, FitSummarizer)}
 
-    @property
+    @cached_property
     def managed_resources(self) -> tuple[str, ...]:
         """Every resource name any vendor manages (for the extender's managedResources), in cw
         order, duplicates dropped."""
@@ -112,7 +113,7 @@ class DeviceRegistry:
             names.update(dict.fromkeys(backend.resource_names))
         return tuple(names)
 
-    @property
+    @cached_property
     def allocated_annotations(self) -> Mapping[str, str]:
         """cw -> the pod annotation usage is rebuilt from (``<...>-devices-allocated``)."""
         return {cw: b.allocated_annotation for cw, b in self.backends.items()}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from hami.api.types import ContainerDevices, PodSingleDevice
 from hami.device.base import (
     NODE_INSUFFICIENT_DEVICE,
+    Chooser,
     DeviceFitter,
     DeviceUsage,
     FitContext,
@@ -46,13 +47,16 @@ class NodeFit:
     mig: tuple[MigAllocation, ...] = ()
 
 
-def insufficient(node: NodeUsage, plan: PodPlan) -> bool:
-    """A vendor's largest request wants more devices than the node has of it."""
-    vendors = node.vendors
-    for cw, nums in plan.need:
-        if nums > len(vendors.get(cw, ())) and cw not in node.partitioned:
-            return True
-    return False
+def _context(
+    node: NodeUsage, plan: PodPlan, choose: Chooser | None, room: QuotaRoom | None
+) -> FitContext:
+    return FitContext(
+        cordoned=node.cordoned,
+        quota=room,
+        choose=choose,
+        node_annotations=node.annotations,
+        mutex=plan.mutex,
+    )
 
 
 def fit_pod(
@@ -68,9 +72,10 @@ def fit_pod(
     ``reason_only`` skips the policy ordering: for a node already known not to fit, only the
     per-reason counts matter and they do not depend on the order.
     """
-    if insufficient(node, plan):
-        return NodeFit(None, NODE_INSUFFICIENT_DEVICE)
     vendors = node.vendors
+    for cw, nums in plan.need:  # a vendor's largest request wants more devices than are here
+        if nums > len(vendors.get(cw, ())) and cw not in node.partitioned:
+            return NodeFit(None, NODE_INSUFFICIENT_DEVICE)
     rooms = {cw: QuotaRoom(mem, cores) for cw, mem, cores in quota} if quota else {}
     init_count = plan.init_count
     apps = plan.app_count
@@ -81,9 +86,11 @@ def fit_pod(
         by_id = {cw: {d.id: d for d in devs} for cw, devs in shared.items()}
     choose = topology.chooser(node.pair_scores) if plan.topology else None
     selections = dict(plan.selections)
-    out: dict[str, list[ContainerDevices]] = {cw: [] for cw in selections}
+    out: dict[str, list[ContainerDevices]] = {}
+    for cw in selections:
+        out[cw] = []
     mig: list[MigAllocation] = []
-    contexts: dict[str, FitContext] = {}  # per vendor, for app containers (and quota-free inits)
+    contexts: dict[str, FitContext] = {}  # per vendor: shared by the containers that share a room
     for i, ask in enumerate(plan.requests):
         got: dict[str, ContainerDevices] = {}
         is_init = i < init_count
@@ -96,19 +103,12 @@ def fit_pod(
                 else order_devices(devs, plan.chain, weights=plan.weights, numa_bind=plan.numa_bind)
             )
             room = rooms.get(cw)
-            ctx = contexts.get(cw)
-            if ctx is None or (room is not None and is_init):
-                if room is not None and is_init:
-                    room = QuotaRoom(room.mem, room.cores)
-                ctx = FitContext(
-                    cordoned=node.cordoned,
-                    quota=room,
-                    choose=choose,
-                    node_annotations=node.annotations,
-                    mutex=plan.mutex,
+            if room is not None and is_init:  # each init container: a fresh copy of the room
+                ctx = _context(node, plan, choose, QuotaRoom(room.mem, room.cores))
+            else:
+                ctx = contexts.get(cw) or contexts.setdefault(
+                    cw, _context(node, plan, choose, room)
                 )
-                if not (room is not None and is_init):
-                    contexts[cw] = ctx
             res = fitters[cw].fit_container(ordered, req, selections[cw], ctx)
             if res.devices is None:
                 total = res.denominator if res.denominator is not None else len(vendors[cw])
@@ -122,4 +122,7 @@ def fit_pod(
             got[cw] = res.devices
         for cw, per_container in out.items():
             per_container.append(got.get(cw, ()))
-    return NodeFit({cw: tuple(c) for cw, c in out.items()}, "", tuple(mig))
+    devices: dict[str, PodSingleDevice] = {}
+    for cw, per_container in out.items():
+        devices[cw] = tuple(per_container)
+    return NodeFit(devices, "", tuple(mig))

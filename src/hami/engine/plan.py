@@ -53,6 +53,8 @@ class PodPlan:
     """App containers that ask for something (more than one: they share a working copy)."""
     need: tuple[tuple[str, int], ...] = ()
     """(cw, the most devices one container asks of it), for the device-count pre-check."""
+    checks: tuple[tuple[ContainerRequest, Hashable], ...] = ()
+    """(request, its vendor's selection) of every container, for the pruning summaries."""
     ignored: tuple[tuple[str, str], ...] = ()
     """(annotation, value) of policy names in the pod's annotations that are no policy: the
     filter goes on with the default, as HAMi does; the service tells the pod in an Event."""
@@ -100,19 +102,22 @@ def plan_pod(
     node_value = (annotations.get(NODE_POLICY_ANNOTATION) or "").strip()
     if node_value and not is_node_policy(node_value):
         ignored.append((NODE_POLICY_ANNOTATION, node_value))
-    asked: list[tuple[str, list[ContainerRequest | None]]] = []
+    asked: list[list[ContainerRequest | None]] = []
     selections: list[tuple[str, Hashable]] = []
+    need: list[tuple[str, int]] = []
     for cw, backend in registry.backends.items():
         reqs = backend.container_requests(pod)
-        if any(r is not None and r.nums > 0 for r in reqs):
-            asked.append((cw, reqs))
+        most = max((r.nums for r in reqs if r is not None), default=0)
+        if most > 0:
+            asked.append(reqs)
             selections.append((cw, backend.pod_selection(annotations)))
+            need.append((cw, most))
     requests: tuple[ContainerAsk, ...]
     if len(asked) == 1:  # the common case: one vendor
-        requests = tuple((r,) if r is not None and r.nums > 0 else () for r in asked[0][1])
+        requests = tuple((r,) if r is not None and r.nums > 0 else () for r in asked[0])
     else:
         per_container: list[list[ContainerRequest]] = []
-        for _, reqs in asked:
+        for reqs in asked:
             for i, r in enumerate(reqs):
                 while len(per_container) <= i:
                     per_container.append([])
@@ -120,6 +125,7 @@ def plan_pod(
                     per_container[i].append(r)
         requests = tuple(tuple(c) for c in per_container)
     init_count = len(spec.get("initContainers") or [])
+    chosen = dict(selections)
     return PodPlan(
         requests=requests,
         init_count=init_count,
@@ -131,9 +137,7 @@ def plan_pod(
         ),
         numa_bind=annotations.get(NUMA_BIND, "").strip() in GO_TRUE,
         app_count=sum(1 for c in requests[init_count:] if c),
-        need=tuple(
-            (cw, max(r.nums for ask in requests for r in ask if r.type == cw))
-            for cw, _ in selections
-        ),
+        need=tuple(need),
+        checks=tuple((r, chosen[r.type]) for ask in requests for r in ask),
         ignored=tuple(ignored),
     )

@@ -182,6 +182,7 @@ class ClusterState:
         self.registry = devices
         self._backends = devices.backends
         self._summarizers = devices.summarizers
+        self._scoring = frozenset(cw for cw, b in devices.backends.items() if b.scores_nodes)
         self._node_policy = node_policy
         self._gpu_policy = gpu_policy
         self._nodes: dict[str, NodeUsage] = {}
@@ -387,7 +388,7 @@ class ClusterState:
         now: datetime,
         avoid: Container[str] = (),
     ) -> FilterOutcome:
-        checks = [(r, plan.selection(r.type)) for ask in plan.requests for r in ask]
+        checks = plan.checks
         mutex = plan.mutex
         quota = self._quota_room(namespace, plan)
         nodes = self._nodes
@@ -397,7 +398,7 @@ class ClusterState:
             cand = candidates
         else:
             cand = set(candidates)
-        scoring = [cw for cw in plan.vendors if fitters[cw].scores_nodes]
+        scoring = [cw for cw, _ in plan.selections if cw in self._scoring] if self._scoring else []
         failed: dict[str, str] = {}
         pruned: list[str] = []
         busy: list[str] = []  # busy nodes that may fit, best first: fitted only if no free one fits
@@ -495,11 +496,10 @@ class ClusterState:
         the vendors the pod got devices of (cw order), then the MIG allocations if any."""
         assert fit.devices is not None
         annotations = {VGPU_NODE: name, VGPU_TIME: str(int(now.timestamp()))}
-        for cw, devices in fit.devices.items():
+        for cw, selection in plan.selections:
+            devices = fit.devices[cw]
             if any(devices):
-                annotations.update(
-                    self._backends[cw].pod_annotations(devices, plan.selection(cw), now=now)
-                )
+                annotations.update(self._backends[cw].pod_annotations(devices, selection, now=now))
         if fit.mig:
             annotations[MIG_ALLOCATIONS] = encode_mig_allocations(fit.mig)
         return FilterOutcome(

@@ -112,7 +112,12 @@ class NodeUsage:
             cw for cw, devs in self.vendors.items() if any(d.mode == MIG_MODE for d in devs)
         )
         """Vendors with a partitioned (MIG) device here: no device-count pre-check, no pruning."""
-        self.summarizers = {cw: s for cw, s in (summarizers or {}).items() if cw in self.vendors}
+        self.summarizers = {
+            cw: s
+            for cw, s in (summarizers or {}).items()
+            if cw in self.vendors and cw not in self.partitioned
+        }
+        """The vendors summarized here (not those with a partitioned device)."""
         self.summaries: dict[str, DeviceSummary] = {}
         self.score = 0.0
         self._totals = [0, 0, 0, 0, 0, 0]
@@ -168,11 +173,9 @@ class NodeUsage:
         self.version += 1
         self.score = node_score(*self._totals)
         cordoned = self.cordoned
-        self.summaries = {
-            cw: s.summarize(self.vendors[cw], cordoned)
-            for cw, s in self.summarizers.items()
-            if cw not in self.partitioned
-        }
+        summaries = self.summaries
+        for cw, summarizer in self.summarizers.items():
+            summaries[cw] = summarizer.summarize(self.vendors[cw], cordoned)
 
     def may_fit(self, req: ContainerRequest, sel: Any = None, mutex: bool = False) -> bool:
         """Cheap necessary condition for one container of vendor ``req.type``; False means the

@@ -116,9 +116,9 @@ class NvidiaBackend(NvidiaAdmission):
     def score_node(self, devices: Sequence[DeviceUsage], picked: PodSingleDevice) -> float:
         return 0.0
 
-    def summarize(self, devices: Sequence[DeviceUsage], cordoned: frozenset[str]) -> NvidiaSummary:
-        """The pruning summary (:class:`~hami.device.base.FitSummarizer`)."""
-        return NvidiaSummary(devices, cordoned)
+    summarize = NvidiaSummary
+    """The pruning summary (:class:`~hami.device.base.FitSummarizer`): the class itself, called
+    as ``summarize(devices, cordoned)`` (one call less on every usage change)."""
 
     # --- allocation, lock, quota, hints ---------------------------------------------------
     def pod_annotations(
