@@ -107,7 +107,10 @@ def plan_pod(
     need: list[tuple[str, int]] = []
     for cw, backend in registry.backends.items():
         reqs = backend.container_requests(pod)
-        most = max((r.nums for r in reqs if r is not None), default=0)
+        most = 0
+        for r in reqs:
+            if r is not None and r.nums > most:
+                most = r.nums
         if most > 0:
             asked.append(reqs)
             selections.append((cw, backend.pod_selection(annotations)))
