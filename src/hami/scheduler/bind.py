@@ -6,7 +6,7 @@ cache lacks it (the filter ran on another replica a moment ago) the pod is read 
 Bind then waits its turn for the node lock (``hami.io/mutex.lock``; FIFO per node, at most
 ``--node-lock-retry-timeout``), and under the lock re-validates the pod's devices against the
 node's inventory and the pods already bound there, read fresh from the API
-(:mod:`~hami.scheduler.bindcheck`). The lock is the single point of truth: whatever two replicas
+(:mod:`~hami.engine.bindcheck`). The lock is the single point of truth: whatever two replicas
 decided, no GPU is over-committed. A pod that no longer fits has its decision cleared, so the next
 filter decides again. Finally it creates ``pods/binding`` carrying ``hami.io/bind-phase=allocating``
 and ``hami.io/bind-time`` as Binding annotations, which the apiserver applies to the pod in the
@@ -34,12 +34,11 @@ from hami.api.annotations import (
 )
 from hami.api.errors import DecodeError
 from hami.api.extender import BINDING_ARGS_FIELDS, ExtenderBindingResult, binding_result, go_fields
-from hami.config.devices import NvidiaConfig
-from hami.device.nvidia.request import container_requests
+from hami.device.registry import DeviceRegistry
+from hami.engine.bindcheck import holds_devices, misfit
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
 from hami.scheduler import events
-from hami.scheduler.bindcheck import holds_devices, misfit
 from hami.scheduler.nodelock import NodeLocker, NodeLockError
 
 log = logging.getLogger(__name__)
@@ -71,12 +70,16 @@ def _placed(pod: Mapping[str, Any]) -> str:
     return str((_meta(pod).get("annotations") or {}).get(VGPU_NODE) or "")
 
 
-def asks_for_devices(pod: Mapping[str, Any], nvidia: NvidiaConfig | None) -> bool:
+def asks_for_devices(pod: Mapping[str, Any], registry: DeviceRegistry | None) -> bool:
     """Whether ``pod`` asks for a device we schedule (unreadable requests count as asking)."""
-    if nvidia is None:
+    if registry is None:
         return True
     try:
-        return any(r is not None and r.nums > 0 for r in container_requests(pod, nvidia))
+        return any(
+            r is not None and r.nums > 0
+            for parser in registry.parsers.values()
+            for r in parser.container_requests(pod)
+        )
     except DecodeError:
         return True
 
@@ -94,7 +97,7 @@ class Binder:
         cached_node: Callable[[str], JsonObj | None],
         clock: Callable[[], datetime],
         forget: Callable[[str], None] = lambda uid: None,
-        nvidia: NvidiaConfig | None = None,
+        registry: DeviceRegistry,
         lock_retry_timeout_s: float = 28.0,
     ) -> None:
         self.client = client
@@ -103,7 +106,7 @@ class Binder:
         self._cached_pod = cached_pod
         self._cached_node = cached_node
         self._forget = forget
-        self._nvidia = nvidia
+        self._registry = registry
         self.clock = clock
         self.lock_retry_timeout_s = lock_retry_timeout_s
         self.stats = BindStats()
@@ -131,7 +134,7 @@ class Binder:
         if uid and _meta(pod).get("uid") != uid:
             return self._failed(pod, ref, node, f"uid {uid} does not match the pod", started)
         placed = _placed(pod)
-        if not placed and not asks_for_devices(pod, self._nvidia):
+        if not placed and not asks_for_devices(pod, self._registry):
             return await self._bind_plain(pod, ns, name, uid, node, started)
         if placed != node:
             why = (f"the last filter placed it on node {placed}" if placed else
@@ -150,7 +153,8 @@ class Binder:
             if not fresh:  # the decision this replica cached may be older than the API's
                 pod = await self.client.get_pod(ns, name)
             on_node = await self.client.list_pods(field_selector=f"spec.nodeName={node}")
-            stale = misfit(pod, locked, [p for p in on_node if holds_devices(p, node, uid, ref)])
+            bound = [p for p in on_node if holds_devices(p, node, uid, ref)]
+            stale = misfit(pod, locked, bound, self._registry)
             if stale is not None:
                 await self.locker.release(node, ns, name)
                 if _placed(pod) == node:  # a newer decision for another node stays

@@ -24,10 +24,10 @@ from hami.api.noderegister import decode_node_devices
 from hami.api.quantity import quantity_to_int
 from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
+from hami.engine.state import ClusterState
+from hami.engine.usage import MigAllocation
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
-from hami.scheduler.state import ClusterState
-from hami.scheduler.usage import MigAllocation
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ import uvicorn
 
 from hami.api.annotations import SCHEDULER_ROLE, SCHEDULER_ROLE_FOLLOWER, SCHEDULER_ROLE_LEADER
 from hami.config.devices import DeviceConfig, load_device_config
+from hami.engine.state import ClusterState
 from hami.k8s import errors
 from hami.k8s.port import KubeClient
 from hami.scheduler import debug
@@ -36,7 +37,6 @@ from hami.scheduler.ratelimit import from_settings
 from hami.scheduler.registration import NodeRegistrar
 from hami.scheduler.service import SchedulerService
 from hami.scheduler.settings import SchedulerSettings, parse_bind
-from hami.scheduler.state import ClusterState
 from hami.scheduler.throttled import throttle
 from hami.webhook.mutate import AdmissionContext, review
 

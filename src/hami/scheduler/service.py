@@ -31,20 +31,19 @@ from hami.api.extender import (
 from hami.api.quantity import quantity_to_int
 from hami.api.types import PodSingleDevice
 from hami.config.devices import DeviceConfig
-from hami.device.nvidia.fit import whole_gpu_hint
+from hami.engine.plan import GPU_POLICY_ANNOTATION
+from hami.engine.policy import GPU_POLICIES, NODE_POLICIES
+from hami.engine.state import ClusterState, held_devices, pod_mig_from_annotations
+from hami.engine.usage import MigAllocation
 from hami.k8s import errors
 from hami.k8s.informer import Informer
 from hami.k8s.port import JsonObj, Kind, KubeClient
 from hami.scheduler import events
 from hami.scheduler.bind import Binder
-from hami.scheduler.engine import GPU_POLICY_ANNOTATION
 from hami.scheduler.inflight import InFlightBinds
 from hami.scheduler.metrics import DurationHistogram
 from hami.scheduler.nodelock import NodeLocker
-from hami.scheduler.policy import GPU_POLICIES, NODE_POLICIES
 from hami.scheduler.registration import NodeRegistrar
-from hami.scheduler.state import ClusterState, held_devices, pod_mig_from_annotations
-from hami.scheduler.usage import MigAllocation
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +155,7 @@ class SchedulerService:
             cached_node=self.node_informer.get,
             clock=clock,
             forget=self._forget,
-            nvidia=device_config.nvidia,
+            registry=state.registry,
             lock_retry_timeout_s=lock_retry_timeout_s,
         )
 
@@ -203,7 +202,7 @@ class SchedulerService:
         if not node:
             return  # not (yet) scheduled by us: keep any in-flight reservation
         try:
-            held = held_devices(obj)
+            held = held_devices(obj, self.state.registry)
             mig = pod_mig_from_annotations(obj)
         except DecodeError as exc:
             log.warning("pod %s/%s: ignoring garbage annotation: %s", meta.get("namespace"),
@@ -321,7 +320,7 @@ class SchedulerService:
             return filter_result(error=f"pod {ref}: {outcome.error}")
         if outcome.node is None:
             self.stats.filter_failed += 1
-            hint = whole_gpu_hint(pod, self.config.nvidia)
+            hint = self.state.registry.pending_hint(pod)
             _log_unschedulable(ref, outcome.failed_nodes, hint)
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED,
                                  _failed_message(ref, outcome.failed_nodes, hint))  # fmt: skip

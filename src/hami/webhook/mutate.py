@@ -19,9 +19,9 @@ from typing import Any
 from hami.api.admission import API_VERSION, KIND, PATCH_TYPE_JSON, JsonPatchOp
 from hami.api.annotations import WEBHOOK_IGNORE_LABEL, WEBHOOK_IGNORE_VALUE
 from hami.api.errors import DecodeError
-from hami.api.podshape import check_pod_shape
+from hami.api.podshape import check_pod_shape, pod_ref
 from hami.config.devices import DeviceConfig
-from hami.device.nvidia.request import pod_containers, pod_ref
+from hami.device.common import pod_containers
 from hami.device.registry import DeviceRegistry
 from hami.webhook.jsonpatch import diff
 
