@@ -11,6 +11,13 @@ Binds for one node wait their turn here (FIFO per node, bounded by ``wait_s``) i
 on contention: the head of the queue retries when the node informer shows the node changed
 (:meth:`NodeLocker.on_node_event`) and at least every ``poll_s``. :meth:`NodeLocker.busy` reports
 a queued bind so the filter can prefer other nodes.
+
+A vendor may use its own lock in "bare-time" style (Cambricon's ``cambricon.com/dsmlu.lock``,
+vendors §2.7): :meth:`NodeLocker.acquire_bare` writes a bare RFC3339 time with a merge patch (no
+resourceVersion, as HAMi), refuses at once while the value is younger than 2 minutes
+(``node <n> has been locked within 2 minutes``; not contention, so no waiting) and replaces an
+older or unreadable one; :meth:`NodeLocker.release_bare` deletes it whoever wrote it (the vendor's
+device plugin clears it itself after Allocate).
 """
 
 from __future__ import annotations
@@ -25,7 +32,14 @@ from datetime import UTC, datetime, timedelta
 
 from hami.api.annotations import NODE_LOCK
 from hami.api.errors import DecodeError
-from hami.api.nodelock import format_lock, is_expired, parse_lock, stale_owner
+from hami.api.nodelock import (
+    bare_lock_held,
+    format_lock,
+    format_rfc3339,
+    is_expired,
+    parse_lock,
+    stale_owner,
+)
 from hami.k8s import errors
 from hami.k8s.informer import Backoff
 from hami.k8s.port import JsonObj, KubeClient
@@ -355,3 +369,67 @@ class NodeLocker:
         if lock.namespace is None:
             return True
         return lock.owned_by(namespace, name) or is_expired(lock, self.clock(), self.timeout)
+
+    # -- "bare-time" locks (a vendor's own, e.g. Cambricon's) ------------------------------------
+    async def acquire_bare(self, node: str, annotation: str) -> JsonObj:
+        """Set ``annotation`` on ``node`` to the current time and return the patched node, or
+        raise :class:`NodeLockError` when it holds a time younger than 2 minutes. The value is
+        judged on a fresh read; server errors and conflicts are retried with backoff."""
+        async with self._mutex(node):
+            last: Exception | None = None
+            for attempt in range(self.retries):
+                try:
+                    obj = await self.client.get_node(node)
+                    now = self.clock()
+                    current = ((obj.get("metadata") or {}).get("annotations") or {}).get(annotation)
+                    if current and self._bare_held(node, annotation, current, now):
+                        self.stats.failures += 1
+                        raise NodeLockError(f"node {node} has been locked within 2 minutes")
+                    patched = await self.client.patch_node_metadata(
+                        node, annotations={annotation: format_rfc3339(now)}
+                    )
+                    self.stats.acquired += 1
+                    return patched
+                except errors.NotFound as exc:
+                    self.stats.failures += 1
+                    raise NodeLockError(f"node {node} not found") from exc
+                except errors.ApiError as exc:
+                    if not errors.is_retryable(exc):
+                        self.stats.failures += 1
+                        raise NodeLockError(f"node {node}: {annotation} failed: {exc}") from exc
+                    last = exc
+                await asyncio.sleep(self.backoff.delay(attempt))
+            self.stats.failures += 1
+            raise NodeLockError(
+                f"node {node}: {annotation} failed after {self.retries} tries: {last}"
+            )
+
+    def _bare_held(self, node: str, annotation: str, current: str, now: datetime) -> bool:
+        """Whether a bare-time value still holds; an older or unreadable one is replaced."""
+        try:
+            held = bare_lock_held(current, now, annotation)
+        except DecodeError as exc:
+            log.warning("node %s: unreadable %s %r replaced: %s", node, annotation, current, exc)
+            held = False
+        if not held:
+            self.stats.stolen += 1
+        return held
+
+    async def release_bare(self, node: str, annotation: str) -> bool:
+        """Delete ``annotation`` from ``node`` whoever set it. Returns whether the patch went
+        through; errors are logged, never raised."""
+        async with self._mutex(node):
+            for attempt in range(self.retries):
+                try:
+                    await self.client.patch_node_metadata(node, annotations={annotation: None})
+                    self.stats.released += 1
+                    return True
+                except errors.NotFound:
+                    return False
+                except errors.ApiError as exc:
+                    if not errors.is_retryable(exc):
+                        log.warning("node %s: releasing %s: %s", node, annotation, exc)
+                        return False
+                await asyncio.sleep(self.backoff.delay(attempt))
+            log.warning("node %s: could not release %s", node, annotation)
+            return False
