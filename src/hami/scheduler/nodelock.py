@@ -168,9 +168,10 @@ class NodeLocker:
         cached: JsonObj | None = None,
         wait_s: float = 0.0,
         refresh: Callable[[str], JsonObj | None] | None = None,
+        annotation: str = NODE_LOCK,
     ) -> JsonObj:
         """Lock ``node`` for pod ``namespace/name`` and return the node as locked, or raise
-        :class:`NodeLockError`.
+        :class:`NodeLockError`. ``annotation`` is the owner-style lock (the shared one).
 
         While another pod holds the lock, wait in this node's FIFO queue for up to ``wait_s``
         seconds (0: fail at once on contention). ``cached`` (the node as an informer last saw
@@ -193,7 +194,7 @@ class NodeLocker:
                 ) from None
             try:
                 return await self._acquire_in_turn(node, namespace, name, cached, deadline,
-                                                   refresh)  # fmt: skip
+                                                   refresh, annotation)  # fmt: skip
             finally:
                 turn.release()
         finally:
@@ -210,6 +211,7 @@ class NodeLocker:
         cached: JsonObj | None,
         deadline: float,
         refresh: Callable[[str], JsonObj | None] | None,
+        annotation: str = NODE_LOCK,
     ) -> JsonObj:
         """Head of the node's queue: try, and on contention wait for a node event or poll."""
         waited = False
@@ -217,7 +219,7 @@ class NodeLocker:
             wake = self._wakes.setdefault(node, asyncio.Event())
             wake.clear()  # node events from now on wake us
             try:
-                return await self._acquire_now(node, namespace, name, cached)
+                return await self._acquire_now(node, namespace, name, cached, annotation)
             except NodeLockError as exc:
                 left = deadline - time.monotonic()
                 if not exc.contention or left <= 0:
@@ -232,7 +234,12 @@ class NodeLocker:
             cached = refresh(node) if refresh is not None else None
 
     async def _acquire_now(
-        self, node: str, namespace: str, name: str, cached: JsonObj | None
+        self,
+        node: str,
+        namespace: str,
+        name: str,
+        cached: JsonObj | None,
+        annotation: str = NODE_LOCK,
     ) -> JsonObj:
         """One try (with retries of conflicts and server errors); raises on contention."""
         async with self._mutex(node):
@@ -242,7 +249,7 @@ class NodeLocker:
                 use, cached = cached, None
                 try:
                     obj = use if use is not None else await self.client.get_node(node)
-                    locked = await self._try_acquire(node, namespace, name, obj)
+                    locked = await self._try_acquire(node, namespace, name, obj, annotation)
                     self.stats.acquired += 1
                     return locked
                 except errors.Conflict as exc:
@@ -270,9 +277,11 @@ class NodeLocker:
                 f"after {self.retries} tries: {last}"
             )
 
-    async def _try_acquire(self, node: str, namespace: str, name: str, obj: JsonObj) -> JsonObj:
+    async def _try_acquire(
+        self, node: str, namespace: str, name: str, obj: JsonObj, annotation: str = NODE_LOCK
+    ) -> JsonObj:
         meta = obj.get("metadata") or {}
-        current = (meta.get("annotations") or {}).get(NODE_LOCK)
+        current = (meta.get("annotations") or {}).get(annotation)
         now = self.clock()
         if current:
             verdict = await self._judge(node, current, namespace, name, now)
@@ -282,7 +291,7 @@ class NodeLocker:
         try:
             patched = await self.client.patch_node_metadata(
                 node,
-                annotations={NODE_LOCK: format_lock(now, namespace, name)},
+                annotations={annotation: format_lock(now, namespace, name)},
                 resource_version=str(meta.get("resourceVersion", "")) or None,
             )
         finally:
@@ -328,7 +337,9 @@ class NodeLocker:
             contention=True,
         )
 
-    async def release(self, node: str, namespace: str, name: str) -> bool:
+    async def release(
+        self, node: str, namespace: str, name: str, *, annotation: str = NODE_LOCK
+    ) -> bool:
         """Remove the lock if pod ``namespace/name`` holds it (or it is legacy/expired/garbage).
         Returns whether a lock was removed; errors are logged, never raised."""
         async with self._mutex(node):
@@ -336,12 +347,12 @@ class NodeLocker:
                 try:
                     obj = await self.client.get_node(node)
                     meta = obj.get("metadata") or {}
-                    current = (meta.get("annotations") or {}).get(NODE_LOCK)
+                    current = (meta.get("annotations") or {}).get(annotation)
                     if not current or not self._releasable(current, namespace, name):
                         return False
                     await self.client.patch_node_metadata(
                         node,
-                        annotations={NODE_LOCK: None},
+                        annotations={annotation: None},
                         resource_version=str(meta.get("resourceVersion", "")) or None,
                     )
                     self.stats.released += 1

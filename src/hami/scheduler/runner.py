@@ -38,6 +38,7 @@ from hami.scheduler.service import SchedulerService
 from hami.scheduler.settings import SchedulerSettings, parse_bind
 from hami.scheduler.state import ClusterState
 from hami.scheduler.throttled import throttle
+from hami.webhook.backends import device_backends
 from hami.webhook.mutate import AdmissionContext, review
 
 log = logging.getLogger(__name__)
@@ -112,18 +113,15 @@ class SchedulerRunner:
         client = throttle(client, from_settings(settings.kube_qps, settings.kube_burst))
         self.client = client
         self.config = device_config or load_device_config(settings.device_config_file)
-        self.identity = identity or settings.pod_name or f"{socket.gethostname()}-{os.getpid()}"
-        self.state = ClusterState(
+        self.backends = device_backends(
             self.config,
-            node_policy=settings.node_scheduler_policy,
-            gpu_policy=settings.gpu_scheduler_policy,
+            enable_ascend=settings.enable_ascend,
+            enable_iluvatar=settings.enable_iluvatar,
         )
+        self.identity = identity or settings.pod_name or f"{socket.gethostname()}-{os.getpid()}"
+        self.state = self.new_state()
         self.registrar = NodeRegistrar(
-            client,
-            self.state,
-            self.config,
-            node_policy=settings.node_scheduler_policy,
-            gpu_policy=settings.gpu_scheduler_policy,
+            client, self.state, self.config, backends=self.backends, new_state=self.new_state
         )
         self.locker = NodeLocker(client, timeout=timedelta(seconds=settings.node_lock_timeout))
         self.service = SchedulerService(
@@ -138,6 +136,7 @@ class SchedulerRunner:
             node_label_selector=settings.node_label_selector,
             sync_timeout_s=settings.kube_timeout,
             lock_retry_timeout_s=settings.node_lock_retry_timeout,
+            backends=self.backends,
         )
         self.elector: LeaderElector | None = None
         if settings.leader_elect:
@@ -158,6 +157,7 @@ class SchedulerRunner:
             force_overwrite_default_scheduler=settings.force_overwrite_default_scheduler,
             quota_check=self.service.quota_check,
             namespace_lookup=self.namespaces.get,
+            backends=self.backends,
         )
         self.service.namespace_informer.add_handler(self.namespaces.on_event)
         self.app = build_app(
@@ -168,6 +168,14 @@ class SchedulerRunner:
         )
         self.metrics_registry = build_registry(self.service, legacy=settings.legacy_metrics)
         self.servers: list[_Server] = []
+
+    def new_state(self) -> ClusterState:
+        """An empty engine state with this scheduler's devices and policies."""
+        return ClusterState(
+            self.config,
+            node_policy=self.settings.node_scheduler_policy,
+            gpu_policy=self.settings.gpu_scheduler_policy,
+        )
 
     def is_leader(self) -> bool:
         return self.elector.is_leader if self.elector is not None else True
@@ -217,7 +225,8 @@ class SchedulerRunner:
             detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise ServeError(
                 f"{what} on {bind}: cannot load TLS certificate {cert} and key {key}: {detail}"
-                if kwargs else f"{what} on {bind}: {detail}"
+                if kwargs
+                else f"{what} on {bind}: {detail}"
             ) from None
         return _Server(config, what, bind)
 
