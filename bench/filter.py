@@ -23,7 +23,7 @@ from typing import Any
 
 from hami.api.types import ContainerDevice, DeviceInfo
 from hami.config.devices import DeviceConfig
-from hami.scheduler.state import ClusterState
+from hami.engine.state import ClusterState
 
 MODELS = (
     ("NVIDIA A100-SXM4-40GB", 40960),

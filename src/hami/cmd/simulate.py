@@ -1,8 +1,10 @@
 """``hami simulate``: schedule pods onto a cluster described in YAML, offline, no GPU needed.
 
-Reads v1 Node objects (devices from their ``hami.io/node-nvidia-register`` annotation) and v1
-Pod manifests, passes each pod through the admission mutation and the scheduler's Filter in
-file order, and prints where each pod lands (or why it stays Pending) plus per-GPU usage.
+Reads v1 Node objects (devices through every enabled vendor's inventory, e.g. the
+``hami.io/node-nvidia-register`` annotation; one node may carry several vendors) and v1 Pod
+manifests, passes each pod through the admission mutation and the scheduler's Filter in file
+order, and prints where each pod lands (or why it stays Pending) plus per-device usage. A
+cluster with devices of several vendors gets a VENDOR column and a usage table per vendor.
 Without ``--nodes``/``--pods`` it runs the bundled example in :mod:`hami.examples`.
 Bad input files print one ``Error:`` line naming the file and object and exit with code 2;
 suspicious input prints ``Warning:`` lines on stderr (JSON on stdout stays clean). YAML is parsed
@@ -22,8 +24,9 @@ import yaml
 from hami.api.types import PodSingleDevice
 from hami.cmd.options import option
 from hami.config.devices import ConfigError, load_device_config
-from hami.scheduler.policy import GPU_POLICIES
-from hami.scheduler.simulation import (
+from hami.device.registry import DeviceRegistry
+from hami.engine.policy import GPU_POLICIES
+from hami.engine.simulation import (
     InputError,
     SimulationResult,
     lint_nodes,
@@ -82,8 +85,21 @@ def _pct(used: int, total: int) -> str:
     return f"{100 * used / total:.0f}%" if total else "-"
 
 
+def _usage_text(u: dict[str, Any]) -> str:
+    mem, cores, slots = u["memory"], u["cores"], u["slots"]
+    return (
+        f"memory {mem['used']}/{mem['total']} MiB ({_pct(mem['used'], mem['total'])}); "
+        f"cores {cores['used']}/{cores['total']} ({_pct(cores['used'], cores['total'])}); "
+        f"slots {slots['used']}/{slots['total']}"
+    )
+
+
 def render_table(res: SimulationResult) -> str:
-    """Human-readable report: pods, GPUs, cluster totals."""
+    """Human-readable report: pods, devices, cluster totals.
+
+    A one-vendor cluster prints one GPUS table and one TOTAL line. A mixed cluster prints a
+    DEVICES table with a VENDOR column (vendors in cw order) and one TOTAL line per vendor.
+    """
     lines = ["PODS", f"{'NAMESPACE/NAME':<32} {'NODE':<14} DEVICES (uuid MiB cores) / REASON"]
     for p in res.pods:
         where = p.node or "-"
@@ -92,26 +108,32 @@ def render_table(res: SimulationResult) -> str:
         else:
             what = f"Pending: {p.reason}" if p.status == "pending" else f"{p.reason}"
         lines.append(f"{p.namespace + '/' + p.name:<32} {where:<14} {what}")
+    mixed = res.mixed
+    vendor_col = f"{'VENDOR':<12} " if mixed else ""
     lines += [
         "",
-        "GPUS",
-        f"{'NODE':<14} {'UUID':<42} {'TYPE':<28} {'MEMORY MiB':>15} {'CORES':>9} {'SLOTS':>6}",
+        "DEVICES" if mixed else "GPUS",
+        f"{vendor_col}{'NODE':<14} {'UUID':<42} {'TYPE':<28} {'MEMORY MiB':>15} {'CORES':>9} "
+        f"{'SLOTS':>6}",
     ]
-    for node, g in res.gpus:
+    rows = sorted(res.gpus, key=lambda ng: ng[1].vendor) if mixed else res.gpus
+    for node, g in rows:
+        vendor = f"{g.vendor:<12} " if mixed else ""
         lines.append(
-            f"{node:<14} {g.uuid:<42} {g.type:<28} {f'{g.usedmem}/{g.totalmem}':>15} "
+            f"{vendor}{node:<14} {g.uuid:<42} {g.type:<28} {f'{g.usedmem}/{g.totalmem}':>15} "
             f"{f'{g.usedcores}/{g.totalcore}':>9} {f'{g.used}/{g.count}':>6}"
         )
     t = res.totals()
-    mem, cores, slots = t["memory"], t["cores"], t["slots"]
-    lines += [
-        "",
+    pods = (
         f"TOTAL: {t['scheduled']}/{t['pods']} pods scheduled ({t['pending']} pending, "
-        f"{t['denied']} denied, {t['unmanaged']} unmanaged); {t['gpus']} GPUs; "
-        f"memory {mem['used']}/{mem['total']} MiB ({_pct(mem['used'], mem['total'])}); "
-        f"cores {cores['used']}/{cores['total']} ({_pct(cores['used'], cores['total'])}); "
-        f"slots {slots['used']}/{slots['total']}",
-    ]
+        f"{t['denied']} denied, {t['unmanaged']} unmanaged)"
+    )
+    if not mixed:
+        lines += ["", f"{pods}; {t['gpus']} GPUs; {_usage_text(t)}"]
+        return "\n".join(lines)
+    lines += ["", pods]
+    for cw, u in t["vendors"].items():
+        lines.append(f"  {cw}: {u['gpus']} devices; {_usage_text(u)}")
     return "\n".join(lines)
 
 
@@ -161,6 +183,20 @@ def render_table(res: SimulationResult) -> str:
     help="Refuse unknown device-config keys and out-of-range values instead of warning.",
 )
 @click.option(
+    "--enable-ascend",
+    is_flag=True,
+    default=False,
+    show_default=True,
+    help="Schedule Huawei Ascend NPUs too (as the scheduler's --enable-ascend).",
+)
+@click.option(
+    "--enable-iluvatar",
+    is_flag=True,
+    default=False,
+    show_default=True,
+    help="Schedule Iluvatar GPUs too (as the scheduler's --enable-iluvatar).",
+)
+@click.option(
     "--output",
     type=click.Choice(["table", "json"]),
     default="table",
@@ -174,22 +210,27 @@ def command(
     gpu_policy: str,
     config_path: Path | None,
     strict_config: bool,
+    enable_ascend: bool,
+    enable_iluvatar: bool,
     output: str,
 ) -> None:
     """Schedule pods onto a cluster described in YAML, offline (no cluster, no GPU)."""
     try:
         cfg = load_device_config(config_path, strict=strict_config)
+        registry = DeviceRegistry.from_config(
+            cfg, enable_ascend=enable_ascend, enable_iluvatar=enable_iluvatar
+        )
         node_docs, node_src = _read_docs(nodes_path, "nodes.yaml")
         pod_docs, pod_src = _read_docs(pods_path, "pods.yaml")
-        nodes = load_nodes(node_docs, node_src)
+        nodes = load_nodes(node_docs, node_src, registry)
         pods = load_pods(pod_docs, pod_src)
     except (InputError, ConfigError) as exc:
         click.echo(f"Error: {exc}", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
-    warnings = [*lint_nodes(nodes, node_src), *lint_pods(pods, cfg, pod_src)]
+    warnings = [*lint_nodes(nodes, node_src), *lint_pods(pods, registry, pod_src)]
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
-    res = simulate(nodes, pods, cfg, node_policy=node_policy, gpu_policy=gpu_policy,
+    res = simulate(nodes, pods, registry, node_policy=node_policy, gpu_policy=gpu_policy,
                    warnings=warnings)  # fmt: skip
     if output == "json":
         click.echo(json.dumps(res.to_json(), indent=2))

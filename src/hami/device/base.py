@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from hami.api.types import (
     PERCENTAGE_UNSET,
@@ -52,6 +52,11 @@ MODE_NOT_FIT = "ModeNotFit"
 
 SHARED_LOCK = "hami.io/mutex.lock"
 """The node lock every vendor shares except Cambricon (``cambricon.com/dsmlu.lock``)."""
+
+MIG_MODE = "mig"
+"""Device ``mode`` of a partitioned device (NVIDIA dynamic MIG): its fit grants partitions
+(:class:`MigPick`, recorded in :attr:`DeviceUsage.mig_used`), and the engine neither pre-checks
+the device count (``NodeInsufficientDevice``) of a node holding one nor prunes it by summary."""
 
 
 @dataclass(slots=True)
@@ -248,7 +253,12 @@ class HealthCheck(Protocol):
     @property
     def health_kind(self) -> HealthKind:
         """``always`` healthy; ``capacity``: count resource allocatable > 0; ``handshake``: the
-        generic ``Requesting_<ts>`` handshake on :attr:`handshake_annotation`."""
+        generic ``Requesting_<ts>`` handshake on :attr:`handshake_annotation`.
+
+        ``capacity`` with a :attr:`handshake_annotation` is NVIDIA's v2.10 rule (control-plane
+        §1.5): healthy while allocatable > 0, the scheduler stamps ``Requesting_<ts>`` there when
+        it is not already ``Requesting``, a stamp younger than 60 s also counts as healthy, and an
+        unhealthy node has the annotation deleted."""
         ...
 
     @property
@@ -378,3 +388,36 @@ class DeviceBackend(
     Protocol,
 ):
     """Everything one vendor (one cw) decides; only the registry sees whole backends."""
+
+
+# --- optional roles (the engine and the services check for them once per backend) ------------
+
+
+class DeviceSummary(Protocol):
+    """A cheap summary of one node's devices of one vendor (see :class:`FitSummarizer`)."""
+
+    def may_fit(self, req: ContainerRequest, selection: Any, mutex: bool) -> bool:
+        """False only when :meth:`DeviceFitter.fit_container` must fail for ``req`` on these
+        devices, whatever their order, quota or topology; True when unsure."""
+        ...
+
+
+@runtime_checkable
+class FitSummarizer(Protocol):
+    """Optional role: lets the engine rule nodes out without the detailed fit. The engine rebuilds
+    the summary after every usage change of the node. A backend without this role is always
+    fitted in detail ("may fit")."""
+
+    def summarize(self, devices: Sequence[DeviceUsage], cordoned: frozenset[str]) -> DeviceSummary:
+        """The summary of one node's devices of this vendor with their current usage."""
+        ...
+
+
+@runtime_checkable
+class PendingHint(Protocol):
+    """Optional role: a hint for an unschedulable pod's event and log line."""
+
+    def pending_hint(self, pod: Mapping[str, Any]) -> str | None:
+        """Why the pod may be surprisingly hard to place (e.g. NVIDIA: it asks for whole GPUs
+        without saying so), or None."""
+        ...

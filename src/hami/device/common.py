@@ -34,6 +34,8 @@ from hami.device.base import (
 )
 
 INT32_MAX = 2**31 - 1
+GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+"""What Go's ``strconv.ParseBool`` reads as true (HAMi parses ``nvidia.com/numa-bind`` so)."""
 HANDSHAKE_GRACE = timedelta(seconds=60)
 _DATETIME = "%Y-%m-%d %H:%M:%S"
 

@@ -1,81 +1,127 @@
 """The explicit vendor registry, built from a :class:`DeviceConfig` and passed in (no globals).
 
 HAMi keeps ``DevicesMap`` as a package global; here the CLI (or a test) builds one
-:class:`DeviceRegistry` and hands it to the webhook, the engine and the services.
-NVIDIA is the only vendor today; the registry is keyed by the vendor's type keyword.
+:class:`DeviceRegistry` and hands it to the webhook, the engine and the services. This is the only
+module that names vendor packages (``hami.device.<vendor>``); everything above it iterates over
+:attr:`DeviceRegistry.backends`.
+
+**Order.** Backends are keyed by their common word (cw) and kept **sorted by cw** (Python string
+order = Go's ``sort.Strings``: ``AMD`` < ``Ascend910B3`` < ``DCU`` < ``MLU`` < ``MR-V100`` <
+``NVIDIA``). It is the one fixed order of every per-vendor walk: the engine fits the vendors of a
+container in it (HAMi's is Go map order, random), Bind takes locks in it (as HAMi does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
-from hami.api.annotations import (
-    DEVICES_ALLOCATED,
-    DEVICES_TO_ALLOCATE,
-    NODE_NVIDIA_REGISTER,
-    NVIDIA_TYPE,
+from hami.config.devices import DeviceConfig
+from hami.device import nvidia
+from hami.device.base import (
+    AdmissionMutator,
+    DeviceBackend,
+    FitSummarizer,
+    NodeInventory,
+    PendingHint,
+    RequestParser,
 )
-from hami.api.noderegister import decode_node_devices
-from hami.api.types import ContainerRequest, DeviceInfo
-from hami.config.devices import DeviceConfig, NvidiaConfig
-from hami.device.base import AdmissionMutator, NodeInventory, RequestParser
-from hami.device.nvidia.admission import NvidiaAdmission
-from hami.device.nvidia.request import container_requests, pod_has_managed_resources
+
+VendorFactory = Callable[[DeviceConfig], list[DeviceBackend]]
+Gate = Literal["always", "ascend", "iluvatar"]
+
+# --- the vendors ------------------------------------------------------------------------------
+# One line per vendor package: its ``backends(config)`` factory and when it is enabled
+# (``always``: from the device config alone, as HAMi builds every backend; ``ascend`` /
+# ``iluvatar``: only with ``enable_ascend`` / ``enable_iluvatar``, HAMi's ``--enable-ascend`` /
+# ``--enable-iluvatar``). The order here does not matter: backends are sorted by cw.
+_VENDOR_FACTORIES: tuple[tuple[VendorFactory, Gate], ...] = (
+    (nvidia.backends, "always"),
+    # (cambricon.backends, "always"),
+    # (hygon.backends, "always"),
+    # (ascend.backends, "ascend"),
+    # (iluvatar.backends, "iluvatar"),
+)
 
 
-class NvidiaBackend:
-    """NVIDIA's request parsing and node inventory (one object, two roles)."""
-
-    type_keyword = NVIDIA_TYPE
-    to_allocate_annotation = DEVICES_TO_ALLOCATE
-    allocated_annotation = DEVICES_ALLOCATED
-    register_annotation = NODE_NVIDIA_REGISTER
-
-    @property
-    def resource_names(self) -> tuple[str, ...]:
-        return self.cfg.resource_names
-
-    def __init__(self, cfg: NvidiaConfig) -> None:
-        self.cfg = cfg
-
-    def container_requests(self, pod: Mapping[str, Any]) -> list[ContainerRequest | None]:
-        """See :func:`hami.device.nvidia.request.container_requests`."""
-        return container_requests(pod, self.cfg)
-
-    def pod_has_managed_resources(self, pod: Mapping[str, Any]) -> bool:
-        """See :func:`hami.device.nvidia.request.pod_has_managed_resources`."""
-        return pod_has_managed_resources(pod, self.cfg)
-
-    def node_devices(self, node: Mapping[str, Any]) -> list[DeviceInfo]:
-        """Devices from the node's register annotation; raises DecodeError when malformed."""
-        annotations = (node.get("metadata") or {}).get("annotations") or {}
-        value = annotations.get(self.register_annotation)
-        return decode_node_devices(value) if value else []
+class RegistryError(ValueError):
+    """Two backends claim one cw."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DeviceRegistry:
-    """Vendors by type keyword, split by role."""
+    """Vendor backends by cw (sorted), with views by role."""
 
     config: DeviceConfig
-    parsers: Mapping[str, RequestParser] = field(default_factory=dict)
-    mutators: Mapping[str, AdmissionMutator] = field(default_factory=dict)
-    inventories: Mapping[str, NodeInventory] = field(default_factory=dict)
+    backends: Mapping[str, DeviceBackend] = field(default_factory=dict)
+    """cw -> backend, sorted by cw (see the module docstring)."""
+
+    def __post_init__(self) -> None:
+        ordered = dict(sorted(self.backends.items()))
+        object.__setattr__(self, "backends", MappingProxyType(ordered))
 
     @classmethod
-    def from_config(cls, config: DeviceConfig) -> DeviceRegistry:
-        """Build the registry for every vendor the config enables (NVIDIA always)."""
-        nvidia = NvidiaBackend(config.nvidia)
-        return cls(
-            config=config,
-            parsers={NVIDIA_TYPE: nvidia},
-            mutators={NVIDIA_TYPE: NvidiaAdmission(config.nvidia)},
-            inventories={NVIDIA_TYPE: nvidia},
-        )
+    def of(cls, config: DeviceConfig, backends: Iterable[DeviceBackend]) -> DeviceRegistry:
+        """A registry of exactly ``backends`` (keyed by their ``type_keyword``)."""
+        by_cw: dict[str, DeviceBackend] = {}
+        for backend in backends:
+            cw = backend.type_keyword
+            if cw in by_cw:
+                raise RegistryError(f"two device backends for the common word {cw!r}")
+            by_cw[cw] = backend
+        return cls(config, by_cw)
+
+    @classmethod
+    def from_config(
+        cls, config: DeviceConfig, *, enable_ascend: bool = False, enable_iluvatar: bool = False
+    ) -> DeviceRegistry:
+        """Every vendor the config and the two flags enable (NVIDIA always)."""
+        enabled = {"always": True, "ascend": enable_ascend, "iluvatar": enable_iluvatar}
+        found: list[DeviceBackend] = []
+        for factory, gate in _VENDOR_FACTORIES:
+            if enabled[gate]:
+                found.extend(factory(config))
+        return cls.of(config, found)
+
+    # --- role views ---------------------------------------------------------------------------
+    @property
+    def parsers(self) -> Mapping[str, RequestParser]:
+        return self.backends
+
+    @property
+    def mutators(self) -> Mapping[str, AdmissionMutator]:
+        return self.backends
+
+    @property
+    def inventories(self) -> Mapping[str, NodeInventory]:
+        return self.backends
+
+    @property
+    def summarizers(self) -> Mapping[str, FitSummarizer]:
+        """Backends with the optional pruning summary role."""
+        return {cw: b for cw, b in self.backends.items() if isinstance(b, FitSummarizer)}
 
     @property
     def managed_resources(self) -> tuple[str, ...]:
-        """Every resource name any vendor manages (for the extender's managedResources)."""
-        return self.config.nvidia.resource_names
+        """Every resource name any vendor manages (for the extender's managedResources), in cw
+        order, duplicates dropped."""
+        names: dict[str, None] = {}
+        for backend in self.backends.values():
+            names.update(dict.fromkeys(backend.resource_names))
+        return tuple(names)
+
+    @property
+    def allocated_annotations(self) -> Mapping[str, str]:
+        """cw -> the pod annotation usage is rebuilt from (``<...>-devices-allocated``)."""
+        return {cw: b.allocated_annotation for cw, b in self.backends.items()}
+
+    def pending_hint(self, pod: Mapping[str, Any]) -> str | None:
+        """The first hint a backend with :class:`PendingHint` gives for an unschedulable pod."""
+        for backend in self.backends.values():
+            if isinstance(backend, PendingHint):
+                hint = backend.pending_hint(pod)
+                if hint:
+                    return hint
+        return None

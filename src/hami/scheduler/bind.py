@@ -8,7 +8,7 @@ lock of the vendors its app containers ask for; the shared ``hami.io/mutex.lock`
 FIFO per node, at most ``--node-lock-retry-timeout``; a vendor's own "bare-time" lock such as
 Cambricon's is refused at once while held), and under the locks re-validates the pod's devices
 against the node's inventory and the pods already bound there, read fresh from the API
-(:mod:`~hami.scheduler.bindcheck`). The lock is the single point of truth: whatever two replicas
+(:mod:`~hami.engine.bindcheck`). The lock is the single point of truth: whatever two replicas
 decided, no GPU is over-committed. A pod that no longer fits has its decision cleared, so the next
 filter decides again. Finally it creates ``pods/binding`` carrying ``hami.io/bind-phase=allocating``
 and ``hami.io/bind-time`` as Binding annotations, which the apiserver applies to the pod in the
@@ -38,10 +38,11 @@ from hami.api.annotations import (
 from hami.api.errors import DecodeError
 from hami.api.extender import BINDING_ARGS_FIELDS, ExtenderBindingResult, binding_result, go_fields
 from hami.device.base import SHARED_LOCK, DeviceBackend, LockStyle
+from hami.device.registry import DeviceRegistry
+from hami.engine.bindcheck import holds_devices, misfit
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
 from hami.scheduler import events
-from hami.scheduler.bindcheck import holds_devices, misfit
 from hami.scheduler.nodelock import NodeLocker, NodeLockError
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class Binder:
         cached_node: Callable[[str], JsonObj | None],
         clock: Callable[[], datetime],
         forget: Callable[[str], None] = lambda uid: None,
-        backends: Mapping[str, DeviceBackend] | None = None,
+        registry: DeviceRegistry,
         lock_retry_timeout_s: float = 28.0,
     ) -> None:
         self.client = client
@@ -144,7 +145,8 @@ class Binder:
         self._cached_pod = cached_pod
         self._cached_node = cached_node
         self._forget = forget
-        self._backends = backends
+        self._registry = registry
+        self._backends = registry.backends
         self.clock = clock
         self.lock_retry_timeout_s = lock_retry_timeout_s
         self.stats = BindStats()
@@ -190,7 +192,8 @@ class Binder:
             if not fresh:  # the decision this replica cached may be older than the API's
                 pod = await self.client.get_pod(ns, name)
             on_node = await self.client.list_pods(field_selector=f"spec.nodeName={node}")
-            stale = misfit(pod, locked, [p for p in on_node if holds_devices(p, node, uid, ref)])
+            bound = [p for p in on_node if holds_devices(p, node, uid, ref)]
+            stale = misfit(pod, locked, bound, self._registry)
             if stale is not None:
                 await self._release(node, ns, name, taken)
                 if _placed(pod) == node:  # a newer decision for another node stays

@@ -29,8 +29,8 @@ from hami import __version__ as _VERSION
 from hami.scheduler.metric_catalog import BY_NAME, SCHEDULER_METRICS, ZONE, MetricSpec
 
 if TYPE_CHECKING:
+    from hami.engine.state import NodeSnapshot
     from hami.scheduler.service import SchedulerService
-    from hami.scheduler.state import NodeSnapshot
 
 MIB = 1024 * 1024
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,10 +38,10 @@ from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
 from hami.device.base import DeviceBackend
 from hami.device.common import handshake_verdict
+from hami.engine.state import ClusterState
+from hami.engine.usage import MigAllocation
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
-from hami.scheduler.state import ClusterState
-from hami.scheduler.usage import MigAllocation
 from hami.webhook.backends import device_backends
 
 log = logging.getLogger(__name__)
@@ -383,27 +382,15 @@ class NodeRegistrar:
             log.warning("node %s: writing handshake %s failed: %s", name, sorted(change), exc)
 
 
-# --- transition adapters (until the multi-vendor ClusterState is merged) ----------------------
-
-
 def upsert_devices(
     state: ClusterState, name: str, devices: VendorDevices, annotations: Mapping[str, str]
 ) -> None:
-    """``state.upsert_node`` with the node's devices per vendor. A state whose ``upsert_node``
-    still takes one flat list (single-vendor engine) gets the devices flattened."""
-    upsert: Any = state.upsert_node
-    if "Mapping" in str(inspect.signature(upsert).parameters["devices"].annotation):
-        upsert(name, devices, annotations)
-    else:
-        upsert(name, [d for per_vendor in devices.values() for d in per_vendor], annotations)
+    """``state.upsert_node`` with the node's devices per vendor."""
+    state.upsert_node(name, devices, annotations)
 
 
 def set_vendor_quota(
     state: ClusterState, namespace: str, mem: int | None, cores: int | None, cw: str
 ) -> None:
-    """``state.set_quota`` for vendor ``cw`` (a single-vendor state takes no vendor)."""
-    set_quota: Any = state.set_quota
-    if "vendor" in inspect.signature(set_quota).parameters:
-        set_quota(namespace, mem, cores, vendor=cw)
-    else:
-        set_quota(namespace, mem, cores)
+    """``state.set_quota`` for vendor ``cw``."""
+    state.set_quota(namespace, mem, cores, vendor=cw)

@@ -22,6 +22,8 @@ import uvicorn
 
 from hami.api.annotations import SCHEDULER_ROLE, SCHEDULER_ROLE_FOLLOWER, SCHEDULER_ROLE_LEADER
 from hami.config.devices import DeviceConfig, load_device_config
+from hami.device.registry import DeviceRegistry
+from hami.engine.state import ClusterState
 from hami.k8s import errors
 from hami.k8s.port import KubeClient
 from hami.scheduler import debug
@@ -36,9 +38,7 @@ from hami.scheduler.ratelimit import from_settings
 from hami.scheduler.registration import NodeRegistrar
 from hami.scheduler.service import SchedulerService
 from hami.scheduler.settings import SchedulerSettings, parse_bind
-from hami.scheduler.state import ClusterState
 from hami.scheduler.throttled import throttle
-from hami.webhook.backends import device_backends
 from hami.webhook.mutate import AdmissionContext, review
 
 log = logging.getLogger(__name__)
@@ -113,11 +113,12 @@ class SchedulerRunner:
         client = throttle(client, from_settings(settings.kube_qps, settings.kube_burst))
         self.client = client
         self.config = device_config or load_device_config(settings.device_config_file)
-        self.backends = device_backends(
+        self.registry = DeviceRegistry.from_config(
             self.config,
             enable_ascend=settings.enable_ascend,
             enable_iluvatar=settings.enable_iluvatar,
         )
+        self.backends = self.registry.backends
         self.identity = identity or settings.pod_name or f"{socket.gethostname()}-{os.getpid()}"
         self.state = self.new_state()
         self.registrar = NodeRegistrar(
@@ -172,7 +173,7 @@ class SchedulerRunner:
     def new_state(self) -> ClusterState:
         """An empty engine state with this scheduler's devices and policies."""
         return ClusterState(
-            self.config,
+            self.registry,
             node_policy=self.settings.node_scheduler_policy,
             gpu_policy=self.settings.gpu_scheduler_policy,
         )

@@ -33,19 +33,19 @@ from hami.api.quantity import quantity_to_int
 from hami.api.types import PodSingleDevice
 from hami.config.devices import DeviceConfig
 from hami.device.base import DeviceBackend
+from hami.engine.plan import GPU_POLICY_ANNOTATION
+from hami.engine.policy import GPU_POLICIES, NODE_POLICIES
+from hami.engine.state import ClusterState, held_devices, pod_mig_from_annotations
+from hami.engine.usage import MigAllocation
 from hami.k8s import errors
 from hami.k8s.informer import Informer
 from hami.k8s.port import JsonObj, Kind, KubeClient
 from hami.scheduler import events
 from hami.scheduler.bind import Binder
-from hami.scheduler.engine import GPU_POLICY_ANNOTATION
 from hami.scheduler.inflight import InFlightBinds
 from hami.scheduler.metrics import DurationHistogram
 from hami.scheduler.nodelock import NodeLocker
-from hami.scheduler.policy import GPU_POLICIES, NODE_POLICIES
 from hami.scheduler.registration import NodeRegistrar, set_vendor_quota
-from hami.scheduler.state import ClusterState, held_devices, pod_mig_from_annotations
-from hami.scheduler.usage import MigAllocation
 from hami.webhook.backends import device_backends
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class SchedulerService:
             cached_node=self.node_informer.get,
             clock=clock,
             forget=self._forget,
-            backends=self.backends,
+            registry=state.registry,
             lock_retry_timeout_s=lock_retry_timeout_s,
         )
 
@@ -220,7 +220,7 @@ class SchedulerService:
         if not node:
             return  # not (yet) scheduled by us: keep any in-flight reservation
         try:
-            held = held_devices(obj)
+            held = held_devices(obj, self.state.registry)
             mig = pod_mig_from_annotations(obj)
         except DecodeError as exc:
             log.warning("pod %s/%s: ignoring garbage annotation: %s", meta.get("namespace"),

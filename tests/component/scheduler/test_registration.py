@@ -8,9 +8,9 @@ import pytest
 
 from hami.api.handshake import format_requesting
 from hami.config.devices import DeviceConfig
+from hami.engine.state import ClusterState
 from hami.k8s.fake import FakeKube
 from hami.scheduler.registration import NodeRegistrar
-from hami.scheduler.state import ClusterState
 from tests.component.scheduler.conftest import serve
 from tests.component.scheduler.objects import make_node
 

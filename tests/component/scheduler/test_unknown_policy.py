@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hami.config.devices import DeviceConfig
-from hami.scheduler.engine import GPU_POLICY_ANNOTATION, NODE_POLICY_ANNOTATION, plan_pod
+from hami.engine.plan import GPU_POLICY_ANNOTATION, NODE_POLICY_ANNOTATION, plan_pod
 from tests.component.scheduler.conftest import Harness
 from tests.component.scheduler.objects import container, filter_args, make_pod
 
@@ -59,6 +59,6 @@ async def test_known_policies_get_no_warning(harness: Harness) -> None:
 def test_the_plan_carries_what_it_ignored() -> None:
     pod = make_pod("p", annotations={GPU_POLICY_ANNOTATION: "spread, nope ,",
                                      NODE_POLICY_ANNOTATION: "densest"})  # fmt: skip
-    plan = plan_pod(pod, DeviceConfig().nvidia, node_policy="binpack", gpu_policy="spread")
+    plan = plan_pod(pod, DeviceConfig(), node_policy="binpack", gpu_policy="spread")
     assert plan.ignored == ((GPU_POLICY_ANNOTATION, "nope"), (NODE_POLICY_ANNOTATION, "densest"))
     assert plan.chain == ("spread",) and plan.node_prefers_high  # binpack: the default

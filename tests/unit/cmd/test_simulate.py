@@ -183,3 +183,10 @@ def test_node_without_register_annotation_is_unregistered(tmp_path: Path) -> Non
     doc = json.loads(run("--nodes", str(nodes), "--pods", str(pods), "--output", "json").output)
     assert doc["pods"][0]["reason"] == "0/1 nodes fit: cpu-1: node unregistered"
     assert doc["gpus"] == []
+
+
+def test_vendor_flags_are_accepted_and_change_nothing_for_an_nvidia_cluster() -> None:
+    plain = run("--output", "json")
+    flagged = run("--enable-ascend", "--enable-iluvatar", "--output", "json")
+    assert flagged.exit_code == 0, flagged.output
+    assert flagged.output == plain.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hami.device.nvidia.fit import DeviceUsage
-from hami.device.nvidia.score import ScoringWeights, WeightsError, device_score, parse_weights
+from hami.engine.score import ScoringWeights, WeightsError, device_score, parse_weights
 
 
 def dev(used: int = 0, usedmem: int = 0, usedcores: int = 0, **kw: int) -> DeviceUsage:

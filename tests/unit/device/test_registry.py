@@ -10,7 +10,8 @@ from hami.api.types import DeviceInfo
 from hami.config.devices import DeviceConfig, parse_device_config
 from hami.device.base import AdmissionMutator, NodeInventory, RequestParser
 from hami.device.nvidia.admission import NvidiaAdmission
-from hami.device.registry import DeviceRegistry, NvidiaBackend
+from hami.device.nvidia.backend import NvidiaBackend
+from hami.device.registry import DeviceRegistry
 
 # Typed assignments: mypy checks conformance, as Go's `var _ Iface = (*T)(nil)`.
 _parser: RequestParser = NvidiaBackend(DeviceConfig().nvidia)

@@ -15,13 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hami.api.types import ContainerDevice
 from hami.config.devices import DeviceConfig
+from hami.engine.state import GpuSnapshot, NodeSnapshot
+from hami.engine.usage import MigAllocation
 from hami.scheduler.bind import BindStats
 from hami.scheduler.metric_catalog import BY_NAME, SCHEDULER_METRICS
 from hami.scheduler.metrics import build_registry
 from hami.scheduler.nodelock import LockStats
 from hami.scheduler.service import PodUsage, ServiceStats
-from hami.scheduler.state import GpuSnapshot, NodeSnapshot
-from hami.scheduler.usage import MigAllocation
 from hami.webhook.backends import device_backends
 
 HAMI_LABELS = {

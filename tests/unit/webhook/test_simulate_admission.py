@@ -11,7 +11,7 @@ import pytest
 
 from hami.api.types import DeviceInfo
 from hami.config.devices import DeviceConfig, parse_device_config
-from hami.scheduler.simulation import NodeInput, simulate
+from hami.engine.simulation import NodeInput, simulate
 from hami.webhook.mutate import AdmissionContext, mutate_pod
 
 NODE = NodeInput("n1", (DeviceInfo("GPU-1", 10, 16384, 100, "NVIDIA-T4"),), {})

@@ -14,7 +14,7 @@ from hami.api.annotations import ENV_CORE_POLICY, ENV_TASK_PRIORITY, ENV_VISIBLE
 from hami.api.errors import DecodeError
 from hami.api.quantity import parse_quantity, quantity_suffix
 from hami.config.devices import NvidiaConfig
-from hami.device.nvidia.request import has_resource, raw_resource, resource_value
+from hami.device.common import has_resource, raw_resource, resource_value
 
 MAX_GPU_MEMORY_MIB = 1 << 24
 """16 TiB: a ``gpumem`` above this (after ``memoryFactor``) is a mistake, most often bytes."""

@@ -29,6 +29,7 @@ from hami.device.base import (
     CARD_TYPE_MISMATCH,
     CARD_UUID_MISMATCH,
     EXCLUSIVE_CONFLICT,
+    MIG_MODE,
     NODE_INSUFFICIENT_DEVICE,
     NUMA_NOT_FIT,
     RESOURCE_QUOTA_NOT_FIT,
@@ -41,7 +42,7 @@ from hami.device.base import (
     format_reasons,
     resolve_memreq,
 )
-from hami.device.nvidia.request import has_resource, pod_containers, resource_value
+from hami.device.common import GO_TRUE, has_resource, pod_containers, resource_value
 
 __all__ = [
     "ALLOCATED_INSUFFICIENT", "CARD_COMPUTE_UNITS_EXHAUSTED", "CARD_CORDONED",
@@ -52,10 +53,6 @@ __all__ = [
     "fit_container", "format_reasons", "pick_mig", "resolve_memreq", "selection_from_annotations",
     "whole_gpu_hint",
 ]  # fmt: skip
-
-GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-"""What Go's ``strconv.ParseBool`` reads as true (HAMi parses ``nvidia.com/numa-bind`` so)."""
-MIG_MODE = "mig"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +129,12 @@ def pick_mig(dev: DeviceUsage, memreq: int) -> tuple[MigProfile, int, int] | Non
 
 
 def _skip_reason(
-    dev: DeviceUsage, req: ContainerRequest, sel: Selection, cordoned: frozenset[str], memreq: int
+    dev: DeviceUsage,
+    req: ContainerRequest,
+    sel: Selection,
+    cordoned: frozenset[str],
+    memreq: int,
+    mutex: bool,
 ) -> str | None:
     """Why ``dev`` cannot take one device of ``req`` (checks 1-3, 5-7, 10-13 of §4.3), or None."""
     if not dev.health:
@@ -146,7 +148,7 @@ def _skip_reason(
         return CARD_UUID_MISMATCH
     if dev.used >= dev.count:
         return CARD_TIME_SLICING_EXHAUSTED
-    if sel.mutex and dev.used > 0:
+    if mutex and dev.used > 0:
         return EXCLUSIVE_CONFLICT
     if dev.mode == MIG_MODE:
         return None
@@ -162,11 +164,11 @@ def _skip_reason(
 
 
 def _grant(
-    dev: DeviceUsage, req: ContainerRequest, sel: Selection, cordoned: frozenset[str]
+    dev: DeviceUsage, req: ContainerRequest, sel: Selection, cordoned: frozenset[str], mutex: bool
 ) -> tuple[ContainerDevice, MigPick | None] | str:
     """The device one container would get on ``dev``, or the reason it cannot."""
     memreq = resolve_memreq(req, dev)
-    why = _skip_reason(dev, req, sel, cordoned, memreq)
+    why = _skip_reason(dev, req, sel, cordoned, memreq, mutex)
     if why is not None:
         return why
     if dev.mode != MIG_MODE:
@@ -187,12 +189,15 @@ def fit_container(
     cordoned: frozenset[str] = frozenset(),
     quota: QuotaRoom | None = None,
     choose: Chooser | None = None,
+    mutex: bool = False,
 ) -> FitResult:
     """Fit ``req`` on ``ordered`` (preferred device first); never takes two slots of one GPU.
 
     Does not modify the devices; the caller applies the result with :func:`add_usage`.
     With ``choose`` (topology-aware) every fitting device is collected and ``choose`` picks.
+    ``mutex`` (or ``sel.mutex``): the pod's GPU policy has ``mutex``, a used GPU is skipped.
     """
+    mutex = mutex or sel.mutex
     reasons: Counter[str] = Counter()
     picked: list[tuple[DeviceUsage, ContainerDevice, MigPick | None]] = []
     numa: int | None = None
@@ -202,7 +207,7 @@ def fit_container(
         if sel.numa_bind and numa is not None and dev.numa != numa:
             reasons[NUMA_NOT_FIT] += len(picked)
             picked.clear()
-        got = _grant(dev, req, sel, cordoned)
+        got = _grant(dev, req, sel, cordoned, mutex)
         if isinstance(got, str):
             reasons[got] += 1
             continue

@@ -9,62 +9,18 @@ percentage the container gets ``defaultMemory`` MiB, or 100 % when that is 0.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from hami.api.annotations import NVIDIA_TYPE
 from hami.api.podshape import pod_ref
-from hami.api.quantity import quantity_to_int
 from hami.api.types import PERCENTAGE_UNSET, ContainerRequest
 from hami.config.devices import NvidiaConfig
+from hami.device.common import INT32_MAX, has_resource, pod_containers, resource_value
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "container_request",
-    "container_requests",
-    "has_resource",
-    "pod_containers",
-    "pod_has_managed_resources",
-    "pod_ref",
-    "raw_resource",
-    "resource_value",
-]
-
-_INT32_MAX = 2**31 - 1
-
-
-def pod_containers(pod: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """Init containers first, then app containers, in spec order (the annotation order)."""
-    spec = pod.get("spec") or {}
-    yield from spec.get("initContainers") or []
-    yield from spec.get("containers") or []
-
-
-def resource_value(container: Mapping[str, Any], resource: str, field: str) -> int | None:
-    """Integer value of ``resource`` from limits, else requests; None when absent."""
-    res = container.get("resources") or {}
-    for section in ("limits", "requests"):
-        values = res.get(section) or {}
-        if resource in values:
-            return quantity_to_int(values[resource], f"{field} {section}[{resource}]")
-    return None
-
-
-def raw_resource(container: Mapping[str, Any], resource: str) -> tuple[str, Any] | None:
-    """``(section, value as written)`` of ``resource`` from limits, else requests."""
-    res = container.get("resources") or {}
-    for section in ("limits", "requests"):
-        values = res.get(section) or {}
-        if resource in values:
-            return section, values[resource]
-    return None
-
-
-def has_resource(container: Mapping[str, Any], resource: str) -> bool:
-    """Whether ``resource`` appears in the container's limits or requests."""
-    res = container.get("resources") or {}
-    return any(resource in (res.get(s) or {}) for s in ("limits", "requests"))
+__all__ = ["container_request", "container_requests", "pod_has_managed_resources"]
 
 
 def _memory(container: Mapping[str, Any], cfg: NvidiaConfig, field: str) -> int | None:
@@ -73,7 +29,7 @@ def _memory(container: Mapping[str, Any], cfg: NvidiaConfig, field: str) -> int 
     if raw is None:
         return 0
     mem = raw * cfg.memory_factor
-    if not 0 <= mem <= _INT32_MAX:
+    if not 0 <= mem <= INT32_MAX:
         log.warning("%s: %s=%s out of range, request ignored", field, cfg.resource_memory_name, raw)
         return None
     return mem

@@ -1,9 +1,12 @@
 """Node usage built from reserved pods (spec §4.2), with pruning summaries kept incrementally.
 
-Each reserved pod charges its GPUs once, with init containers accounted as
+Each reserved pod charges its devices once, with init containers accounted as
 ``max(peak init, sum app)`` for memory and cores and ``max(1, app occurrences)`` slots.
-:class:`NodeUsage` also keeps a small summary (free memory/cores of GPUs with a free slot, node
-score) so the engine can discard most nodes with a few comparisons before the detailed fit.
+:class:`NodeUsage` holds a node's devices per vendor (cw) and keeps the node score over all of
+them plus, per vendor whose backend has the optional
+:class:`~hami.device.base.FitSummarizer` role, a small summary (e.g. free memory/cores of
+devices with a free slot), so the engine can discard most nodes with a few comparisons before
+the detailed fit. A vendor without a summary is always fitted in detail.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from hami.api.types import PERCENTAGE_UNSET, ContainerRequest, DeviceInfo, PodSingleDevice
-from hami.device.nvidia.fit import MIG_MODE, DeviceUsage, Selection
-from hami.device.nvidia.score import node_score
+from hami.api.types import ContainerRequest, DeviceInfo, PodSingleDevice
+from hami.device.base import MIG_MODE, DeviceSummary, DeviceUsage, FitSummarizer
+from hami.engine.score import node_score
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class MigAllocation:
 
 @dataclass(slots=True)
 class DeviceCharge:
-    """What one pod holds on one GPU."""
+    """What one pod holds on one device."""
 
     used: int = 0
     mem: int = 0
@@ -73,36 +77,46 @@ def pod_charges(devices: Mapping[str, PodSingleDevice], init_count: int) -> dict
 
 
 class NodeUsage:
-    """One node's GPUs with their current usage and a pruning summary."""
+    """One node's devices, held per vendor (cw), with their usage, the node score and per-vendor
+    pruning summaries."""
 
     __slots__ = (
-        "by_id", "cordoned", "devices", "free_cores", "free_fracs", "free_mems", "has_mig",
-        "n_exclusive_ok", "n_idle", "name", "pair_scores", "score", "type_counts", "usable_ids",
-        "version",
+        "_totals", "annotations", "by_id", "cordoned", "devices", "name", "pair_scores",
+        "partitioned", "score", "summaries", "summarizers", "vendors", "version",
     )  # fmt: skip
 
     def __init__(
         self,
         name: str,
-        devices: Sequence[DeviceInfo],
+        devices: Mapping[str, Sequence[DeviceInfo]],
         *,
+        summarizers: Mapping[str, FitSummarizer] | None = None,
         cordoned: Iterable[str] = (),
         pair_scores: Mapping[str, Mapping[str, int]] | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
-        self.devices = [DeviceUsage.from_info(d) for d in devices]
+        self.vendors: dict[str, list[DeviceUsage]] = {
+            cw: [DeviceUsage.from_info(d) for d in devs]
+            for cw, devs in sorted(devices.items())
+            if devs
+        }
+        """cw -> the devices that vendor's inventory returned, in registration order."""
+        self.devices = [d for devs in self.vendors.values() for d in devs]
+        """Every device of every vendor (cw order)."""
         self.by_id = {d.id: d for d in self.devices}
         self.cordoned = frozenset(cordoned)
         self.pair_scores: Mapping[str, Mapping[str, int]] = pair_scores or {}
-        self.has_mig = any(d.mode == MIG_MODE for d in self.devices)
+        self.annotations: Mapping[str, str] = annotations or {}
+        self.partitioned = frozenset(
+            cw for cw, devs in self.vendors.items() if any(d.mode == MIG_MODE for d in devs)
+        )
+        """Vendors with a partitioned (MIG) device here: no device-count pre-check, no pruning."""
+        self.summarizers = {cw: s for cw, s in (summarizers or {}).items() if cw in self.vendors}
+        self.summaries: dict[str, DeviceSummary] = {}
         self.score = 0.0
-        self.free_mems: list[int] = []
-        self.free_cores: list[int] = []
-        self.free_fracs: list[float] = []
-        self.n_idle = 0
-        self.n_exclusive_ok = 0
-        self.type_counts: dict[tuple[str, str], int] = {}
-        self.usable_ids: frozenset[str] = frozenset()
+        self._totals = [0, 0, 0, 0, 0, 0]
+        """Sums over all devices: used, count, usedcores, totalcore, usedmem, totalmem."""
         self.version = 0
         """Bumped on every usage change; lets callers cache per-node results."""
         self.refresh()
@@ -110,13 +124,21 @@ class NodeUsage:
     def charge(
         self, charges: Mapping[str, DeviceCharge], sign: int, mig: Iterable[MigAllocation]
     ) -> None:
-        """Add (sign=1) or remove (sign=-1) a pod's charges; unknown GPUs are ignored."""
+        """Add (sign=1) or remove (sign=-1) a pod's charges; unknown devices are ignored."""
+        used = mem = cores = 0
         for uuid, c in charges.items():
             dev = self.by_id.get(uuid)
             if dev is not None:
                 dev.used += sign * c.used
                 dev.usedmem += sign * c.mem
                 dev.usedcores += sign * c.cores
+                used += c.used
+                mem += c.mem
+                cores += c.cores
+        totals = self._totals
+        totals[0] += sign * used
+        totals[2] += sign * cores
+        totals[4] += sign * mem
         for m in mig:
             dev = self.by_id.get(m.uuid)
             if dev is None:
@@ -125,17 +147,11 @@ class NodeUsage:
                 dev.mig_used.append((m.start, m.size))
             elif (m.start, m.size) in dev.mig_used:
                 dev.mig_used.remove((m.start, m.size))
-        self.refresh()
+        self._changed()
 
     def refresh(self) -> None:
-        """Recompute the summary after a usage change (O(GPUs on this node), one pass)."""
-        self.version += 1
-        used = count = ucores = tcores = umem = tmem = idle = excl_ok = 0
-        mems: list[int] = []
-        cores: list[int] = []
-        fracs: list[float] = []
-        counts: dict[tuple[str, str], int] = {}
-        ids: list[str] = []
+        """Recompute everything from the devices after their usage was changed directly."""
+        used = count = ucores = tcores = umem = tmem = 0
         for d in self.devices:
             used += d.used
             count += d.count
@@ -143,59 +159,43 @@ class NodeUsage:
             tcores += d.totalcore
             umem += d.usedmem
             tmem += d.totalmem
-            if not d.health or d.used >= d.count or d.id in self.cordoned:
-                continue
-            free = d.totalmem - d.usedmem
-            mems.append(free)
-            cores.append(d.totalcore - d.usedcores)
-            # (free + 1) / total keeps the percentage check conservative under floor division
-            fracs.append((free + 1) / d.totalmem if d.totalmem > 0 else 1.0)
-            idle += d.used == 0
-            excl_ok += d.used == 0 or d.totalcore != 100
-            key = (d.type.lower(), d.mode)
-            counts[key] = counts.get(key, 0) + 1
-            ids.append(d.id)
-        self.score = node_score(used, count, ucores, tcores, umem, tmem)
-        mems.sort(reverse=True)
-        cores.sort(reverse=True)
-        fracs.sort(reverse=True)
-        self.free_mems, self.free_cores, self.free_fracs = mems, cores, fracs
-        self.n_idle, self.n_exclusive_ok = idle, excl_ok
-        self.type_counts = counts
-        self.usable_ids = frozenset(ids)
+        self._totals = [used, count, ucores, tcores, umem, tmem]
+        self._changed()
 
-    def may_fit(self, req: ContainerRequest, sel: Selection | None = None) -> bool:
-        """Cheap necessary condition for one container; False means the detailed fit must fail."""
-        if self.has_mig:
+    def _changed(self) -> None:
+        """After a usage change: the node score (over all vendors' devices, HAMi's
+        ComputeDefaultScore) from the running sums, and the summaries."""
+        self.version += 1
+        self.score = node_score(*self._totals)
+        cordoned = self.cordoned
+        self.summaries = {
+            cw: s.summarize(self.vendors[cw], cordoned)
+            for cw, s in self.summarizers.items()
+            if cw not in self.partitioned
+        }
+
+    def may_fit(self, req: ContainerRequest, sel: Any = None, mutex: bool = False) -> bool:
+        """Cheap necessary condition for one container of vendor ``req.type``; False means the
+        detailed fit must fail. A vendor without a summary (or with a partitioned device) here
+        may always fit; a vendor with no device here never does."""
+        if req.nums <= 0:
             return True
-        n = req.nums
-        if n <= 0:
-            return True
-        if n > len(self.free_mems):
-            return False
-        if req.memreq > 0:
-            if self.free_mems[n - 1] < req.memreq:
+        summary = self.summaries.get(req.type)
+        if summary is None:
+            return req.type in self.vendors
+        return summary.may_fit(req, sel, mutex)
+
+    def may_fit_all(self, checks: Iterable[tuple[ContainerRequest, Any]], mutex: bool) -> bool:
+        """:meth:`may_fit` for every (request, selection) of a pod (requests with nums > 0)."""
+        summaries = self.summaries
+        for req, sel in checks:
+            summary = summaries.get(req.type)
+            if summary is None:
+                if req.type not in self.vendors:
+                    return False
+            elif not summary.may_fit(req, sel, mutex):
                 return False
-        elif req.mem_percentage_req != PERCENTAGE_UNSET and (
-            self.free_fracs[n - 1] * 100 + 1e-6 < req.mem_percentage_req
-        ):
-            return False
-        if self.free_cores[n - 1] < max(req.coresreq, 1):
-            return False  # a core-booked GPU cannot take even a 0-core request (check 13)
-        if req.coresreq == 100 and self.n_exclusive_ok < n:
-            return False
-        return sel is None or self._selection_may_fit(sel, n)
-
-    def _selection_may_fit(self, sel: Selection, n: int) -> bool:
-        if sel.mutex and self.n_idle < n:
-            return False
-        if sel.filters_types and (
-            sum(c for (t, m), c in self.type_counts.items() if sel.type_mode_ok(t, m)) < n
-        ):
-            return False
-        if sel.use_uuids and sum(1 for u in sel.use_uuids if u in self.usable_ids) < n:
-            return False
-        return not sel.nouse_uuids or len(self.usable_ids - sel.nouse_uuids) >= n
+        return True
 
 
 class ScoreIndex:

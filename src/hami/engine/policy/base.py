@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hami.device.nvidia.fit import DeviceUsage
+from hami.device.base import DeviceUsage
 
 KeyFn = Callable[[DeviceUsage, float], float]
 """``(device, usage score) -> key``; higher keys are tried first (HAMi walks from the end)."""

@@ -1,13 +1,16 @@
 """Offline scheduling of a list of pods onto a list of nodes: the engine behind ``hami simulate``.
 
 Pure: takes already-parsed YAML documents (v1 Node and Pod objects, ``kind: List`` wrappers
-allowed), passes each pod through the admission mutation exactly as the webhook would, then
-through :meth:`ClusterState.filter`, reserving each success before the next pod (file order).
+allowed), reads each node's devices through every registered backend's inventory (one node may
+carry several vendors), passes each pod through the admission mutation exactly as the webhook
+would, then through :meth:`ClusterState.filter`, reserving each success before the next pod
+(file order). Usage is reported per device with its vendor (cw) and totalled per vendor.
 Bad input raises :class:`InputError` naming the source file and the object: what the apiserver
 itself would refuse (non-string annotation values, fractional extended resources, odd shapes) and
-inventories no node can have (negative counts or memory, duplicate GPU UUIDs or node names).
-Suspicious but valid input (a misspelt HAMi resource or annotation, a GPU type the NVIDIA backend
-never matches) gives warnings. The output is deterministic: the clock is fixed.
+inventories no node can have (negative counts or memory, duplicate device UUIDs or node names).
+Suspicious but valid input (a misspelt HAMi resource or annotation, a device type without its
+vendor's cw, which HAMi never matches) gives warnings. The output is deterministic: the clock is
+fixed.
 """
 
 from __future__ import annotations
@@ -20,13 +23,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from hami.api import annotations as keys
-from hami.api.annotations import NODE_NVIDIA_REGISTER, NVIDIA_TYPE
 from hami.api.errors import DecodeError
-from hami.api.noderegister import decode_node_devices
 from hami.api.quantity import parse_quantity
 from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
-from hami.scheduler.state import ClusterState, FilterOutcome, GpuSnapshot
+from hami.device.registry import DeviceRegistry
+from hami.engine.state import ClusterState, FilterOutcome, GpuSnapshot, NodeDevices, vendor_devices
 from hami.webhook.mutate import AdmissionContext, mutate_pod
 
 NOT_MANAGED = "asks for no HAMi-managed resource (left to kube-scheduler)"
@@ -48,8 +50,13 @@ class InputError(ValueError):
 @dataclass(frozen=True, slots=True)
 class NodeInput:
     name: str
-    devices: tuple[DeviceInfo, ...]
+    devices: NodeDevices
+    """cw -> that vendor's devices (a plain sequence = NVIDIA's)."""
     annotations: Mapping[str, str]
+
+    @property
+    def by_vendor(self) -> dict[str, tuple[DeviceInfo, ...]]:
+        return vendor_devices(self.devices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,7 @@ class PodResult:
     reason: str | None
     annotations: dict[str, str] = field(default_factory=dict)
     containers: PodSingleDevice = ()
+    """Per container (init first) the devices of every vendor, vendors in cw order."""
     denied: bool = False
     """True when the admission webhook refused the pod (``reason`` holds its message)."""
     managed: bool = True
@@ -80,25 +88,48 @@ class SimulationResult:
     gpus: tuple[tuple[str, GpuSnapshot], ...]
     warnings: tuple[str, ...] = ()
 
-    def totals(self) -> dict[str, Any]:
-        """Pods by status and the cluster's GPU usage."""
-        statuses = Counter(p.status for p in self.pods)
-        gpus = [g for _, g in self.gpus]
+    @property
+    def vendors(self) -> tuple[str, ...]:
+        """The cws of the cluster's devices, sorted."""
+        return tuple(sorted({g.vendor for _, g in self.gpus}))
+
+    @property
+    def mixed(self) -> bool:
+        """True when the cluster holds devices of more than one vendor: the reports then carry
+        the vendor of each device and per-vendor totals (one-vendor reports keep their shape)."""
+        return len(self.vendors) > 1
+
+    def usage(self, vendor: str | None = None) -> dict[str, Any]:
+        """Device count, memory, cores and slots used/total, of one vendor or of all."""
+        gpus = [g for _, g in self.gpus if vendor is None or g.vendor == vendor]
 
         def pair(used: int, total: int) -> dict[str, int]:
             return {"used": used, "total": total}
 
         return {
-            "pods": len(self.pods),
-            **{status: statuses.get(status, 0) for status in STATUSES},
             "gpus": len(gpus),
             "memory": pair(sum(g.usedmem for g in gpus), sum(g.totalmem for g in gpus)),
             "cores": pair(sum(g.usedcores for g in gpus), sum(g.totalcore for g in gpus)),
             "slots": pair(sum(g.used for g in gpus), sum(g.count for g in gpus)),
         }
 
+    def totals(self) -> dict[str, Any]:
+        """Pods by status and the cluster's device usage (plus ``vendors``: cw -> usage, when
+        the cluster is mixed)."""
+        statuses = Counter(p.status for p in self.pods)
+        out: dict[str, Any] = {
+            "pods": len(self.pods),
+            **{status: statuses.get(status, 0) for status in STATUSES},
+            **self.usage(),
+        }
+        if self.mixed:
+            out["vendors"] = {cw: self.usage(cw) for cw in self.vendors}
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        """The stable JSON shape documented for ``hami simulate --output json``."""
+        """The stable JSON shape documented for ``hami simulate --output json`` (a mixed
+        cluster adds ``totals.vendors`` and a ``vendor`` key to each device)."""
+        mixed = self.mixed
         return {
             "totals": self.totals(),
             "warnings": list(self.warnings),
@@ -136,6 +167,7 @@ class SimulationResult:
                     "usedmem": g.usedmem,
                     "totalcores": g.totalcore,
                     "usedcores": g.usedcores,
+                    **({"vendor": g.vendor} if mixed else {}),
                 }
                 for node, g in self.gpus
             ],
@@ -175,11 +207,12 @@ def _describe(doc: Mapping[str, Any], i: int) -> str:
     return f"{doc.get('kind') or 'object'} {name}" if name else f"object {i + 1}"
 
 
-def load_nodes(docs: Iterable[Any], source: str) -> list[NodeInput]:
-    """Nodes and their devices (from ``hami.io/node-nvidia-register``, JSON or legacy form).
+def load_nodes(docs: Iterable[Any], source: str, registry: DeviceRegistry) -> list[NodeInput]:
+    """Nodes and their devices, read through every backend's inventory (e.g.
+    ``hami.io/node-nvidia-register``, JSON or legacy form; node capacity for some vendors).
 
-    Refuses what no real cluster can hold: two nodes of one name, one GPU UUID twice, a negative
-    slot count, memory or core total."""
+    Refuses what no real cluster can hold: two nodes of one name, one device UUID twice, a
+    negative slot count, memory or core total."""
     nodes: list[NodeInput] = []
     seen_nodes: set[str] = set()
     seen_gpus: dict[str, str] = {}
@@ -189,14 +222,15 @@ def load_nodes(docs: Iterable[Any], source: str) -> list[NodeInput]:
             raise InputError(f"{source}: Node {name}: a second node with this name")
         seen_nodes.add(name)
         annotations = _string_map(obj["metadata"], "annotations", f"{source}: Node {name}")
-        value = annotations.get(NODE_NVIDIA_REGISTER)
-        devices: list[DeviceInfo] = []
-        if value is not None:
+        devices: dict[str, tuple[DeviceInfo, ...]] = {}
+        for cw, inventory in registry.inventories.items():
             try:
-                devices = decode_node_devices(value)
+                found = inventory.node_devices(obj)
             except DecodeError as exc:
                 raise InputError(f"{source}: Node {name}: {exc}") from exc
-        for dev in devices:
+            if found:
+                devices[cw] = tuple(found)
+        for dev in (d for found in devices.values() for d in found):
             where = f"{source}: Node {name}: GPU {dev.id}"
             for what, amount in (("count", dev.count), ("memory", dev.devmem),
                                  ("cores", dev.devcore)):  # fmt: skip
@@ -205,7 +239,7 @@ def load_nodes(docs: Iterable[Any], source: str) -> list[NodeInput]:
             if dev.id in seen_gpus:
                 raise InputError(f"{where}: this UUID is also on node {seen_gpus[dev.id]}")
             seen_gpus[dev.id] = name
-        nodes.append(NodeInput(name, tuple(devices), annotations))
+        nodes.append(NodeInput(name, devices, annotations))
     return nodes
 
 
@@ -290,10 +324,13 @@ def load_pods(docs: Iterable[Any], source: str) -> list[dict[str, Any]]:
     return pods
 
 
-def lint_pods(pods: Iterable[Mapping[str, Any]], cfg: DeviceConfig, source: str) -> list[str]:
+def lint_pods(
+    pods: Iterable[Mapping[str, Any]], cfg: DeviceRegistry | DeviceConfig, source: str
+) -> list[str]:
     """Warnings for what the apiserver accepts but HAMi would silently ignore: a resource under a
     managed prefix that is no managed resource, an annotation that looks like HAMi's but is not."""
-    managed = set(cfg.nvidia.resource_names)
+    registry = cfg if isinstance(cfg, DeviceRegistry) else DeviceRegistry.from_config(cfg)
+    managed = set(registry.managed_resources)
     prefixes = {name.partition("/")[0] for name in managed if "/" in name}
     known_annotations = set(POD_ANNOTATIONS)
     out: list[str] = []
@@ -323,24 +360,32 @@ def lint_pods(pods: Iterable[Mapping[str, Any]], cfg: DeviceConfig, source: str)
     return list(dict.fromkeys(out))
 
 
+def _off_type(cw: str, dev: DeviceInfo) -> bool:
+    """HAMi hands a request of vendor ``cw`` only devices whose type contains ``cw`` (any case)."""
+    return cw.lower() not in dev.type.lower()
+
+
 def lint_nodes(nodes: Iterable[NodeInput], source: str) -> list[str]:
-    """Warnings for GPUs the NVIDIA backend never matches (its type check wants ``NVIDIA``)."""
+    """Warnings for devices no request of their vendor ever matches (the type must contain the
+    vendor's cw, e.g. ``NVIDIA``)."""
     return [
-        f"{source}: Node {n.name}: GPU {d.id} type {d.type!r} has no {NVIDIA_TYPE!r} in it, "
-        "so no NVIDIA request ever matches it (CardTypeMismatch)"
+        f"{source}: Node {n.name}: GPU {d.id} type {d.type!r} has no {cw!r} in it, "
+        f"so no {cw} request ever matches it (CardTypeMismatch)"
         for n in nodes
-        for d in n.devices
-        if NVIDIA_TYPE.lower() not in d.type.lower()
+        for cw, devs in n.by_vendor.items()
+        for d in devs
+        if _off_type(cw, d)
     ]
 
 
-def _pending_reason(out: FilterOutcome, total: int, off_type: Mapping[str, str]) -> str:
+def _pending_reason(out: FilterOutcome, total: int, off_type: Mapping[str, tuple[str, str]]) -> str:
     if out.error:
         return out.error
     parts = []
     for n, r in sorted(out.failed_nodes.items()):
         if n in off_type and "CardTypeMismatch" in r:
-            r += f" (GPU type {off_type[n]!r} has no 'NVIDIA' in it, so it never matches)"
+            cw, kind = off_type[n]
+            r += f" (GPU type {kind!r} has no {cw!r} in it, so it never matches)"
         parts.append(f"{n}: {r}")
     detail = "; ".join(parts)
     return f"0/{total} nodes fit: {detail}" if detail else f"0/{total} nodes fit"
@@ -349,28 +394,33 @@ def _pending_reason(out: FilterOutcome, total: int, off_type: Mapping[str, str])
 def simulate(
     nodes: Iterable[NodeInput],
     pods: Iterable[Mapping[str, Any]],
-    cfg: DeviceConfig,
+    cfg: DeviceRegistry | DeviceConfig,
     *,
     node_policy: str = "binpack",
     gpu_policy: str = "spread",
     now: datetime = SIMULATED_NOW,
     warnings: Iterable[str] = (),
 ) -> SimulationResult:
-    """Schedule ``pods`` in order onto ``nodes``; each success is reserved before the next pod."""
-    state = ClusterState(cfg, node_policy=node_policy, gpu_policy=gpu_policy)
+    """Schedule ``pods`` in order onto ``nodes``; each success is reserved before the next pod.
+    ``cfg``: the registry, or a device config (its default registry)."""
+    registry = cfg if isinstance(cfg, DeviceRegistry) else DeviceRegistry.from_config(cfg)
+    state = ClusterState(registry, node_policy=node_policy, gpu_policy=gpu_policy)
     names: list[str] = []
-    off_type: dict[str, str] = {}
+    off_type: dict[str, tuple[str, str]] = {}
     for n in nodes:
         names.append(n.name)
-        if n.devices:
-            state.upsert_node(n.name, n.devices, n.annotations)
-        for d in n.devices:
-            if NVIDIA_TYPE.lower() not in d.type.lower():
-                off_type.setdefault(n.name, d.type)
-    ctx = AdmissionContext(cfg)
+        by_vendor = n.by_vendor
+        if by_vendor:
+            state.upsert_node(n.name, by_vendor, n.annotations)
+        for cw, devs in by_vendor.items():
+            for d in devs:
+                if _off_type(cw, d):
+                    off_type.setdefault(n.name, (cw, d.type))
+    ctx = AdmissionContext(registry.config)
+    candidates = frozenset(names)
     results: list[PodResult] = []
     for i, raw in enumerate(pods):
-        results.append(_schedule_one(state, ctx, raw, i, names, now, off_type))
+        results.append(_schedule_one(state, ctx, raw, i, candidates, now, off_type))
     gpus = tuple((snap.name, g) for snap in state.nodes() for g in snap.gpus)
     return SimulationResult(tuple(results), gpus, tuple(warnings))
 
@@ -380,9 +430,9 @@ def _schedule_one(
     ctx: AdmissionContext,
     raw: Mapping[str, Any],
     i: int,
-    names: list[str],
+    names: frozenset[str],
     now: datetime,
-    off_type: Mapping[str, str],
+    off_type: Mapping[str, tuple[str, str]],
 ) -> PodResult:
     meta = raw.get("metadata") or {}
     ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
@@ -400,4 +450,8 @@ def _schedule_one(
     if out.node is None:
         return PodResult(ns, name, None, _pending_reason(out, len(names), off_type))
     state.add_pod(uid, ns, name, out.node, out.devices, init_count=out.init_count, mig=out.mig)
-    return PodResult(ns, name, out.node, None, dict(out.annotations), out.devices.get("NVIDIA", ()))
+    containers = tuple(
+        tuple(d for per_vendor in out.devices.values() for d in per_vendor[i])
+        for i in range(max((len(v) for v in out.devices.values()), default=0))
+    )
+    return PodResult(ns, name, out.node, None, dict(out.annotations), containers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hami.device.nvidia.fit import DeviceUsage
+from hami.device.base import DeviceUsage
 
 
 class WeightsError(ValueError):

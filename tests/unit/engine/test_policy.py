@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 
 from hami.device.nvidia.fit import DeviceUsage
-from hami.device.nvidia.score import ScoringWeights
-from hami.scheduler.policy import node_prefers_high, order_devices, parse_chain
-from hami.scheduler.policy.topology import chooser, parse_scores
+from hami.engine.policy import node_prefers_high, order_devices, parse_chain
+from hami.engine.policy.topology import chooser, parse_scores
+from hami.engine.score import ScoringWeights
 
 BASE = DeviceUsage("GPU-0", 0, "NVIDIA A100", 0, "hami-core", True, 10, 1000, 100)
 

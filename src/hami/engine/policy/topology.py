@@ -14,8 +14,8 @@ from math import comb
 
 from hami.api.errors import DecodeError
 from hami.api.noderegister import decode_node_scores
-from hami.device.nvidia.fit import Chooser, DeviceUsage
-from hami.scheduler.policy.base import GpuPolicy
+from hami.device.base import Chooser, DeviceUsage
+from hami.engine.policy.base import GpuPolicy
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 
 from hami.api.types import PERCENTAGE_UNSET, ContainerDevice, ContainerRequest, DeviceInfo
-from hami.scheduler.usage import DeviceCharge, NodeUsage, ScoreIndex, pod_charges
+from hami.config.devices import DeviceConfig
+from hami.device.registry import DeviceRegistry
+from hami.engine.usage import DeviceCharge, NodeUsage, ScoreIndex, pod_charges
+
+SUMMARIZERS = DeviceRegistry.from_config(DeviceConfig()).summarizers
 
 
 def cd(uuid: str, mem: int, cores: int = 0) -> ContainerDevice:
@@ -35,7 +39,7 @@ def test_pod_charges(
 
 def node() -> NodeUsage:
     devs = [DeviceInfo(f"g{i}", 2, 1000 * (i + 1), 100, "NVIDIA T4", index=i) for i in range(3)]
-    return NodeUsage("n", devs, cordoned=["g2"])
+    return NodeUsage("n", {"NVIDIA": devs}, summarizers=SUMMARIZERS, cordoned=["g2"])
 
 
 def req(
@@ -64,10 +68,10 @@ def test_may_fit(r: ContainerRequest, ok: bool) -> None:
 def test_charge_updates_summary_and_score() -> None:
     n = node()
     n.charge({"g1": DeviceCharge(2, 500, 100)}, 1, ())
-    assert n.free_mems == [1000] and n.score > 0
+    assert n.summaries["NVIDIA"].free_mems == [1000] and n.score > 0
     assert not n.may_fit(req(mem=1001))
     n.charge({"g1": DeviceCharge(2, 500, 100)}, -1, ())
-    assert n.free_mems == [2000, 1000] and n.score == 0
+    assert n.summaries["NVIDIA"].free_mems == [2000, 1000] and n.score == 0
 
 
 def test_score_index_orders_both_ways() -> None:

@@ -15,13 +15,13 @@ import pytest
 
 from hami.api.types import ContainerDevice, DeviceInfo, MigPlacement, MigProfile
 from hami.config.devices import DeviceConfig
-from hami.scheduler.state import (
+from hami.engine.state import (
     ClusterState,
     FilterOutcome,
     pod_devices_from_annotations,
     pod_mig_from_annotations,
 )
-from tests.unit.scheduler.helpers import A100, T4, ctr, gpus, pod
+from tests.unit.engine.helpers import A100, T4, ctr, gpus, pod
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -238,7 +238,7 @@ def test_busy_node_chosen_only_when_no_free_node_fits() -> None:
 
 
 def test_busy_nodes_are_not_fitted_while_a_free_node_fits(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hami.scheduler.state as state_mod
+    import hami.engine.state as state_mod
 
     fitted: list[str] = []
     real = state_mod.fit_pod
@@ -527,15 +527,17 @@ def test_pod_devices_from_annotations_round_trip() -> None:
     cs = state()
     cs.upsert_node("n1", gpus("n1", 2))
     out = cs.filter(pod("p", ctr("a", gpu=1, mem=5), ctr("b")), now=NOW)
-    rebuilt = pod_devices_from_annotations({"metadata": {"annotations": out.annotations}})
+    rebuilt = pod_devices_from_annotations(
+        {"metadata": {"annotations": out.annotations}}, cs.registry
+    )
     assert rebuilt == out.devices
-    assert pod_devices_from_annotations({"metadata": {}}) is None
+    assert pod_devices_from_annotations({"metadata": {}}, cs.registry) is None
 
 
 def test_mig_allocations_carry_the_device_plugins_runtime_identity() -> None:
     """The device plugin adds migUUID/gpuInstanceID/computeInstanceID once the instance exists;
     the scheduler's MIG metric needs them (issue 13, point 2)."""
-    from hami.scheduler.state import decode_mig_allocations
+    from hami.engine.state import decode_mig_allocations
 
     value = json.dumps([
         {"containerIndex": 0, "deviceIndex": 1, "gpuUUID": "GPU-m", "profile": "1g.10gb",

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from hami.device.nvidia.fit import DeviceUsage
-from hami.device.nvidia.score import DEFAULT_WEIGHTS, ScoringWeights, device_score
-from hami.scheduler.policy import binpack, mutex, numa, spread, topology
-from hami.scheduler.policy.base import GpuPolicy
+from hami.device.base import DeviceUsage
+from hami.engine.policy import binpack, mutex, numa, spread, topology
+from hami.engine.policy.base import GpuPolicy
+from hami.engine.score import DEFAULT_WEIGHTS, ScoringWeights, device_score
 
 GPU_POLICIES: dict[str, GpuPolicy] = {
     p.name: p for p in (binpack.GPU, spread.GPU, mutex.GPU, numa.GPU, topology.GPU)

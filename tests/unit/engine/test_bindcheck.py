@@ -6,8 +6,12 @@ from typing import Any
 
 import pytest
 
-from hami.scheduler.bindcheck import holds_devices, misfit
+from hami.config.devices import DeviceConfig
+from hami.device.registry import DeviceRegistry
+from hami.engine.bindcheck import holds_devices, misfit
 from tests.component.scheduler.objects import make_node, make_pod
+
+REG = DeviceRegistry.from_config(DeviceConfig())
 
 NODE = make_node("n1", gpus=2, mem=16384, split=2)
 G0, G1 = "GPU-n1-00", "GPU-n1-01"
@@ -47,7 +51,7 @@ CASES = [
                          ids=[c[0] for c in CASES])  # fmt: skip
 def test_misfit(mine: str, others: list[str], expected: str | None) -> None:
     bound = [_pod(f"o{i}", d, bound=True) for i, d in enumerate(others)]
-    why = misfit(_pod("me", mine), NODE, bound)
+    why = misfit(_pod("me", mine), NODE, bound, REG)
     if expected is None:
         assert why is None
     else:
@@ -56,18 +60,18 @@ def test_misfit(mine: str, others: list[str], expected: str | None) -> None:
 
 
 def test_the_pods_own_decision_must_be_for_this_node_and_readable() -> None:
-    assert misfit(_pod("me", _dev(G0, 1), node="n2"), NODE, []) == (
+    assert misfit(_pod("me", _dev(G0, 1), node="n2"), NODE, [], REG) == (
         "pod default/me is placed on node 'n2', not n1")  # fmt: skip
-    garbage = misfit(_pod("me", "GPU-x,NVIDIA,lots,0:;"), NODE, [])
+    garbage = misfit(_pod("me", "GPU-x,NVIDIA,lots,0:;"), NODE, [], REG)
     assert garbage is not None and "hami.io/vgpu-devices-allocated" in garbage
     undecided = make_pod("me", annotations={"hami.io/vgpu-node": "n1"})
-    assert misfit(undecided, NODE, []) == "pod default/me has no device decision"
+    assert misfit(undecided, NODE, [], REG) == "pod default/me has no device decision"
     bare = make_node("n1", register="[]")
     bare["metadata"]["annotations"].pop("hami.io/node-nvidia-register")
-    why = misfit(_pod("me", _dev(G0, 1)), bare, []) or ""
+    why = misfit(_pod("me", _dev(G0, 1)), bare, [], REG) or ""
     assert "has no hami.io/node-nvidia-register" in why
     broken = make_node("n1", register="{oops")
-    assert (misfit(_pod("me", _dev(G0, 1)), broken, []) or "").startswith("node n1: ")
+    assert (misfit(_pod("me", _dev(G0, 1)), broken, [], REG) or "").startswith("node n1: ")
 
 
 def test_finished_init_containers_free_their_share() -> None:
@@ -75,9 +79,9 @@ def test_finished_init_containers_free_their_share() -> None:
     other = _pod("o", _dev(G0, 12000) + _dev(G0, 1000), bound=True,
                  status={"phase": "Running", **init_done})  # fmt: skip
     other["spec"]["initContainers"] = [{"name": "init"}]
-    assert misfit(_pod("me", _dev(G0, 10000)), NODE, [other]) is None
+    assert misfit(_pod("me", _dev(G0, 10000)), NODE, [other], REG) is None
     other["status"] = {"phase": "Running"}  # init still running: its 12000 MiB count
-    assert misfit(_pod("me", _dev(G0, 10000)), NODE, [other]) is not None
+    assert misfit(_pod("me", _dev(G0, 10000)), NODE, [other], REG) is not None
 
 
 @pytest.mark.parametrize(

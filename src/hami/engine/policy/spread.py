@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hami.device.nvidia.fit import DeviceUsage
-from hami.scheduler.policy.base import GpuPolicy
+from hami.device.base import DeviceUsage
+from hami.engine.policy.base import GpuPolicy
 
 NAME = "spread"
 

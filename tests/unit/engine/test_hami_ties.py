@@ -14,8 +14,8 @@ import pytest
 
 from hami.api.types import ContainerRequest
 from hami.device.nvidia.fit import DeviceUsage, Selection, add_usage, fit_container
-from hami.device.nvidia.score import device_score, node_score
-from hami.scheduler.policy import order_devices, parse_chain
+from hami.engine.policy import order_devices, parse_chain
+from hami.engine.score import device_score, node_score
 
 
 def gpu(index: int, numa: int, *, used: int = 0, mem: int = 0, cores: int = 0,

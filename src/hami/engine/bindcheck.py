@@ -2,9 +2,10 @@
 
 Each replica decides from its own cache, and two replicas (or a stale cache) may pick the same GPU
 for two pods. The node lock serialises binds per node, so Bind re-validates the pod's devices
-(``hami.io/vgpu-devices-allocated``, equal to ``-to-allocate`` at bind time) against the node's
-inventory (``hami.io/node-nvidia-register``) and the allocations of the pods already bound there,
-all read fresh from the API by the caller. Pure: plain dicts in, a reason or None out.
+(every vendor's allocated annotation, e.g. ``hami.io/vgpu-devices-allocated``, equal to
+``-to-allocate`` at bind time) against the node's inventory (every vendor's, e.g.
+``hami.io/node-nvidia-register``) and the allocations of the pods already bound there, all read
+fresh from the API by the caller. Pure: plain dicts in, a reason or None out.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hami.api.annotations import NODE_NVIDIA_REGISTER, VGPU_NODE
+from hami.api.annotations import VGPU_NODE
 from hami.api.errors import DecodeError
-from hami.api.noderegister import decode_node_devices
 from hami.api.types import DeviceInfo
-from hami.device.nvidia.fit import MIG_MODE
-from hami.scheduler.state import held_devices, pod_mig_from_annotations
-from hami.scheduler.usage import DeviceCharge, MigAllocation, pod_charges
+from hami.device.base import MIG_MODE
+from hami.device.registry import DeviceRegistry
+from hami.engine.state import held_devices, pod_mig_from_annotations
+from hami.engine.usage import DeviceCharge, MigAllocation, pod_charges
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 
@@ -33,8 +34,6 @@ def _ref(pod: Mapping[str, Any]) -> str:
     return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 
-
-
 def holds_devices(pod: Mapping[str, Any], node: str, exclude_uid: str, exclude_ref: str) -> bool:
     """Whether a pod listed on ``node`` counts against it: not finished, not the pod binding."""
     meta = _meta(pod)
@@ -46,8 +45,12 @@ def holds_devices(pod: Mapping[str, Any], node: str, exclude_uid: str, exclude_r
     return not ((exclude_uid and uid == exclude_uid) or _ref(pod) == exclude_ref)
 
 
-def misfit(pod: Mapping[str, Any], node: Mapping[str, Any], others: Iterable[Mapping[str, Any]]
-           ) -> str | None:  # fmt: skip
+def misfit(
+    pod: Mapping[str, Any],
+    node: Mapping[str, Any],
+    others: Iterable[Mapping[str, Any]],
+    registry: DeviceRegistry,
+) -> str | None:
     """Why ``pod``'s decision no longer fits ``node`` next to ``others`` (the pods bound there),
     or None when it fits. Garbage in ``others`` counts as nothing (the cache skips it too)."""
     name = str(_meta(node).get("name") or "")
@@ -56,23 +59,30 @@ def misfit(pod: Mapping[str, Any], node: Mapping[str, Any], others: Iterable[Map
     if placed != name:
         return f"pod {ref} is placed on node {placed!r}, not {name}"
     try:
-        mine = held_devices(pod)
+        mine = held_devices(pod, registry)
     except DecodeError as exc:
         return f"pod {ref}: {exc}"
     if mine is None:
         return f"pod {ref} has no device decision"
-    register = (_meta(node).get("annotations") or {}).get(NODE_NVIDIA_REGISTER)
-    if not register:
-        return f"node {name} has no {NODE_NVIDIA_REGISTER} annotation"
-    try:
-        inventory = {d.id: d for d in decode_node_devices(register)}
-    except DecodeError as exc:
-        return f"node {name}: {exc}"
+    inventory: dict[str, DeviceInfo] = {}
+    for cw, per_container in mine[0].items():
+        if not any(per_container):
+            continue
+        backend = registry.backends[cw]
+        try:
+            found = backend.node_devices(node)
+        except DecodeError as exc:
+            return f"node {name}: {exc}"
+        if not found:
+            where = backend.register_annotation
+            return f"node {name} has no {where} annotation" if where else (
+                f"node {name} has no {cw} devices")  # fmt: skip
+        inventory.update((d.id, d) for d in found)
     used: dict[str, DeviceCharge] = {}
     placements: dict[str, list[tuple[int, int]]] = {}
     for other in others:
         try:
-            theirs = held_devices(other)
+            theirs = held_devices(other, registry)
             their_mig = pod_mig_from_annotations(other)
         except DecodeError:
             continue

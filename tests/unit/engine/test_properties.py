@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 from hami.api.types import DeviceInfo
 from hami.config.devices import DeviceConfig
 from hami.device.nvidia.fit import DeviceUsage
-from hami.device.nvidia.score import device_score
-from hami.scheduler.engine import fit_pod, plan_pod
-from hami.scheduler.policy import order_devices
-from hami.scheduler.state import ClusterState
-from hami.scheduler.usage import NodeUsage
-from tests.unit.scheduler.helpers import ctr
+from hami.engine.fit import fit_pod
+from hami.engine.plan import plan_pod
+from hami.engine.policy import order_devices
+from hami.engine.score import device_score
+from hami.engine.state import ClusterState
+from hami.engine.usage import NodeUsage
+from tests.unit.engine.helpers import ctr
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 UUIDS = tuple(f"GPU-{n}-{i}" for n in range(4) for i in range(4))
@@ -132,15 +133,15 @@ def test_pruning_never_drops_a_node_that_fits(
         if out.node is not None:
             cs.add_pod(f"u{i}", "ns", f"p{i}", out.node, out.devices, init_count=out.init_count)
     snap = cs.nodes()[0]
-    usage = NodeUsage("n", nodes[0])
+    usage = NodeUsage("n", {"NVIDIA": nodes[0]}, summarizers=cs.registry.summarizers)
     for d, g in zip(usage.devices, snap.gpus, strict=True):
         d.used, d.usedmem, d.usedcores = g.used, g.usedmem, g.usedcores
     usage.refresh()
     probe = data.draw(pod(99))
-    plan = plan_pod(probe, DeviceConfig().nvidia, node_policy="binpack", gpu_policy="spread")
-    reqs = [r for r in plan.requests if r is not None]
-    if not all(usage.may_fit(r, plan.selection) for r in reqs):
-        assert fit_pod(usage, plan, None).devices is None
+    plan = plan_pod(probe, cs.registry, node_policy="binpack", gpu_policy="spread")
+    reqs = [r for ask in plan.requests for r in ask]
+    if not all(usage.may_fit(r, plan.selection(r.type), plan.mutex) for r in reqs):
+        assert fit_pod(usage, plan, cs.registry.backends, None).devices is None
 
 
 @settings(max_examples=100, deadline=None)
