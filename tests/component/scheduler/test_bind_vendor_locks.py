@@ -13,6 +13,7 @@ from hami.api.errors import DecodeError
 from hami.api.nodelock import format_lock, parse_lock
 from hami.config.devices import DeviceConfig
 from hami.device.base import SHARED_LOCK
+from hami.device.registry import DeviceRegistry
 from hami.k8s import errors
 from hami.k8s.fake import FakeKube
 from hami.k8s.informer import Backoff
@@ -109,7 +110,7 @@ def _binder(kube: FakeKube, wait_s: float = 0.0) -> Binder:
     return Binder(
         kube, locker, events.EventRecorder(kube, host="test"),
         cached_pod=lambda ref: None, cached_node=lambda name: None, clock=lambda: NOW,
-        backends=BACKENDS, lock_retry_timeout_s=wait_s,
+        registry=DeviceRegistry.of(DeviceConfig(), BACKENDS.values()), lock_retry_timeout_s=wait_s,
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hami.api.types import ContainerDevice
 from hami.config.devices import DeviceConfig
+from hami.device.registry import DeviceRegistry
 from hami.k8s.fake import FakeKube
 from hami.scheduler.events import EventRecorder
 from hami.scheduler.metrics import build_registry
@@ -30,7 +31,8 @@ DCUX = shared("DCUX", "dcux.io")
 class QuotaState:
     """Records what the service hands the engine."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry: Any = None) -> None:
+        self.registry = registry
         self.quota: dict[tuple[str, str], tuple[int | None, int | None]] = {}
         self.pods: dict[str, Any] = {}
 
@@ -53,7 +55,7 @@ def _service() -> tuple[SchedulerService, QuotaState]:
     kube = FakeKube()
     cfg = DeviceConfig()
     found = {**backends(MLUX, DCUX), "NVIDIA": device_backends(cfg)["NVIDIA"]}
-    state = QuotaState()
+    state = QuotaState(DeviceRegistry.of(cfg, found.values()))
     service = SchedulerService(
         kube, cfg, state=state, locker=NodeLocker(kube),  # type: ignore[arg-type]
         recorder=EventRecorder(kube, host="t"),

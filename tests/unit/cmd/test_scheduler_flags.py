@@ -62,13 +62,13 @@ def test_vendor_flags_reach_the_registry(monkeypatch: pytest.MonkeyPatch) -> Non
     from hami.scheduler.settings import load_settings
 
     seen: list[dict[str, Any]] = []
-    real = runner.device_backends
+    real = runner.DeviceRegistry.from_config
 
     def spy(config: DeviceConfig, **flags: Any) -> Any:
         seen.append(flags)
         return real(config, **flags)
 
-    monkeypatch.setattr(runner, "device_backends", spy)
+    monkeypatch.setattr(runner.DeviceRegistry, "from_config", spy)
     monkeypatch.setenv("HAMI_ENABLE_ILUVATAR", "true")
     settings = load_settings(_parse(["--enable-ascend"]))
     runner.SchedulerRunner(settings, FakeKube(), device_config=DeviceConfig())
