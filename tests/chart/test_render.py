@@ -13,7 +13,7 @@ import helm_python
 import pytest
 import yaml
 
-from hami.config.devices import parse_device_config
+from hami.config.devices import DeviceConfig, parse_device_config
 from tests.chart.helmsdk import CHART, NAMESPACE, container, find, kinds, lint, render
 from tests.chart.values_sets import CASE_IDS, CASES, CUSTOM_NAMES, VALUE_SETS
 from tests.support.kubescheduler.config import parse_scheduler_config
@@ -37,6 +37,37 @@ def test_lint_is_clean(name: str, kube: str) -> None:
     assert not problems, problems
 
 
+def _expected_managed(cfg: DeviceConfig, values: dict[str, Any]) -> list[tuple[str, bool]]:
+    """What the extender must manage, from the device config alone: every vendor the scheduler
+    registers (Ascend and Iluvatar only when enabled), in cw order, kube-scheduler ignoring all
+    but Cambricon's node-capacity memory and cores; then the extra names."""
+    devices = values.get("devices", {})
+    c, h, nv = cfg.cambricon, cfg.hygon, cfg.nvidia
+    by_cw: dict[str, list[tuple[str, bool]]] = {
+        "NVIDIA": [(n, True) for n in nv.resource_names],
+        "MLU": [(c.resource_count_name, True), (c.resource_memory_name, False),
+                (c.resource_core_name, False)],
+        "DCU": [(h.resource_count_name, True), (h.resource_memory_name, True),
+                (h.resource_core_name, True)],
+    }  # fmt: skip
+    if devices.get("ascend", {}).get("enabled"):
+        for m in cfg.vnpus.configs:
+            names = (m.resource_name, m.resource_memory_name, m.resource_core_name)
+            by_cw[m.common_word] = [(n, True) for n in names if n]
+    if devices.get("iluvatar", {}).get("enabled"):
+        for chip in cfg.iluvatars:
+            names = (chip.resource_count_name, chip.resource_memory_name, chip.resource_core_name)
+            by_cw[chip.common_word] = [(n, True) for n in names]
+    extra = values.get("scheduler", {}).get("extender", {}).get("extraManagedResources", [])
+    out: dict[str, bool] = {}
+    for name, ignored in [
+        *(p for cw in sorted(by_cw) for p in by_cw[cw]),
+        *((n, True) for n in extra),
+    ]:
+        out.setdefault(name, ignored)
+    return list(out.items())
+
+
 @pytest.mark.parametrize(("name", "kube"), CASES, ids=CASE_IDS)
 def test_extender_manages_exactly_the_device_config_names(name: str, kube: str) -> None:
     objs = render(VALUE_SETS[name], kube_version=kube)
@@ -45,20 +76,11 @@ def test_extender_manages_exactly_the_device_config_names(name: str, kube: str) 
             find(objs, "ConfigMap", "hami-scheduler-device")["data"]["device-config.yaml"]
         )
     )
-    nv = device_cfg.nvidia
-    expected = [
-        nv.resource_count_name,
-        nv.resource_memory_name,
-        nv.resource_memory_percentage_name,
-        nv.resource_core_name,
-        nv.resource_priority_name,
-        *VALUE_SETS[name].get("scheduler", {}).get("extender", {}).get("extraManagedResources", []),
-    ]
+    expected = _expected_managed(device_cfg, VALUE_SETS[name])
     text = find(objs, "ConfigMap", "hami-scheduler-config")["data"]["config.yaml"]
     parsed = parse_scheduler_config(text)  # kube-scheduler's strict field checks
     (ext,) = parsed.extenders
-    assert [r.name for r in ext.managed_resources] == expected
-    assert all(r.ignored_by_scheduler for r in ext.managed_resources)
+    assert [(r.name, r.ignored_by_scheduler) for r in ext.managed_resources] == expected
     assert parsed.scheduler_name == VALUE_SETS[name].get("schedulerName", "hami-scheduler")
     assert (ext.filter_verb, ext.bind_verb, ext.node_cache_capable) == ("filter", "bind", True)
     assert ext.http_timeout_s == 30.0
@@ -66,7 +88,52 @@ def test_extender_manages_exactly_the_device_config_names(name: str, kube: str) 
     assert doc["apiVersion"] == "kubescheduler.config.k8s.io/v1"
     assert doc["leaderElection"]["resourceNamespace"] == NAMESPACE
     if name == "custom-names":
-        assert expected[:5] == list(CUSTOM_NAMES.values())
+        nvidia = [n for n, _ in expected if n.startswith("example.com/")]
+        assert nvidia == list(CUSTOM_NAMES.values())
+
+
+@pytest.mark.parametrize(
+    ("devices", "flags", "first", "last_vendor"),
+    [
+        ({}, [], "hygon.com/dcunum", "nvidia.com/priority"),
+        ({"ascend": {"enabled": True}}, ["--enable-ascend=true"], "huawei.com/Ascend310P",
+         "nvidia.com/priority"),
+        ({"iluvatar": {"enabled": True}}, ["--enable-iluvatar=true"], "iluvatar.ai/BI-V100-vgpu",
+         "nvidia.com/priority"),
+    ],
+    ids=["defaults", "ascend", "iluvatar"],
+)  # fmt: skip
+def test_vendor_switches_add_the_flag_and_the_resources(
+    devices: dict[str, Any], flags: list[str], first: str, last_vendor: str
+) -> None:
+    objs = render({"devices": devices})
+    args = container(find(objs, "Deployment", "hami-scheduler"), "vgpu-scheduler-extender")["args"]
+    assert [a for a in args if a.startswith("--enable-")] == flags
+    cfg = yaml.safe_load(find(objs, "ConfigMap", "hami-scheduler-config")["data"]["config.yaml"])
+    names = [r["name"] for r in cfg["extenders"][0]["managedResources"]]
+    assert names[0] == first and names[-1] == last_vendor
+    assert ("huawei.com/Ascend910B3-memory" in names) is bool(devices.get("ascend"))
+    assert ("iluvatar.ai/MR-V100.vCore" in names) is bool(devices.get("iluvatar"))
+
+
+def test_vendor_names_come_from_the_device_config_content() -> None:
+    content = yaml.safe_dump({
+        "cambricon": {"resourceCountName": "mlu.example/vmlu"},
+        "vnpus": [{"commonWord": "Ascend910B3", "chipName": "910B3",
+                   "resourceName": "npu.example/b3", "resourceMemoryName": "npu.example/b3-mem",
+                   "memoryAllocatable": 65536, "memoryCapacity": 65536}],
+    })  # fmt: skip
+    values = {"device-config": {"content": content}, "devices": {"ascend": {"enabled": True}}}
+    cfg = yaml.safe_load(
+        find(render(values), "ConfigMap", "hami-scheduler-config")["data"]["config.yaml"]
+    )
+    managed = [
+        (r["name"], r["ignoredByScheduler"]) for r in cfg["extenders"][0]["managedResources"]
+    ]
+    assert managed[:2] == [("npu.example/b3", True), ("npu.example/b3-mem", True)]
+    assert ("mlu.example/vmlu", True) in managed
+    assert ("cambricon.com/mlu.smlu.vmemory", False) in managed  # the rest of the defaults
+    assert not [n for n, _ in managed if n.startswith("huawei.com/")]
 
 
 @pytest.mark.parametrize("kube", ["v1.29.0", "v1.32.4", "v1.35.1"])
@@ -354,9 +421,10 @@ def test_raw_device_config_content_drives_the_managed_resources() -> None:
     cfg = parse_scheduler_config(
         find(objs, "ConfigMap", "hami-scheduler-config")["data"]["config.yaml"]
     )
-    assert [r.name for r in cfg.extenders[0].managed_resources][:2] == [
-        "acme.io/gpu", "nvidia.com/gpumem",
-    ]  # fmt: skip
+    names = [r.name for r in cfg.extenders[0].managed_resources]
+    nvidia = names.index("acme.io/gpu")  # after the DCU and MLU names (cw order)
+    assert names[nvidia : nvidia + 2] == ["acme.io/gpu", "nvidia.com/gpumem"]
+    assert "nvidia.com/gpu" not in names
 
 
 def test_node_config_is_json_for_the_plugin() -> None:

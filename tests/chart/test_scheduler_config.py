@@ -10,28 +10,21 @@ import pytest
 from click.testing import CliRunner
 
 from hami.cli import main
+from hami.config.devices import DeviceConfig
+from hami.webhook import backends as backend_source
 from tests.chart.helmsdk import find, render
 from tests.chart.values_sets import VALUE_SETS
+from tests.support.fake_backends import FakeBackend, backends
 from tests.support.kubescheduler.config import parse_scheduler_config
 
-#: value set -> the equivalent command line
+#: value set -> the equivalent command line ("custom-names": see the device-config-file test)
 EQUIVALENT: dict[str, list[str]] = {
     "defaults": [],
     "webhook-off": ["--url=http://127.0.0.1:8080"],
     "cert-manager": [],
     "ha-3": [],
-    "custom-names": [
-        "--scheduler-name=gpu-share",
-        "--extra-resource=cambricon.com/vmlu",
-        "--resource-name=example.com/vgpu",
-        "--resource-name=example.com/vmem",
-        "--resource-name=example.com/vmem-pct",
-        "--resource-name=example.com/vcores",
-        "--resource-name=example.com/prio",
-    ],
-    "everything": ["--insecure"],
+    "everything": ["--insecure", "--enable-ascend", "--enable-iluvatar"],
 }
-
 
 def _cli(*args: str, code: int = 0) -> str:
     result = CliRunner().invoke(main, ["scheduler-config", *args])
@@ -94,3 +87,30 @@ def test_bad_device_config_is_one_error_line(tmp_path: Path) -> None:
     dev.write_text("nvidia:\n  deviceSplitCount: many\n")  # unknown keys only warn, as in HAMi
     out = _cli(f"--device-config-file={dev}", code=1)
     assert "deviceSplitCount" in out and len(out.strip().splitlines()) == 1
+
+
+def test_every_registered_backend_is_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In cw order; kube-scheduler still counts a capacity-derived vendor's memory and cores."""
+    seen: list[dict[str, bool]] = []
+
+    def fake(config: DeviceConfig, **flags: bool) -> object:
+        seen.append(flags)
+        return backends(
+            FakeBackend("ZED", "zed.io"),
+            FakeBackend("CAP", "cap.io", from_capacity=True),
+            FakeBackend("ANN", "ann.io"),
+        )
+
+    monkeypatch.setattr(backend_source, "device_backends", fake)
+    cfg = parse_scheduler_config(_cli("--enable-iluvatar", "--extra-resource=zed.io/dev"))
+    (ext,) = cfg.extenders
+    assert [(r.name, r.ignored_by_scheduler) for r in ext.managed_resources] == [
+        ("ann.io/dev", True), ("ann.io/mem", True), ("ann.io/cores", True),
+        ("cap.io/dev", True), ("cap.io/mem", False), ("cap.io/cores", False),
+        ("zed.io/dev", True), ("zed.io/mem", True), ("zed.io/cores", True),
+    ]  # fmt: skip
+    assert seen == [{"enable_ascend": False, "enable_iluvatar": True}]
+    names = _cli("--resource-name=x.io/a", "--extra-resource=cap.io/mem")
+    (ext,) = parse_scheduler_config(names).extenders
+    assert [(r.name, r.ignored_by_scheduler) for r in ext.managed_resources] == [
+        ("x.io/a", True), ("cap.io/mem", True)]  # fmt: skip

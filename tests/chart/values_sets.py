@@ -52,6 +52,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             },
         },
         "dashboard": {"enabled": True},
+        "devices": {"ascend": {"enabled": True}, "iluvatar": {"enabled": True}},
     },
 }
 

@@ -74,25 +74,88 @@ annotations:
 {{- end -}}
 
 {{/*
-The resource names hami manages, as a JSON list: the device config's five NVIDIA names (from
-device-config.content when given, else from the resource* values), then
-scheduler.extender.extraManagedResources.
+The resources hami manages, as a JSON list of [name, ignoredByScheduler] pairs, in the order of
+the registered vendors' common words (sorted, as `hami scheduler-config` lists the registry):
+Ascend models (devices.ascend.enabled), Iluvatar chips (devices.iluvatar.enabled), Hygon DCU,
+Cambricon MLU, NVIDIA; each vendor's names from device-config.content when it has the section,
+else the built-in defaults (NVIDIA's from the resource* values). kube-scheduler ignores them all
+except Cambricon's memory and core, which are real node resources (its cards come from node
+capacity). Then scheduler.extender.extraManagedResources; the first of a name wins.
 */}}
 {{- define "hami.resourceNames" -}}
 {{- $content := index .Values "device-config" "content" -}}
-{{- $names := list -}}
+{{- $cfg := dict -}}
+{{- if $content -}}{{- $cfg = fromYaml $content -}}{{- end -}}
+{{- $byCw := dict -}}
+{{- $nvNames := list .Values.resourceName .Values.resourceMem .Values.resourceMemPercentage .Values.resourceCores .Values.resourcePriority -}}
 {{- if $content -}}
-{{- $nv := (fromYaml $content).nvidia | default dict -}}
-{{- $names = list
+{{- $nv := $cfg.nvidia | default dict -}}
+{{- $nvNames = list
   ($nv.resourceCountName | default $nv.resource_count_name | default "nvidia.com/gpu")
   ($nv.resourceMemoryName | default $nv.resource_memory_name | default "nvidia.com/gpumem")
   ($nv.resourceMemoryPercentageName | default $nv.resource_memory_percentage_name | default "nvidia.com/gpumem-percentage")
   ($nv.resourceCoreName | default $nv.resource_core_name | default "nvidia.com/gpucores")
   ($nv.resourcePriorityName | default $nv.resource_priority_name | default "nvidia.com/priority") -}}
-{{- else -}}
-{{- $names = list .Values.resourceName .Values.resourceMem .Values.resourceMemPercentage .Values.resourceCores .Values.resourcePriority -}}
 {{- end -}}
-{{- concat $names .Values.scheduler.extender.extraManagedResources | uniq | toJson -}}
+{{- $nvPairs := list -}}
+{{- range $nvNames }}{{ $nvPairs = append $nvPairs (list . true) }}{{ end -}}
+{{- $_ := set $byCw "NVIDIA" $nvPairs -}}
+{{- $mlu := $cfg.cambricon | default dict -}}
+{{- $_ := set $byCw "MLU" (list
+  (list ($mlu.resourceCountName | default $mlu.resource_count_name | default "cambricon.com/vmlu") true)
+  (list ($mlu.resourceMemoryName | default $mlu.resource_memory_name | default "cambricon.com/mlu.smlu.vmemory") false)
+  (list ($mlu.resourceCoreName | default $mlu.resource_core_name | default "cambricon.com/mlu.smlu.vcore") false)) -}}
+{{- $dcu := $cfg.hygon | default dict -}}
+{{- $_ := set $byCw "DCU" (list
+  (list ($dcu.resourceCountName | default $dcu.resource_count_name | default "hygon.com/dcunum") true)
+  (list ($dcu.resourceMemoryName | default $dcu.resource_memory_name | default "hygon.com/dcumem") true)
+  (list ($dcu.resourceCoreName | default $dcu.resource_core_name | default "hygon.com/dcucores") true)) -}}
+{{- if .Values.devices.ascend.enabled -}}
+{{- $models := list -}}
+{{- range list "Ascend910A" "Ascend910B2" "Ascend910B3" "Ascend910B4-1" "Ascend910B4" "Ascend310P" "Ascend910C" -}}
+{{- $models = append $models (dict "commonWord" . "resourceName" (printf "huawei.com/%s" .) "resourceMemoryName" (printf "huawei.com/%s-memory" .) "resourceCoreName" (printf "huawei.com/%s-core" .)) -}}
+{{- end -}}
+{{- with $cfg.vnpus -}}
+{{- if kindIs "slice" . -}}{{- $models = . -}}{{- else if .configs -}}{{- $models = .configs -}}{{- end -}}
+{{- end -}}
+{{- range $models -}}
+{{- $pairs := list -}}
+{{- range list (.resourceName | default .resource_name) (.resourceMemoryName | default .resource_memory_name) (.resourceCoreName | default .resource_core_name) -}}
+{{- if . }}{{ $pairs = append $pairs (list . true) }}{{ end -}}
+{{- end -}}
+{{- $_ := set $byCw (.commonWord | default .common_word) $pairs -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.devices.iluvatar.enabled -}}
+{{- $chips := list -}}
+{{- range list "MR-V100" "MR-V50" "BI-V150" "BI-V100" -}}
+{{- $chips = append $chips (dict "commonWord" . "resourceCountName" (printf "iluvatar.ai/%s-vgpu" .) "resourceMemoryName" (printf "iluvatar.ai/%s.vMem" .) "resourceCoreName" (printf "iluvatar.ai/%s.vCore" .)) -}}
+{{- end -}}
+{{- with $cfg.iluvatars }}{{ $chips = . }}{{ end -}}
+{{- range $chips -}}
+{{- $_ := set $byCw (.commonWord | default .common_word) (list
+  (list (.resourceCountName | default .resource_count_name) true)
+  (list (.resourceMemoryName | default .resource_memory_name) true)
+  (list (.resourceCoreName | default .resource_core_name) true)) -}}
+{{- end -}}
+{{- end -}}
+{{- $out := list -}}
+{{- $seen := dict -}}
+{{- range $cw := keys $byCw | sortAlpha -}}
+{{- range index $byCw $cw -}}
+{{- if not (hasKey $seen (index . 0)) -}}
+{{- $_ := set $seen (index . 0) true -}}
+{{- $out = append $out . -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $.Values.scheduler.extender.extraManagedResources -}}
+{{- if not (hasKey $seen .) -}}
+{{- $_ := set $seen . true -}}
+{{- $out = append $out (list . true) -}}
+{{- end -}}
+{{- end -}}
+{{- $out | toJson -}}
 {{- end -}}
 
 {{- define "hami.extenderURL" -}}
@@ -110,7 +173,7 @@ inputs (tests/chart/test_scheduler_config.py).
 {{- define "hami.schedulerConfig" -}}
 {{- $managed := list -}}
 {{- range (include "hami.resourceNames" . | fromJsonArray) -}}
-{{- $managed = append $managed (dict "name" . "ignoredByScheduler" true) -}}
+{{- $managed = append $managed (dict "name" (index . 0) "ignoredByScheduler" (index . 1)) -}}
 {{- end -}}
 {{- $https := .Values.scheduler.admissionWebhook.enabled -}}
 {{- $ext := dict "urlPrefix" (include "hami.extenderURL" .) "filterVerb" "filter" "bindVerb" "bind" "enableHTTPS" $https "nodeCacheCapable" true "weight" 1 "httpTimeout" .Values.scheduler.extender.httpTimeout "managedResources" $managed -}}
@@ -159,6 +222,12 @@ inputs (tests/chart/test_scheduler_config.py).
 {{- end }}
 {{- if .Values.legacyMetrics }}
 - --legacy-metrics=true
+{{- end }}
+{{- if .Values.devices.ascend.enabled }}
+- --enable-ascend=true
+{{- end }}
+{{- if .Values.devices.iluvatar.enabled }}
+- --enable-iluvatar=true
 {{- end }}
 {{- range $s.extender.extraArgs }}
 - {{ . | quote }}

@@ -1,8 +1,11 @@
-"""Format of the per-node lock annotation ``hami.io/mutex.lock`` (spec §1.4).
+"""Format of the per-node lock annotations (spec §1.4, vendors §2.7).
 
-Value ``<RFC3339 time>,<namespace>,<pod name>``; the legacy form is a bare RFC3339 time (owner
-unknown). :func:`stale_owner` says when the owner no longer needs the lock. Pure functions only:
-acquiring and releasing through the API server live elsewhere.
+The shared lock ``hami.io/mutex.lock`` ("owner" style): value ``<RFC3339 time>,<namespace>,<pod
+name>``; the legacy form is a bare RFC3339 time (owner unknown). :func:`stale_owner` says when the
+owner no longer needs the lock. A vendor's own lock in "bare-time" style (Cambricon's
+``cambricon.com/dsmlu.lock``) holds only a bare RFC3339 time and is refused while younger than
+:data:`BARE_LOCK_HOLD` (:func:`bare_lock_held`). Pure functions only: acquiring and releasing
+through the API server live elsewhere.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from hami.api.annotations import (
     BIND_PHASE,
     BIND_PHASE_FAILED,
     BIND_PHASE_SUCCESS,
-    DEVICES_TO_ALLOCATE,
     NODE_LOCK,
     VGPU_NODE,
 )
@@ -24,6 +26,10 @@ from hami.api.errors import DecodeError
 
 #: HAMi's default ``--node-lock-timeout``.
 DEFAULT_LOCK_TIMEOUT = timedelta(minutes=5)
+#: A "bare-time" lock younger than this refuses the bind (HAMi's Cambricon lock: 2 minutes).
+BARE_LOCK_HOLD = timedelta(minutes=2)
+_PENDING_PREFIX = "hami.io/"
+_PENDING_SUFFIX = "-devices-to-allocate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,29 @@ def is_expired(lock: NodeLock, now: datetime, timeout: timedelta = DEFAULT_LOCK_
     return now - lock.time > timeout
 
 
+def bare_lock_held(value: str, now: datetime, field: str) -> bool:
+    """Whether a "bare-time" lock ``value`` still holds at ``now`` (younger than
+    :data:`BARE_LOCK_HOLD`; naive ``now`` is UTC). Raises :class:`DecodeError` (naming ``field``)
+    when the value is not an RFC3339 time."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now - parse_rfc3339(value, field) < BARE_LOCK_HOLD
+
+
+def pending_allocation(annotations: Mapping[str, Any]) -> bool:
+    """Whether any vendor's to-allocate annotation (``hami.io/<...>-devices-to-allocate``:
+    NVIDIA's ``hami.io/vgpu-devices-to-allocate``, ``hami.io/dcu-devices-to-allocate``,
+    ``hami.io/Ascend910B3-devices-to-allocate``...) still lists a device."""
+    for key, value in annotations.items():
+        if not (isinstance(key, str) and key.startswith(_PENDING_PREFIX)):
+            continue
+        if not key.endswith(_PENDING_SUFFIX):
+            continue
+        if str(value or "").replace(";", "").replace(":", "").strip():
+            return True
+    return False
+
+
 def stale_owner(pod: Mapping[str, Any], node: str) -> str | None:
     """Why pod ``pod``, which holds ``node``'s lock, no longer needs it; None while it may still
     be between Bind and Allocate on ``node``.
@@ -94,7 +123,8 @@ def stale_owner(pod: Mapping[str, Any], node: str) -> str | None:
     The lock serialises Bind and Allocate, so it is stale once its owner is being deleted, has
     finished (``Succeeded``/``Failed``, e.g. kubelet's admission failed), is bound to another node,
     has ``bind-phase`` ``success`` or ``failed``, or has no allocation pending for ``node`` (its
-    ``vgpu-node`` names another node, or nothing is left in ``vgpu-devices-to-allocate``).
+    ``vgpu-node`` names another node, or nothing is left in any vendor's to-allocate annotation,
+    :func:`pending_allocation`: the device plugins empty theirs as they hand devices out).
     """
     meta = pod.get("metadata") or {}
     annos = meta.get("annotations") or {}
@@ -112,7 +142,6 @@ def stale_owner(pod: Mapping[str, Any], node: str) -> str | None:
     placed = annos.get(VGPU_NODE)
     if placed != node:
         return f"is placed on node {placed}" if placed else f"has no {VGPU_NODE}"
-    pending = str(annos.get(DEVICES_TO_ALLOCATE) or "")
-    if not pending.replace(";", "").replace(":", "").strip():
-        return f"has nothing left in {DEVICES_TO_ALLOCATE}"
+    if not pending_allocation(annos):
+        return f"has nothing left in any {_PENDING_PREFIX}*{_PENDING_SUFFIX}"
     return None

@@ -70,6 +70,8 @@ _BOOLS: list[tuple[str, str]] = [
     ("profiling", "Serve /debug/pprof/* on the extender port."),
     ("debug", "Debug logging."),
     ("success_events", "Also record FilteringSucceed/BindingSucceed Events (2 writes per pod)."),
+    ("enable_ascend", "Schedule Huawei Ascend NPUs too (the device config's vnpus models)."),
+    ("enable_iluvatar", "Schedule Iluvatar GPUs too (the device config's iluvatars chips)."),
 ]
 
 _NEGATED = "no_"

@@ -1,14 +1,18 @@
 """``hami scheduler-config``: print the kube-scheduler configuration that runs hami.
 
 One ``KubeSchedulerConfiguration`` with the profile ``hami-scheduler`` and one extender entry whose
-``managedResources`` are the device config's NVIDIA resource names (all ``ignoredByScheduler``),
-for operators who run kube-scheduler without the Helm chart. The chart renders the same text for
-the same inputs (``charts/hami/templates/_helpers.tpl``, ``hami.schedulerConfig``; tested to be
-identical in ``tests/chart/test_scheduler_config.py``).
+``managedResources`` are the resource names of every registered device backend, in cw order
+(``--enable-ascend`` / ``--enable-iluvatar`` add those vendors, as for ``hami scheduler``), for
+operators who run kube-scheduler without the Helm chart. kube-scheduler ignores them
+(``ignoredByScheduler``) except the memory and core resources of a vendor whose devices come from
+node capacity (Cambricon's ``vmemory`` / ``vcore`` are real node resources it must count). The
+chart renders the same text for the same inputs (``charts/hami/templates/_helpers.tpl``,
+``hami.schedulerConfig``; tested to be identical in ``tests/chart/test_scheduler_config.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +24,32 @@ API_VERSION = "kubescheduler.config.k8s.io/v1"
 DEFAULT_URL = "https://127.0.0.1:8443"
 
 
-def resource_names(device_config: Path | None) -> list[str]:
-    """The five NVIDIA resource names of the device config (built-in defaults without a file)."""
+def managed_resources(
+    device_config: Path | None, *, enable_ascend: bool = False, enable_iluvatar: bool = False
+) -> list[tuple[str, bool]]:
+    """``(name, ignoredByScheduler)`` of every resource of the registered backends, in cw order
+    (built-in defaults without a file)."""
     from hami.config.devices import load_device_config
+    from hami.webhook.backends import device_backends
 
-    nv = load_device_config(device_config).nvidia
-    return [
-        nv.resource_count_name,
-        nv.resource_memory_name,
-        nv.resource_memory_percentage_name,
-        nv.resource_core_name,
-        nv.resource_priority_name,
-    ]
+    found = device_backends(
+        load_device_config(device_config),
+        enable_ascend=enable_ascend,
+        enable_iluvatar=enable_iluvatar,
+    )
+    out: list[tuple[str, bool]] = []
+    for backend in found.values():
+        counted = set()
+        if backend.register_annotation is None:  # devices from node capacity
+            counted = {backend.memory_resource, backend.core_resource}
+        out += [(name, name not in counted) for name in backend.resource_names if name]
+    return out
 
 
 def build_config(
     *,
     url: str,
-    resources: list[str],
+    resources: Sequence[str | tuple[str, bool]],
     scheduler_name: str = "hami-scheduler",
     leader_elect: bool = True,
     lease_namespace: str = "kube-system",
@@ -46,8 +58,13 @@ def build_config(
     insecure: bool = False,
     http_timeout: str = "30s",
 ) -> dict[str, Any]:
-    """The configuration as a dict (kube-scheduler's camelCase keys)."""
+    """The configuration as a dict (kube-scheduler's camelCase keys). ``resources`` are names
+    (ignored by kube-scheduler) or ``(name, ignoredByScheduler)``; the first of a name wins."""
     https = url.startswith("https://")
+    managed: dict[str, bool] = {}
+    for item in resources:
+        name, ignored = (item, True) if isinstance(item, str) else item
+        managed.setdefault(name, ignored)
     extender: dict[str, Any] = {
         "urlPrefix": url,
         "filterVerb": "filter",
@@ -57,7 +74,7 @@ def build_config(
         "weight": 1,
         "httpTimeout": http_timeout,
         "managedResources": [
-            {"name": name, "ignoredByScheduler": True} for name in dict.fromkeys(resources)
+            {"name": name, "ignoredByScheduler": ignored} for name, ignored in managed.items()
         ],
     }
     if https:
@@ -101,6 +118,10 @@ def render(config: dict[str, Any]) -> str:
     "--extra-resource", multiple=True, show_default="none",
     help="Further resource names kube-scheduler ignores.",
 )  # fmt: skip
+@click.option("--enable-ascend", is_flag=True, default=False, show_default=True,
+              help="Also list the Ascend NPU resources (as the scheduler's flag).")  # fmt: skip
+@click.option("--enable-iluvatar", is_flag=True, default=False, show_default=True,
+              help="Also list the Iluvatar resources (as the scheduler's flag).")  # fmt: skip
 @click.option("--url", default=DEFAULT_URL, show_default=True, help="Extender URL prefix.")
 @click.option("--scheduler-name", default="hami-scheduler", show_default=True,
               help="The kube-scheduler profile that calls the extender.")  # fmt: skip
@@ -122,6 +143,8 @@ def command(
     device_config_file: Path | None,
     resource_overrides: tuple[str, ...],
     extra_resource: tuple[str, ...],
+    enable_ascend: bool,
+    enable_iluvatar: bool,
     url: str,
     scheduler_name: str,
     leader_elect: bool,
@@ -137,10 +160,14 @@ def command(
     if not url.startswith(("http://", "https://")):
         raise click.BadParameter(f"must be an http(s) URL, got {url!r}", param_hint="--url")
     try:
-        names = list(resource_overrides) or resource_names(device_config_file)
+        names: list[str | tuple[str, bool]] = [*resource_overrides] or [
+            *managed_resources(device_config_file, enable_ascend=enable_ascend,
+                               enable_iluvatar=enable_iluvatar)
+        ]  # fmt: skip
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    bad = [n for n in [*names, *extra_resource] if "/" not in n or " " in n]
+    given = [*resource_overrides, *extra_resource]
+    bad = [n for n in given if "/" not in n or " " in n]
     if bad:
         raise click.BadParameter(
             f"not a resource name (domain/name): {bad[0]!r}", param_hint="--resource-name"

@@ -197,6 +197,14 @@ def render_table(res: SimulationResult) -> str:
     help="Schedule Iluvatar GPUs too (as the scheduler's --enable-iluvatar).",
 )
 @click.option(
+    "--example",
+    type=click.Choice(["nvidia", "mixed"]),
+    default="nvidia",
+    show_default=True,
+    help="Bundled example used where --nodes/--pods are not given; mixed = NVIDIA, Ascend, "
+    "Hygon, Cambricon and Iluvatar nodes (turns on --enable-ascend and --enable-iluvatar).",
+)
+@click.option(
     "--output",
     type=click.Choice(["table", "json"]),
     default="table",
@@ -212,16 +220,19 @@ def command(
     strict_config: bool,
     enable_ascend: bool,
     enable_iluvatar: bool,
+    example: str,
     output: str,
 ) -> None:
     """Schedule pods onto a cluster described in YAML, offline (no cluster, no GPU)."""
     try:
+        mixed = example == "mixed"
         cfg = load_device_config(config_path, strict=strict_config)
         registry = DeviceRegistry.from_config(
-            cfg, enable_ascend=enable_ascend, enable_iluvatar=enable_iluvatar
+            cfg, enable_ascend=enable_ascend or mixed, enable_iluvatar=enable_iluvatar or mixed
         )
-        node_docs, node_src = _read_docs(nodes_path, "nodes.yaml")
-        pod_docs, pod_src = _read_docs(pods_path, "pods.yaml")
+        prefix = "mixed-" if mixed else ""
+        node_docs, node_src = _read_docs(nodes_path, f"{prefix}nodes.yaml")
+        pod_docs, pod_src = _read_docs(pods_path, f"{prefix}pods.yaml")
         nodes = load_nodes(node_docs, node_src, registry)
         pods = load_pods(pod_docs, pod_src)
     except (InputError, ConfigError) as exc:

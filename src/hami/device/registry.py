@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from hami.config.devices import DeviceConfig
-from hami.device import nvidia
+from hami.device import ascend, cambricon, hygon, iluvatar, nvidia
 from hami.device.base import (
     AdmissionMutator,
     DeviceBackend,
@@ -40,10 +40,10 @@ Gate = Literal["always", "ascend", "iluvatar"]
 # ``--enable-iluvatar``). The order here does not matter: backends are sorted by cw.
 _VENDOR_FACTORIES: tuple[tuple[VendorFactory, Gate], ...] = (
     (nvidia.backends, "always"),
-    # (cambricon.backends, "always"),
-    # (hygon.backends, "always"),
-    # (ascend.backends, "ascend"),
-    # (iluvatar.backends, "iluvatar"),
+    (cambricon.backends, "always"),
+    (hygon.backends, "always"),
+    (ascend.backends, "ascend"),
+    (iluvatar.backends, "iluvatar"),
 )
 
 

@@ -416,7 +416,7 @@ def simulate(
             for d in devs:
                 if _off_type(cw, d):
                     off_type.setdefault(n.name, (cw, d.type))
-    ctx = AdmissionContext(registry.config)
+    ctx = AdmissionContext(registry.config, backends=registry.backends)
     candidates = frozenset(names)
     results: list[PodResult] = []
     for i, raw in enumerate(pods):

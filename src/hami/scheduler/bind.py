@@ -3,22 +3,25 @@
 kube-scheduler calls our bind verb only for pods that ask for our resources, so every bind is
 managed: the pod must carry a decision (``hami.io/vgpu-node``) for the node. When this replica's
 cache lacks it (the filter ran on another replica a moment ago) the pod is read from the API.
-Bind then waits its turn for the node lock (``hami.io/mutex.lock``; FIFO per node, at most
-``--node-lock-retry-timeout``), and under the lock re-validates the pod's devices against the
-node's inventory and the pods already bound there, read fresh from the API
+Bind then takes the pod's node locks (:func:`bind_locks`: in sorted vendor order each distinct
+lock of the vendors its app containers ask for; the shared ``hami.io/mutex.lock`` waits its turn,
+FIFO per node, at most ``--node-lock-retry-timeout``; a vendor's own "bare-time" lock such as
+Cambricon's is refused at once while held), and under the locks re-validates the pod's devices
+against the node's inventory and the pods already bound there, read fresh from the API
 (:mod:`~hami.engine.bindcheck`). The lock is the single point of truth: whatever two replicas
 decided, no GPU is over-committed. A pod that no longer fits has its decision cleared, so the next
 filter decides again. Finally it creates ``pods/binding`` carrying ``hami.io/bind-phase=allocating``
 and ``hami.io/bind-time`` as Binding annotations, which the apiserver applies to the pod in the
-same write. Any failure releases the lock and is answered in ``Error`` (HTTP 200), with a
-``BindingFailed`` event; success records ``BindingSucceed``. Each bind logs one INFO line.
+same write. Any failure releases the locks taken, in reverse order, and is answered in ``Error``
+(HTTP 200), with a ``BindingFailed`` event; success records ``BindingSucceed`` (the device
+plugins release the locks after Allocate). Each bind logs one INFO line.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +37,7 @@ from hami.api.annotations import (
 )
 from hami.api.errors import DecodeError
 from hami.api.extender import BINDING_ARGS_FIELDS, ExtenderBindingResult, binding_result, go_fields
+from hami.device.base import SHARED_LOCK, DeviceBackend, LockStyle
 from hami.device.registry import DeviceRegistry
 from hami.engine.bindcheck import holds_devices, misfit
 from hami.k8s import errors
@@ -70,18 +74,53 @@ def _placed(pod: Mapping[str, Any]) -> str:
     return str((_meta(pod).get("annotations") or {}).get(VGPU_NODE) or "")
 
 
-def asks_for_devices(pod: Mapping[str, Any], registry: DeviceRegistry | None) -> bool:
-    """Whether ``pod`` asks for a device we schedule (unreadable requests count as asking)."""
-    if registry is None:
-        return True
+@dataclass(frozen=True, slots=True)
+class BindLock:
+    """One node lock a bind takes: the annotation and its style (see ``NodeLockSpec``)."""
+
+    annotation: str
+    style: LockStyle
+
+
+#: The lock of a managed pod whose app containers ask no vendor for devices.
+SHARED = BindLock(SHARED_LOCK, "owner")
+
+
+def _asks(backend: DeviceBackend, pod: Mapping[str, Any], first: int = 0) -> bool:
+    """Whether containers from index ``first`` on (init containers first) ask ``backend`` for
+    devices; an unreadable request counts as asking."""
     try:
-        return any(
-            r is not None and r.nums > 0
-            for parser in registry.parsers.values()
-            for r in parser.container_requests(pod)
-        )
+        requests = backend.container_requests(pod)
     except DecodeError:
         return True
+    return any(r is not None and r.nums > 0 for r in requests[first:])
+
+
+def asks_for_devices(pod: Mapping[str, Any], backends: Mapping[str, DeviceBackend] | None) -> bool:
+    """Whether ``pod`` asks any backend for a device (unreadable requests count as asking)."""
+    if backends is None:
+        return True
+    return any(_asks(b, pod) for b in backends.values())
+
+
+def bind_locks(
+    pod: Mapping[str, Any], backends: Mapping[str, DeviceBackend] | None
+) -> list[BindLock]:
+    """The node locks a bind of ``pod`` takes, in order: in sorted cw order, each distinct lock
+    of the vendors its **app** containers ask for (init containers ignored, vendors §0.1), so a
+    multi-vendor pod holds the shared lock once, plus Cambricon's own. A pod whose app containers
+    ask nothing (only init containers do) takes the shared lock: the bind's re-check runs under
+    it (HAMi takes none)."""
+    if backends is None:
+        return [SHARED]
+    spec = pod.get("spec") or {}
+    first_app = len(spec.get("initContainers") or []) if isinstance(spec, Mapping) else 0
+    locks: dict[str, BindLock] = {}
+    for cw in sorted(backends):
+        backend = backends[cw]
+        if backend.lock_annotation not in locks and _asks(backend, pod, first_app):
+            locks[backend.lock_annotation] = BindLock(backend.lock_annotation, backend.lock_style)
+    return list(locks.values()) or [SHARED]
 
 
 class Binder:
@@ -107,6 +146,7 @@ class Binder:
         self._cached_node = cached_node
         self._forget = forget
         self._registry = registry
+        self._backends = registry.backends
         self.clock = clock
         self.lock_retry_timeout_s = lock_retry_timeout_s
         self.stats = BindStats()
@@ -134,19 +174,18 @@ class Binder:
         if uid and _meta(pod).get("uid") != uid:
             return self._failed(pod, ref, node, f"uid {uid} does not match the pod", started)
         placed = _placed(pod)
-        if not placed and not asks_for_devices(pod, self._registry):
+        if not placed and not asks_for_devices(pod, self._backends):
             return await self._bind_plain(pod, ns, name, uid, node, started)
         if placed != node:
             why = (f"the last filter placed it on node {placed}" if placed else
                    f"it has no {VGPU_NODE} decision")  # fmt: skip
             return self._failed(pod, ref, node, f"{why}; the next filter decides again", started)
         queued = time.monotonic()
+        taken: list[BindLock] = []
         try:
-            locked = await self.locker.acquire(
-                node, ns, name, cached=self._cached_node(node),
-                wait_s=self.lock_retry_timeout_s, refresh=self._cached_node,
-            )  # fmt: skip
+            locked = await self._lock(node, ns, name, bind_locks(pod, self._backends), taken)
         except NodeLockError as exc:
+            await self._release(node, ns, name, taken)
             return self._failed(pod, ref, node, str(exc), started, time.monotonic() - queued)
         waited = time.monotonic() - queued
         try:
@@ -156,7 +195,7 @@ class Binder:
             bound = [p for p in on_node if holds_devices(p, node, uid, ref)]
             stale = misfit(pod, locked, bound, self._registry)
             if stale is not None:
-                await self.locker.release(node, ns, name)
+                await self._release(node, ns, name, taken)
                 if _placed(pod) == node:  # a newer decision for another node stays
                     await self._drop_decision(pod, ns, name)
                 self.stats.stale += 1
@@ -169,9 +208,35 @@ class Binder:
                      BIND_TIME: str(int(self.clock().timestamp()))}  # fmt: skip
             await self.client.bind_pod(ns, name, node, uid=uid or None, annotations=stamp)
         except errors.ApiError as exc:
-            await self.locker.release(node, ns, name)
+            await self._release(node, ns, name, taken)
             return self._failed(pod, ref, node, str(exc), started, waited)
         return self._succeeded(pod, ref, node, started, waited)
+
+    async def _lock(
+        self, node: str, ns: str, name: str, locks: Sequence[BindLock], taken: list[BindLock]
+    ) -> JsonObj:
+        """Take ``locks`` in order, appending each to ``taken``; the node as last locked."""
+        locked: JsonObj | None = None
+        for lock in locks:
+            if lock.style == "bare-time":
+                locked = await self.locker.acquire_bare(node, lock.annotation)
+            else:
+                cached = locked if locked is not None else self._cached_node(node)
+                locked = await self.locker.acquire(
+                    node, ns, name, cached=cached, wait_s=self.lock_retry_timeout_s,
+                    refresh=self._cached_node, annotation=lock.annotation,
+                )  # fmt: skip
+            taken.append(lock)
+        assert locked is not None  # bind_locks never answers no lock
+        return locked
+
+    async def _release(self, node: str, ns: str, name: str, taken: Sequence[BindLock]) -> None:
+        """Release the locks taken, last first."""
+        for lock in reversed(taken):
+            if lock.style == "bare-time":
+                await self.locker.release_bare(node, lock.annotation)
+            else:
+                await self.locker.release(node, ns, name, annotation=lock.annotation)
 
     async def _bind_plain(
         self, pod: JsonObj, ns: str, name: str, uid: str, node: str, started: float

@@ -91,6 +91,11 @@ class _Family:
             yield self.twin
 
 
+def _holds(per_vendor: Sequence[Sequence[Any]] | None) -> bool:
+    """Whether a pod's containers hold any device of one vendor."""
+    return bool(per_vendor) and any(c for c in per_vendor or ())
+
+
 def legacy_names() -> dict[str, str]:
     """``--legacy-metrics``: new name -> pre-v2.9 name (spec §7.1), from the catalogue."""
     return {m.name: m.legacy for m in SCHEDULER_METRICS if m.legacy}
@@ -177,34 +182,34 @@ class SchedulerCollector(Collector):
     def _quota_metrics(self) -> Iterator[_Family]:
         """HAMi's quota view: per namespace and device resource, usage and (raw) limit.
 
-        An entry exists for every resource a ResourceQuota limits and, as in HAMi, for the
-        memory and core resources of every namespace with GPU pods (``limit="0"`` when unset).
+        An entry exists, for every registered backend, for its memory and core resources that a
+        ResourceQuota limits and, as in HAMi, for both of them in every namespace with pods
+        holding that vendor's devices (``limit="0"`` when unset).
         """
         service = self._service
-        nv = service.config.nvidia
-        factor = max(int(nv.memory_factor), 1)
         used = self._family("hami_resource_quota_used")
         limit = self._family("hami_resource_quota_limit")
-        pods_by_ns: dict[str, list[Any]] = {}
-        for p in list(service.pods.values()):
-            if any(c for per_vendor in p.devices.values() for c in per_vendor):
-                pods_by_ns.setdefault(p.namespace, []).append(p)
-        quotas = {ns: dict(q) for ns, q in list(service.quotas.items())}
-        for ns in sorted(set(quotas) | set(pods_by_ns)):
-            pods = pods_by_ns.get(ns, [])
-            limits = list(quotas.get(ns, {}).values())
-            mems = [m // factor for m, _ in limits if m is not None]
-            cores = [c for _, c in limits if c is not None]
-            for resource, value, caps in (
-                (nv.resource_memory_name, sum(p.mem for p in pods), mems),
-                (nv.resource_core_name, sum(p.cores for p in pods), cores),
-            ):
-                if not caps and not pods:
-                    continue
-                cap = min(caps) if caps else None
-                used.add([ns, resource, str(cap or 0)], value)
-                if cap is not None:
-                    limit.add([ns, resource], cap)
+        pods = list(service.pods.values())
+        quotas = {ns: list(q.values()) for ns, q in list(service.quotas.items())}
+        namespaces = sorted(set(quotas) | {p.namespace for p in pods})
+        for ns in namespaces:
+            in_ns = [p for p in pods if p.namespace == ns]
+            for cw, backend in service.backends.items():
+                holding = [p.usage(cw) for p in in_ns if _holds(p.devices.get(cw))]
+                limits = [q[cw] for q in quotas.get(ns, []) if cw in q]
+                factor = max(int(backend.memory_factor), 1)
+                mems = [m // factor for m, _ in limits if m is not None]
+                cores = [c for _, c in limits if c is not None]
+                for resource, value, caps in (
+                    (backend.memory_resource, sum(m for m, _ in holding), mems),
+                    (backend.core_resource, sum(c for _, c in holding), cores),
+                ):
+                    if not caps and not holding:
+                        continue
+                    cap = min(caps) if caps else None
+                    used.add([ns, resource, str(cap or 0)], value)
+                    if cap is not None:
+                        limit.add([ns, resource], cap)
         return iter((used, limit))
 
     def _own_metrics(self) -> Iterator[Metric]:

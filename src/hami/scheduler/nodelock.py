@@ -11,6 +11,13 @@ Binds for one node wait their turn here (FIFO per node, bounded by ``wait_s``) i
 on contention: the head of the queue retries when the node informer shows the node changed
 (:meth:`NodeLocker.on_node_event`) and at least every ``poll_s``. :meth:`NodeLocker.busy` reports
 a queued bind so the filter can prefer other nodes.
+
+A vendor may use its own lock in "bare-time" style (Cambricon's ``cambricon.com/dsmlu.lock``,
+vendors §2.7): :meth:`NodeLocker.acquire_bare` writes a bare RFC3339 time with a merge patch (no
+resourceVersion, as HAMi), refuses at once while the value is younger than 2 minutes
+(``node <n> has been locked within 2 minutes``; not contention, so no waiting) and replaces an
+older or unreadable one; :meth:`NodeLocker.release_bare` deletes it whoever wrote it (the vendor's
+device plugin clears it itself after Allocate).
 """
 
 from __future__ import annotations
@@ -25,7 +32,14 @@ from datetime import UTC, datetime, timedelta
 
 from hami.api.annotations import NODE_LOCK
 from hami.api.errors import DecodeError
-from hami.api.nodelock import format_lock, is_expired, parse_lock, stale_owner
+from hami.api.nodelock import (
+    bare_lock_held,
+    format_lock,
+    format_rfc3339,
+    is_expired,
+    parse_lock,
+    stale_owner,
+)
 from hami.k8s import errors
 from hami.k8s.informer import Backoff
 from hami.k8s.port import JsonObj, KubeClient
@@ -154,9 +168,10 @@ class NodeLocker:
         cached: JsonObj | None = None,
         wait_s: float = 0.0,
         refresh: Callable[[str], JsonObj | None] | None = None,
+        annotation: str = NODE_LOCK,
     ) -> JsonObj:
         """Lock ``node`` for pod ``namespace/name`` and return the node as locked, or raise
-        :class:`NodeLockError`.
+        :class:`NodeLockError`. ``annotation`` is the owner-style lock (the shared one).
 
         While another pod holds the lock, wait in this node's FIFO queue for up to ``wait_s``
         seconds (0: fail at once on contention). ``cached`` (the node as an informer last saw
@@ -179,7 +194,7 @@ class NodeLocker:
                 ) from None
             try:
                 return await self._acquire_in_turn(node, namespace, name, cached, deadline,
-                                                   refresh)  # fmt: skip
+                                                   refresh, annotation)  # fmt: skip
             finally:
                 turn.release()
         finally:
@@ -196,6 +211,7 @@ class NodeLocker:
         cached: JsonObj | None,
         deadline: float,
         refresh: Callable[[str], JsonObj | None] | None,
+        annotation: str = NODE_LOCK,
     ) -> JsonObj:
         """Head of the node's queue: try, and on contention wait for a node event or poll."""
         waited = False
@@ -203,7 +219,7 @@ class NodeLocker:
             wake = self._wakes.setdefault(node, asyncio.Event())
             wake.clear()  # node events from now on wake us
             try:
-                return await self._acquire_now(node, namespace, name, cached)
+                return await self._acquire_now(node, namespace, name, cached, annotation)
             except NodeLockError as exc:
                 left = deadline - time.monotonic()
                 if not exc.contention or left <= 0:
@@ -218,7 +234,12 @@ class NodeLocker:
             cached = refresh(node) if refresh is not None else None
 
     async def _acquire_now(
-        self, node: str, namespace: str, name: str, cached: JsonObj | None
+        self,
+        node: str,
+        namespace: str,
+        name: str,
+        cached: JsonObj | None,
+        annotation: str = NODE_LOCK,
     ) -> JsonObj:
         """One try (with retries of conflicts and server errors); raises on contention."""
         async with self._mutex(node):
@@ -228,7 +249,7 @@ class NodeLocker:
                 use, cached = cached, None
                 try:
                     obj = use if use is not None else await self.client.get_node(node)
-                    locked = await self._try_acquire(node, namespace, name, obj)
+                    locked = await self._try_acquire(node, namespace, name, obj, annotation)
                     self.stats.acquired += 1
                     return locked
                 except errors.Conflict as exc:
@@ -256,9 +277,11 @@ class NodeLocker:
                 f"after {self.retries} tries: {last}"
             )
 
-    async def _try_acquire(self, node: str, namespace: str, name: str, obj: JsonObj) -> JsonObj:
+    async def _try_acquire(
+        self, node: str, namespace: str, name: str, obj: JsonObj, annotation: str = NODE_LOCK
+    ) -> JsonObj:
         meta = obj.get("metadata") or {}
-        current = (meta.get("annotations") or {}).get(NODE_LOCK)
+        current = (meta.get("annotations") or {}).get(annotation)
         now = self.clock()
         if current:
             verdict = await self._judge(node, current, namespace, name, now)
@@ -268,7 +291,7 @@ class NodeLocker:
         try:
             patched = await self.client.patch_node_metadata(
                 node,
-                annotations={NODE_LOCK: format_lock(now, namespace, name)},
+                annotations={annotation: format_lock(now, namespace, name)},
                 resource_version=str(meta.get("resourceVersion", "")) or None,
             )
         finally:
@@ -314,7 +337,9 @@ class NodeLocker:
             contention=True,
         )
 
-    async def release(self, node: str, namespace: str, name: str) -> bool:
+    async def release(
+        self, node: str, namespace: str, name: str, *, annotation: str = NODE_LOCK
+    ) -> bool:
         """Remove the lock if pod ``namespace/name`` holds it (or it is legacy/expired/garbage).
         Returns whether a lock was removed; errors are logged, never raised."""
         async with self._mutex(node):
@@ -322,12 +347,12 @@ class NodeLocker:
                 try:
                     obj = await self.client.get_node(node)
                     meta = obj.get("metadata") or {}
-                    current = (meta.get("annotations") or {}).get(NODE_LOCK)
+                    current = (meta.get("annotations") or {}).get(annotation)
                     if not current or not self._releasable(current, namespace, name):
                         return False
                     await self.client.patch_node_metadata(
                         node,
-                        annotations={NODE_LOCK: None},
+                        annotations={annotation: None},
                         resource_version=str(meta.get("resourceVersion", "")) or None,
                     )
                     self.stats.released += 1
@@ -355,3 +380,67 @@ class NodeLocker:
         if lock.namespace is None:
             return True
         return lock.owned_by(namespace, name) or is_expired(lock, self.clock(), self.timeout)
+
+    # -- "bare-time" locks (a vendor's own, e.g. Cambricon's) ------------------------------------
+    async def acquire_bare(self, node: str, annotation: str) -> JsonObj:
+        """Set ``annotation`` on ``node`` to the current time and return the patched node, or
+        raise :class:`NodeLockError` when it holds a time younger than 2 minutes. The value is
+        judged on a fresh read; server errors and conflicts are retried with backoff."""
+        async with self._mutex(node):
+            last: Exception | None = None
+            for attempt in range(self.retries):
+                try:
+                    obj = await self.client.get_node(node)
+                    now = self.clock()
+                    current = ((obj.get("metadata") or {}).get("annotations") or {}).get(annotation)
+                    if current and self._bare_held(node, annotation, current, now):
+                        self.stats.failures += 1
+                        raise NodeLockError(f"node {node} has been locked within 2 minutes")
+                    patched = await self.client.patch_node_metadata(
+                        node, annotations={annotation: format_rfc3339(now)}
+                    )
+                    self.stats.acquired += 1
+                    return patched
+                except errors.NotFound as exc:
+                    self.stats.failures += 1
+                    raise NodeLockError(f"node {node} not found") from exc
+                except errors.ApiError as exc:
+                    if not errors.is_retryable(exc):
+                        self.stats.failures += 1
+                        raise NodeLockError(f"node {node}: {annotation} failed: {exc}") from exc
+                    last = exc
+                await asyncio.sleep(self.backoff.delay(attempt))
+            self.stats.failures += 1
+            raise NodeLockError(
+                f"node {node}: {annotation} failed after {self.retries} tries: {last}"
+            )
+
+    def _bare_held(self, node: str, annotation: str, current: str, now: datetime) -> bool:
+        """Whether a bare-time value still holds; an older or unreadable one is replaced."""
+        try:
+            held = bare_lock_held(current, now, annotation)
+        except DecodeError as exc:
+            log.warning("node %s: unreadable %s %r replaced: %s", node, annotation, current, exc)
+            held = False
+        if not held:
+            self.stats.stolen += 1
+        return held
+
+    async def release_bare(self, node: str, annotation: str) -> bool:
+        """Delete ``annotation`` from ``node`` whoever set it. Returns whether the patch went
+        through; errors are logged, never raised."""
+        async with self._mutex(node):
+            for attempt in range(self.retries):
+                try:
+                    await self.client.patch_node_metadata(node, annotations={annotation: None})
+                    self.stats.released += 1
+                    return True
+                except errors.NotFound:
+                    return False
+                except errors.ApiError as exc:
+                    if not errors.is_retryable(exc):
+                        log.warning("node %s: releasing %s: %s", node, annotation, exc)
+                        return False
+                await asyncio.sleep(self.backoff.delay(attempt))
+            log.warning("node %s: could not release %s", node, annotation)
+            return False

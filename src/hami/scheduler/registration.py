@@ -1,10 +1,24 @@
-"""Node registration and health (spec §1.5): node objects -> GPUs in :class:`ClusterState`.
+"""Node registration and health (spec §1.5, vendors §0.2): node objects -> devices in
+:class:`ClusterState`, for every registered device backend.
 
-Every replica decodes each node's ``hami.io/node-nvidia-register`` annotation (JSON or legacy
-colon form) on node events and on a periodic pass, applies the v2.10 health rule (healthy iff
-``allocatable[nvidia.com/gpu] > 0``, or a ``Requesting`` handshake younger than 60 s) and
-adds/updates/removes the node's GPUs. Only the leader writes: it stamps
-``hami.io/node-handshake=Requesting_<ts>`` and deletes the handshake of unhealthy nodes.
+Every replica reads each node's devices of every vendor (``node_devices``: a register annotation,
+JSON or legacy colon form, or the node's capacity) on node events and on a periodic pass, applies
+the vendor's health rule (its ``health_kind``) and adds/updates/removes that vendor's devices of
+the node; a node keeps the devices of its healthy vendors. Health kinds:
+
+- ``always``: healthy;
+- ``capacity``: healthy iff ``allocatable[<count resource>] > 0``. With a
+  ``handshake_annotation`` (NVIDIA's v2.10 rule) a ``Requesting`` stamp younger than 60 s also
+  counts, the leader stamps ``Requesting_<ts>`` where the value is not ``Requesting`` yet and
+  deletes the stamp of an unhealthy node;
+- ``handshake``: the generic handshake (:func:`hami.device.common.handshake_verdict`): the leader
+  stamps ``Requesting_<ts>`` when the verdict says so, and deletes the annotation of a vendor
+  found unhealthy.
+
+A vendor's inventory that cannot be read is logged once (node, annotation, vendor, problem) and
+recorded in :attr:`NodeRegistrar.bad_nodes`; the vendor keeps the devices last read well while
+healthy (HAMi's register loop), other vendors of the node are not affected. Only the leader
+writes annotations.
 """
 
 from __future__ import annotations
@@ -12,30 +26,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from hami.api.annotations import NODE_HANDSHAKE, NODE_NVIDIA_REGISTER
 from hami.api.errors import DecodeError
 from hami.api.handshake import REQUESTING, format_requesting, parse_handshake
-from hami.api.noderegister import decode_node_devices
 from hami.api.quantity import quantity_to_int
 from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
+from hami.device.base import DeviceBackend
+from hami.device.common import handshake_verdict
 from hami.engine.state import ClusterState
 from hami.engine.usage import MigAllocation
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
+from hami.webhook.backends import device_backends
 
 log = logging.getLogger(__name__)
 
 HANDSHAKE_GRACE = timedelta(seconds=60)
-UNKNOWN_NODE = (
-    f"node is not in the scheduler's cache and has no usable {NODE_NVIDIA_REGISTER} annotation"
-)
+UNKNOWN_NODE = "node is not in the scheduler's cache and has no usable device annotation"
 NO_GPUS = "node has no usable GPUs in the scheduler's cache"
+
+#: vendor cw -> that vendor's devices of one node
+VendorDevices = Mapping[str, Sequence[DeviceInfo]]
+#: vendor cw -> (MiB, cores) limits of one namespace; None = unlimited
+VendorQuota = Mapping[str, tuple[int | None, int | None]]
 
 
 class Reservation(Protocol):
@@ -73,8 +91,33 @@ def _name(node: Mapping[str, Any]) -> str:
     return str((node.get("metadata") or {}).get("name") or "")
 
 
+@dataclass(slots=True)
+class _Inventory:
+    """One vendor's devices of one node as last read: ``source`` is the register annotation's
+    value (None for a capacity-derived inventory, which is read every time), ``devices`` the
+    devices last read well (kept while the source is unreadable), ``error`` the current
+    problem."""
+
+    source: str | None
+    devices: list[DeviceInfo] | None
+    error: str | None = None
+
+
+def _allocatable(node: Mapping[str, Any], resource: str) -> int:
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    raw = allocatable.get(resource) if isinstance(allocatable, Mapping) else None
+    try:
+        return 0 if raw is None else quantity_to_int(raw, "status.allocatable")
+    except DecodeError:
+        return 0
+
+
+def _source_name(backend: DeviceBackend) -> str:
+    return backend.register_annotation or "status.capacity"
+
+
 class NodeRegistrar:
-    """Keeps GPU inventory of nodes in :class:`ClusterState`; writes handshakes when leading."""
+    """Keeps the devices of nodes in :class:`ClusterState`; writes handshakes when leading."""
 
     def __init__(
         self,
@@ -82,53 +125,97 @@ class NodeRegistrar:
         state: ClusterState,
         config: DeviceConfig,
         *,
+        backends: Mapping[str, DeviceBackend] | None = None,
+        new_state: Callable[[], ClusterState] | None = None,
         node_policy: str = "binpack",
         gpu_policy: str = "spread",
         local_clock: Callable[[], datetime] = datetime.now,
     ) -> None:
+        """``new_state`` makes the dry run's scratch state (the same engine set-up as
+        ``state``; default: one from ``config`` with the policies)."""
         self._client = client
         self._state = state
         self._config = config
-        self._node_policy = node_policy
-        self._gpu_policy = gpu_policy
+        self._backends = dict(sorted((backends or device_backends(config)).items()))
+        self._new_state = new_state or (
+            lambda: ClusterState(config, node_policy=node_policy, gpu_policy=gpu_policy)
+        )
         self._clock = local_clock
-        self._decoded: dict[str, tuple[str, list[DeviceInfo] | None]] = {}
+        self._inventory: dict[str, dict[str, _Inventory]] = {}
+        """node -> cw -> what was last read."""
         self._nodes: dict[str, JsonObj] = {}
         self._wake = asyncio.Event()
         self.bad_nodes: dict[str, str] = {}
+        """node -> why some vendor's devices of it cannot be read (one line)."""
         self.passes = 0
 
     # -- decoding -------------------------------------------------------------------------------
-    def devices_of(self, node: Mapping[str, Any]) -> list[DeviceInfo] | None:
-        """Decoded register annotation (cached by value); None when absent or garbage."""
+    def devices_of(self, node: Mapping[str, Any], cw: str) -> list[DeviceInfo] | None:
+        """Vendor ``cw``'s devices of ``node`` (register annotations cached by value); None when
+        the node has none of them, or only an unreadable source and no earlier good read."""
         name = _name(node)
-        value = _annotations(node).get(NODE_NVIDIA_REGISTER)
-        if value is None:
-            self.bad_nodes.pop(name, None)
-            return None
-        cached = self._decoded.get(name)
-        if cached is not None and cached[0] == value:
-            return cached[1]
-        devices: list[DeviceInfo] | None
+        backend = self._backends[cw]
+        per_node = self._inventory.setdefault(name, {})
+        cached = per_node.get(cw)
+        source: str | None = None
+        if backend.register_annotation is not None:
+            source = _annotations(node).get(backend.register_annotation)
+            if source is None:
+                if per_node.pop(cw, None) is not None:
+                    self._note_errors(name)
+                return None
+            if cached is not None and cached.source == source:
+                return cached.devices
         try:
-            devices = decode_node_devices(value)
-            self.bad_nodes.pop(name, None)
+            devices: list[DeviceInfo] | None = backend.node_devices(node) or None
+            error = None
         except DecodeError as exc:
-            log.warning("node %s: ignoring its GPUs, bad register annotation: %s", name, exc)
-            self.bad_nodes[name] = str(exc)
-            devices = None
-        self._decoded[name] = (value, devices)
+            error = str(exc)
+            devices = cached.devices if cached is not None else None
+            if cached is None or cached.error != error:
+                kept = f"keeping its {len(devices)} devices read before" if devices else "none used"
+                log.warning("node %s: %s devices in %s unreadable (%s): %s", name, cw,
+                            _source_name(backend), kept, exc)  # fmt: skip
+        changed = cached is None or cached.error != error
+        per_node[cw] = _Inventory(source, devices, error)
+        if changed:
+            self._note_errors(name)
         return devices
 
-    def health(self, node: Mapping[str, Any]) -> NodeHealth:
-        allocatable = (node.get("status") or {}).get("allocatable") or {}
-        raw = allocatable.get(self._config.nvidia.resource_count_name) if isinstance(
-            allocatable, Mapping) else None  # fmt: skip
-        try:
-            count = 0 if raw is None else quantity_to_int(raw, "status.allocatable")
-        except DecodeError:
-            count = 0
-        stamp = _annotations(node).get(NODE_HANDSHAKE)
+    def _note_errors(self, name: str) -> None:
+        problems = [
+            f"{cw} ({_source_name(self._backends[cw])}): {inv.error}"
+            for cw, inv in self._inventory.get(name, {}).items()
+            if inv.error is not None
+        ]
+        if problems:
+            self.bad_nodes[name] = "; ".join(problems)
+        else:
+            self.bad_nodes.pop(name, None)
+
+    def _forget_devices(self, name: str, cw: str) -> None:
+        """An unhealthy vendor loses its devices, also those kept from an earlier read."""
+        inv = self._inventory.get(name, {}).get(cw)
+        if inv is not None:
+            inv.devices = None if inv.error is not None else inv.devices
+
+    def health(self, node: Mapping[str, Any], cw: str) -> NodeHealth:
+        """Vendor ``cw``'s health on ``node`` and what the leader should write."""
+        backend = self._backends[cw]
+        kind = backend.health_kind
+        if kind == "always":
+            return NodeHealth(True, "always healthy")
+        count = _allocatable(node, backend.count_resource)
+        stamp_key = backend.handshake_annotation
+        stamp = _annotations(node).get(stamp_key) if stamp_key else None
+        if kind == "handshake":
+            verdict = handshake_verdict(stamp, self._clock(), count)
+            if verdict.healthy:
+                return NodeHealth(True, "handshake ok", needs_stamp=verdict.write_requesting)
+            return NodeHealth(False, f"{stamp_key} is {stamp!r} and allocatable is 0",
+                              needs_cleanup=stamp_key is not None)  # fmt: skip
+        if stamp_key is None:
+            return NodeHealth(count > 0, "allocatable > 0" if count > 0 else "allocatable is 0")
         requesting_at: datetime | None = None
         if stamp:
             try:
@@ -145,14 +232,14 @@ class NodeRegistrar:
 
     # -- cache updates --------------------------------------------------------------------------
     def on_node_event(self, event_type: str, old: JsonObj | None, new: JsonObj | None) -> None:
-        """Informer handler: refresh one node's GPUs in the state."""
+        """Informer handler: refresh one node's devices in the state."""
         obj = new if new is not None else old
         if obj is None:
             return
         name = _name(obj)
         if event_type == "DELETED" or new is None:
             self._nodes.pop(name, None)
-            self._decoded.pop(name, None)
+            self._inventory.pop(name, None)
             self.bad_nodes.pop(name, None)
             self._state.remove_node(name)
             return
@@ -161,34 +248,50 @@ class NodeRegistrar:
         if event_type == "ADDED":
             self._wake.set()
 
-    def refresh(self, node: Mapping[str, Any]) -> bool:
-        """Apply health + inventory of one node to the state; True if it has usable GPUs."""
+    def usable(self, node: Mapping[str, Any]) -> tuple[dict[str, list[DeviceInfo]], list[str]]:
+        """Devices of the node's healthy vendors, and why each other vendor with devices is
+        left out."""
         name = _name(node)
-        devices = self.devices_of(node)
-        if not devices or not self.health(node).healthy:
+        found: dict[str, list[DeviceInfo]] = {}
+        unhealthy: list[str] = []
+        for cw in self._backends:
+            devices = self.devices_of(node, cw)
+            if not devices:
+                continue
+            health = self.health(node, cw)
+            if health.healthy:
+                found[cw] = devices
+            else:
+                self._forget_devices(name, cw)
+                unhealthy.append(f"{cw}: {health.reason}")
+        return found, unhealthy
+
+    def refresh(self, node: Mapping[str, Any]) -> bool:
+        """Apply health + inventory of one node to the state; True if it has usable devices."""
+        name = _name(node)
+        found, _ = self.usable(node)
+        if not found:
             self._state.remove_node(name)
             return False
-        self._state.upsert_node(name, devices, _annotations(node))
+        upsert_devices(self._state, name, found, _annotations(node))
         return True
 
     def scratch_state(
         self,
         nodes: Iterable[Mapping[str, Any]],
         reservations: Iterable[tuple[str, Reservation]] = (),
-        quota: tuple[str, int | None, int | None] | None = None,
+        quota: tuple[str, VendorQuota] | None = None,
     ) -> tuple[ClusterState, dict[str, str]]:
         """A throwaway state for the dry-run filter with full Node objects (spec §2.1).
 
         The objects only choose the candidates: a node this registrar knows keeps the cached
-        GPUs and gets every reservation on it, so the dry run sees current usage. A node it does
-        not know (an autoscaler template) contributes the GPUs of its own register annotation,
-        unused. Returns the state and the reasons of candidates left out of it. ``quota`` is
-        ``(namespace, mem, cores)`` of the pod's namespace; its reservations are all added
-        too, so the namespace usage is right.
+        devices and gets every reservation on it, so the dry run sees current usage. A node it
+        does not know (an autoscaler template) contributes the devices of its own annotations (or
+        capacity), unused. Returns the state and the reasons of candidates left out of it.
+        ``quota`` is ``(namespace, {cw: (mem, cores)})`` of the pod's namespace; its reservations
+        are all added too, so the namespace usage is right.
         """
-        scratch = ClusterState(
-            self._config, node_policy=self._node_policy, gpu_policy=self._gpu_policy
-        )
+        scratch = self._new_state()
         left_out: dict[str, str] = {}
         names: set[str] = set()
         for node in nodes:
@@ -197,7 +300,7 @@ class NodeRegistrar:
             source = self._nodes.get(name, node)
             devices, reason = self._usable(source, cached=name in self._nodes)
             if devices:
-                scratch.upsert_node(name, devices, _annotations(source))
+                upsert_devices(scratch, name, devices, _annotations(source))
             else:
                 left_out[name] = reason
         quota_ns = quota[0] if quota is not None else None
@@ -206,30 +309,37 @@ class NodeRegistrar:
                 scratch.add_pod(uid, r.namespace, r.name, r.node, r.devices,
                                 init_count=r.init_count, mig=r.mig)  # fmt: skip
         if quota is not None:
-            scratch.set_quota(*quota)
+            for cw, (mem, cores) in quota[1].items():
+                set_vendor_quota(scratch, quota[0], mem, cores, cw)
         return scratch, left_out
 
-    def _usable(self, node: Mapping[str, Any], *, cached: bool) -> tuple[list[DeviceInfo], str]:
-        """GPUs of a node for the dry run, or why it has none."""
+    def _usable(
+        self, node: Mapping[str, Any], *, cached: bool
+    ) -> tuple[dict[str, list[DeviceInfo]], str]:
+        """Devices of a node for the dry run, or why it has none."""
         if not cached:
-            try:
-                value = _annotations(node).get(NODE_NVIDIA_REGISTER)
-                if value is None:
-                    return [], UNKNOWN_NODE
-                return decode_node_devices(value), UNKNOWN_NODE
-            except DecodeError as exc:
-                return [], f"{UNKNOWN_NODE}: {exc}"
-        devices = self.devices_of(node)
-        if not devices:
-            bad = self.bad_nodes.get(_name(node))
-            return [], f"{NO_GPUS}: {bad or 'no GPUs registered'}"
-        health = self.health(node)
-        return (devices, "") if health.healthy else ([], f"{NO_GPUS}: {health.reason}")
+            found: dict[str, list[DeviceInfo]] = {}
+            problems: list[str] = []
+            for cw, backend in self._backends.items():
+                try:
+                    devices = backend.node_devices(node)
+                except DecodeError as exc:
+                    problems.append(str(exc))
+                    continue
+                if devices:
+                    found[cw] = devices
+            why = f"{UNKNOWN_NODE}: {'; '.join(problems)}" if problems else UNKNOWN_NODE
+            return found, why
+        found, unhealthy = self.usable(node)
+        if found:
+            return found, ""
+        bad = self.bad_nodes.get(_name(node))
+        return {}, f"{NO_GPUS}: {'; '.join(unhealthy) or bad or 'no devices registered'}"
 
     # -- the loop -------------------------------------------------------------------------------
     async def run(self, is_leader: Callable[[], bool], interval_s: float = 15.0) -> None:
         """Every ``interval_s`` (and soon after a node is added): re-check health of all nodes;
-        the leader also writes handshake stamps and cleans up unhealthy nodes."""
+        the leader also writes handshake stamps and cleans up unhealthy vendors."""
         while True:
             try:
                 await self.run_pass(leader=is_leader())
@@ -248,20 +358,39 @@ class NodeRegistrar:
         self.passes += 1
         for node in list(self._nodes.values()):
             self.refresh(node)
-            if leader and self.devices_of(node) is not None:
-                await self._write_handshake(node)
+            if leader:
+                await self._write_handshakes(node)
 
-    async def _write_handshake(self, node: Mapping[str, Any]) -> None:
+    async def _write_handshakes(self, node: Mapping[str, Any]) -> None:
+        """One patch per node with the stamp or cleanup of every vendor it has devices of."""
         name = _name(node)
-        health = self.health(node)
-        change: dict[str, str | None] | None = None
-        if health.needs_stamp:
-            change = {NODE_HANDSHAKE: format_requesting(self._clock())}
-        elif health.needs_cleanup:
-            change = {NODE_HANDSHAKE: None}
-        if change is None:
+        change: dict[str, str | None] = {}
+        for cw, backend in self._backends.items():
+            key = backend.handshake_annotation
+            if key is None or backend.health_kind == "always" or not self.devices_of(node, cw):
+                continue
+            health = self.health(node, cw)
+            if health.needs_stamp:
+                change[key] = format_requesting(self._clock())
+            elif health.needs_cleanup:
+                change[key] = None
+        if not change:
             return
         try:
             await self._client.patch_node_metadata(name, annotations=change)
         except errors.ApiError as exc:
-            log.warning("node %s: writing handshake failed: %s", name, exc)
+            log.warning("node %s: writing handshake %s failed: %s", name, sorted(change), exc)
+
+
+def upsert_devices(
+    state: ClusterState, name: str, devices: VendorDevices, annotations: Mapping[str, str]
+) -> None:
+    """``state.upsert_node`` with the node's devices per vendor."""
+    state.upsert_node(name, devices, annotations)
+
+
+def set_vendor_quota(
+    state: ClusterState, namespace: str, mem: int | None, cores: int | None, cw: str
+) -> None:
+    """``state.set_quota`` for vendor ``cw``."""
+    state.set_quota(namespace, mem, cores, vendor=cw)

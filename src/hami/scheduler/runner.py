@@ -22,6 +22,7 @@ import uvicorn
 
 from hami.api.annotations import SCHEDULER_ROLE, SCHEDULER_ROLE_FOLLOWER, SCHEDULER_ROLE_LEADER
 from hami.config.devices import DeviceConfig, load_device_config
+from hami.device.registry import DeviceRegistry
 from hami.engine.state import ClusterState
 from hami.k8s import errors
 from hami.k8s.port import KubeClient
@@ -112,18 +113,16 @@ class SchedulerRunner:
         client = throttle(client, from_settings(settings.kube_qps, settings.kube_burst))
         self.client = client
         self.config = device_config or load_device_config(settings.device_config_file)
-        self.identity = identity or settings.pod_name or f"{socket.gethostname()}-{os.getpid()}"
-        self.state = ClusterState(
+        self.registry = DeviceRegistry.from_config(
             self.config,
-            node_policy=settings.node_scheduler_policy,
-            gpu_policy=settings.gpu_scheduler_policy,
+            enable_ascend=settings.enable_ascend,
+            enable_iluvatar=settings.enable_iluvatar,
         )
+        self.backends = self.registry.backends
+        self.identity = identity or settings.pod_name or f"{socket.gethostname()}-{os.getpid()}"
+        self.state = self.new_state()
         self.registrar = NodeRegistrar(
-            client,
-            self.state,
-            self.config,
-            node_policy=settings.node_scheduler_policy,
-            gpu_policy=settings.gpu_scheduler_policy,
+            client, self.state, self.config, backends=self.backends, new_state=self.new_state
         )
         self.locker = NodeLocker(client, timeout=timedelta(seconds=settings.node_lock_timeout))
         self.service = SchedulerService(
@@ -138,6 +137,7 @@ class SchedulerRunner:
             node_label_selector=settings.node_label_selector,
             sync_timeout_s=settings.kube_timeout,
             lock_retry_timeout_s=settings.node_lock_retry_timeout,
+            backends=self.backends,
         )
         self.elector: LeaderElector | None = None
         if settings.leader_elect:
@@ -158,6 +158,7 @@ class SchedulerRunner:
             force_overwrite_default_scheduler=settings.force_overwrite_default_scheduler,
             quota_check=self.service.quota_check,
             namespace_lookup=self.namespaces.get,
+            backends=self.backends,
         )
         self.service.namespace_informer.add_handler(self.namespaces.on_event)
         self.app = build_app(
@@ -168,6 +169,14 @@ class SchedulerRunner:
         )
         self.metrics_registry = build_registry(self.service, legacy=settings.legacy_metrics)
         self.servers: list[_Server] = []
+
+    def new_state(self) -> ClusterState:
+        """An empty engine state with this scheduler's devices and policies."""
+        return ClusterState(
+            self.registry,
+            node_policy=self.settings.node_scheduler_policy,
+            gpu_policy=self.settings.gpu_scheduler_policy,
+        )
 
     def is_leader(self) -> bool:
         return self.elector.is_leader if self.elector is not None else True
@@ -217,7 +226,8 @@ class SchedulerRunner:
             detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise ServeError(
                 f"{what} on {bind}: cannot load TLS certificate {cert} and key {key}: {detail}"
-                if kwargs else f"{what} on {bind}: {detail}"
+                if kwargs
+                else f"{what} on {bind}: {detail}"
             ) from None
         return _Server(config, what, bind)
 

@@ -2,6 +2,9 @@
 
 Every replica keeps the engine's state in sync from the pod, node and ResourceQuota informers
 (usage is rebuilt from ``-allocated`` annotations, so a restarted scheduler loses nothing).
+ResourceQuota limits are read for every registered device backend (``limits.<memory resource>``
+x ``memory_factor``, ``limits.<core resource>``): the webhook checks all of them, the engine's fit
+those of backends whose ``fit_checks_quota`` is True (HAMi: NVIDIA and Cambricon).
 Filter decides and reserves synchronously (no ``await`` between the decision and the reservation),
 so concurrent filters always see each other; then it writes the decision onto the pod. Bind takes
 the node lock and creates the binding, which carries the ``bind-phase``/``bind-time`` stamp.
@@ -17,9 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hami.api.annotations import (
-    VGPU_NODE,
-)
+from hami.api.annotations import NVIDIA_TYPE, VGPU_NODE
 from hami.api.errors import DecodeError
 from hami.api.extender import (
     FILTER_ARGS_FIELDS,
@@ -31,6 +32,7 @@ from hami.api.extender import (
 from hami.api.quantity import quantity_to_int
 from hami.api.types import PodSingleDevice
 from hami.config.devices import DeviceConfig
+from hami.device.base import DeviceBackend
 from hami.engine.plan import GPU_POLICY_ANNOTATION
 from hami.engine.policy import GPU_POLICIES, NODE_POLICIES
 from hami.engine.state import ClusterState, held_devices, pod_mig_from_annotations
@@ -43,13 +45,17 @@ from hami.scheduler.bind import Binder
 from hami.scheduler.inflight import InFlightBinds
 from hami.scheduler.metrics import DurationHistogram
 from hami.scheduler.nodelock import NodeLocker
-from hami.scheduler.registration import NodeRegistrar
+from hami.scheduler.registration import NodeRegistrar, set_vendor_quota
+from hami.webhook.backends import device_backends
 
 log = logging.getLogger(__name__)
 
 _TERMINAL = ("Succeeded", "Failed")
 #: Event reason when a pod's policy annotation names no policy (HAMi ignores it silently).
 POLICY_IGNORED = "UnknownSchedulerPolicy"
+
+#: (MiB, cores) limits of one vendor; None = not limited
+Limits = tuple[int | None, int | None]
 
 
 class BadRequest(ValueError):
@@ -75,14 +81,22 @@ class PodUsage:
     def cores(self) -> int:
         return self._effective(lambda d: d.usedcores)
 
+    def usage(self, vendor: str) -> tuple[int, int]:
+        """(MiB, cores) the pod holds of ``vendor``'s devices, in the quota view."""
+        per_vendor = self.devices.get(vendor)
+        if not per_vendor:
+            return 0, 0
+        return (self._vendor_effective(per_vendor, lambda d: d.usedmem),
+                self._vendor_effective(per_vendor, lambda d: d.usedcores))  # fmt: skip
+
     def _effective(self, value: Callable[[Any], int]) -> int:
         """Quota view of the pod: max(sum over app containers, max over init containers)."""
-        total = 0
-        for per_vendor in self.devices.values():
-            init = [sum(value(d) for d in c) for c in per_vendor[: self.init_count]]
-            app = sum(value(d) for c in per_vendor[self.init_count :] for d in c)
-            total += max([app, *init])
-        return total
+        return sum(self._vendor_effective(pv, value) for pv in self.devices.values())
+
+    def _vendor_effective(self, per_vendor: PodSingleDevice, value: Callable[[Any], int]) -> int:
+        init = [sum(value(d) for d in c) for c in per_vendor[: self.init_count]]
+        app = sum(value(d) for c in per_vendor[self.init_count :] for d in c)
+        return max([app, *init])
 
 
 @dataclass
@@ -120,9 +134,12 @@ class SchedulerService:
         clock: Callable[[], datetime] = _utcnow,
         sync_timeout_s: float = 30.0,
         lock_retry_timeout_s: float = 28.0,
+        backends: Mapping[str, DeviceBackend] | None = None,
     ) -> None:
         self.client = client
         self.config = device_config
+        self.backends = dict(sorted((backends or device_backends(device_config)).items()))
+        """The registered device backends by cw (sorted)."""
         self.state = state
         self.locker = locker
         self.recorder = recorder
@@ -133,7 +150,8 @@ class SchedulerService:
         self.stats = ServiceStats()
         self.inflight = InFlightBinds()
         self.pods: dict[str, PodUsage] = {}
-        self.quotas: dict[str, dict[str, tuple[int | None, int | None]]] = {}
+        self.quotas: dict[str, dict[str, dict[str, Limits]]] = {}
+        """namespace -> ResourceQuota name -> vendor cw -> its limits there."""
         self.pod_informer = Informer(client, Kind.PODS)
         self.node_informer = Informer(
             client, Kind.NODES, label_selector=node_label_selector or None
@@ -247,38 +265,58 @@ class SchedulerService:
             per_ns[name] = self._quota_limits(obj)
         self._apply_quota(ns)
 
-    def _quota_limits(self, quota: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    def _quota_limits(self, quota: Mapping[str, Any]) -> dict[str, Limits]:
+        """The limits one ResourceQuota sets, per vendor (MiB scaled by ``memory_factor``)."""
         hard = (quota.get("spec") or {}).get("hard") or {}
-        nv = self.config.nvidia
-        limits: list[int | None] = []
-        for resource, factor in ((nv.resource_memory_name, nv.memory_factor),
-                                 (nv.resource_core_name, 1)):  # fmt: skip
-            raw = hard.get(f"limits.{resource}")
-            try:
-                limits.append(None if raw is None else quantity_to_int(raw) * int(factor))
-            except DecodeError as exc:
-                log.warning("resourcequota %s: %s", _meta(quota).get("name"), exc)
-                limits.append(None)
-        return limits[0], limits[1]
+        out: dict[str, Limits] = {}
+        for cw, backend in self.backends.items():
+            mem = _hard_limit(hard, backend.memory_resource, backend.memory_factor, quota)
+            cores = _hard_limit(hard, backend.core_resource, 1, quota)
+            if mem is not None or cores is not None:
+                out[cw] = (mem, cores)
+        return out
+
+    def limits(self, namespace: str, vendor: str) -> Limits:
+        """The tightest limits of ``vendor`` over the namespace's ResourceQuotas."""
+        per_quota = [q[vendor] for q in self.quotas.get(namespace, {}).values() if vendor in q]
+        mems = [m for m, _ in per_quota if m is not None]
+        cores = [c for _, c in per_quota if c is not None]
+        return min(mems, default=None), min(cores, default=None)
 
     def _apply_quota(self, namespace: str) -> None:
-        mems = [m for m, _ in self.quotas.get(namespace, {}).values() if m is not None]
-        cores = [c for _, c in self.quotas.get(namespace, {}).values() if c is not None]
-        self.state.set_quota(namespace, min(mems) if mems else None,
-                             min(cores) if cores else None)  # fmt: skip
+        for cw, backend in self.backends.items():
+            if backend.fit_checks_quota:
+                set_vendor_quota(self.state, namespace, *self.limits(namespace, cw), cw)
 
-    def quota_check(self, namespace: str, mem: int, cores: int) -> str | None:
-        """Webhook pre-check: a denial message when the pod would exceed a quota."""
-        used = [p for p in self.pods.values() if p.namespace == namespace]
-        for qname, (mem_limit, core_limit) in self.quotas.get(namespace, {}).items():
-            used_mem = sum(p.mem for p in used)
-            used_cores = sum(p.cores for p in used)
+    def quota_check(
+        self, namespace: str, mem: int, cores: int, vendor: str = NVIDIA_TYPE
+    ) -> str | None:
+        """Webhook pre-check: a denial message when the pod's (MiB, cores) of ``vendor`` would
+        exceed a quota."""
+        backend = self.backends.get(vendor)
+        if backend is None:
+            return None
+        used = [p.usage(vendor) for p in self.pods.values() if p.namespace == namespace]
+        used_mem = sum(m for m, _ in used)
+        used_cores = sum(c for _, c in used)
+        for qname, per_vendor in self.quotas.get(namespace, {}).items():
+            mem_limit, core_limit = per_vendor.get(vendor, (None, None))
+            head = f"exceeding resource quota {namespace}/{qname}:"
             if mem_limit is not None and mem > 0 and used_mem + mem > mem_limit:
-                return (f"exceeding resource quota {namespace}/{qname}: gpumem "
-                        f"{used_mem}+{mem} > {mem_limit}")  # fmt: skip
+                what = _short(backend.memory_resource)
+                return f"{head} {what} {used_mem}+{mem} > {mem_limit}"
             if core_limit is not None and cores > 0 and used_cores + cores > core_limit:
-                return (f"exceeding resource quota {namespace}/{qname}: gpucores "
-                        f"{used_cores}+{cores} > {core_limit}")  # fmt: skip
+                what = _short(backend.core_resource)
+                return f"{head} {what} {used_cores}+{cores} > {core_limit}"
+        return None
+
+    def pending_hint(self, pod: Mapping[str, Any]) -> str | None:
+        """The first hint a backend gives for an unschedulable pod (optional backend role)."""
+        for backend in self.backends.values():
+            hint = getattr(backend, "pending_hint", None)
+            found = hint(pod) if callable(hint) else None
+            if found:
+                return str(found)
         return None
 
     # -- filter ---------------------------------------------------------------------------------
@@ -320,7 +358,7 @@ class SchedulerService:
             return filter_result(error=f"pod {ref}: {outcome.error}")
         if outcome.node is None:
             self.stats.filter_failed += 1
-            hint = self.state.registry.pending_hint(pod)
+            hint = self.pending_hint(pod)
             _log_unschedulable(ref, outcome.failed_nodes, hint)
             self.recorder.record(pod, "Warning", events.FILTERING_FAILED,
                                  _failed_message(ref, outcome.failed_nodes, hint))  # fmt: skip
@@ -361,9 +399,10 @@ class SchedulerService:
         """``nodes`` given (e.g. autoscaler templates): decide without side effects."""
         by_name = {str(_meta(n).get("name")): n for n in nodes}
         ns = str(_meta(pod).get("namespace") or "default")
-        mems = [m for m, _ in self.quotas.get(ns, {}).values() if m is not None]
-        cores = [c for _, c in self.quotas.get(ns, {}).values() if c is not None]
-        quota = (ns, min(mems, default=None), min(cores, default=None))
+        fit_quota = {
+            cw: self.limits(ns, cw) for cw, b in self.backends.items() if b.fit_checks_quota
+        }
+        quota = (ns, fit_quota)
         scratch, left_out = self.registrar.scratch_state(by_name.values(), self.pods.items(), quota)
         outcome = scratch.filter(pod, list(by_name), now=self.clock())
         if not outcome.managed:
@@ -408,6 +447,23 @@ class _BusyNodes:
         return self._pending.busy(node, self._ref) or self._locker.busy(
             node, self._ns, self._name, self._cached(node)
         )
+
+
+def _short(resource: str) -> str:
+    """``gpumem`` of ``nvidia.com/gpumem``: the resource named in quota denials."""
+    return resource.rpartition("/")[2] or resource
+
+
+def _hard_limit(
+    hard: Mapping[str, Any], resource: str, factor: int, quota: Mapping[str, Any]
+) -> int | None:
+    """``spec.hard["limits.<resource>"]`` x ``factor``; None when absent or unreadable."""
+    raw = hard.get(f"limits.{resource}")
+    try:
+        return None if raw is None else quantity_to_int(raw) * max(int(factor), 1)
+    except DecodeError as exc:
+        log.warning("resourcequota %s: %s", _meta(quota).get("name"), exc)
+        return None
 
 
 def _failed_message(ref: str, failed: Mapping[str, str], hint: str | None = None) -> str:

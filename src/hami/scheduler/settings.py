@@ -111,6 +111,8 @@ class SchedulerSettings(BaseSettings):
         "default", validation_alias=AliasChoices("pod_namespace", "POD_NAMESPACE")
     )
     device_config_file: Path | None = None
+    enable_ascend: bool = Field(False, description="Register the Ascend NPU backends (vnpus).")
+    enable_iluvatar: bool = Field(False, description="Register the Iluvatar backends (iluvatars).")
     register_interval: float = 15.0
     legacy_metrics: bool = False
     debug: bool = False

@@ -4,6 +4,12 @@
 AdmissionReview v1 envelope (uid echoed, JSONPatch base64-encoded). Nothing here raises:
 malformed input becomes an errored (400) response, invalid pods become denials.
 ``hami simulate`` calls :func:`mutate_pod` so pods pass admission exactly as the webhook would.
+
+Every registered device backend (:attr:`AdmissionContext.backends`, sorted by cw) validates and
+mutates every init and app container; a pod any of them finds gets our scheduler, each finding
+vendor's pod-level changes, and a quota pre-check per finding vendor (``max(sum over app
+containers, max over init containers)`` of its requests). A vendor's refusal is a one-line denial
+naming pod and container.
 """
 
 from __future__ import annotations
@@ -14,15 +20,16 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hami.api.admission import API_VERSION, KIND, PATCH_TYPE_JSON, JsonPatchOp
 from hami.api.annotations import WEBHOOK_IGNORE_LABEL, WEBHOOK_IGNORE_VALUE
 from hami.api.errors import DecodeError
 from hami.api.podshape import check_pod_shape, pod_ref
 from hami.config.devices import DeviceConfig
+from hami.device.base import DeviceBackend
 from hami.device.common import pod_containers
-from hami.device.registry import DeviceRegistry
+from hami.webhook.backends import device_backends
 from hami.webhook.jsonpatch import diff
 
 log = logging.getLogger(__name__)
@@ -32,8 +39,12 @@ HAMI_SCHEDULER = "hami-scheduler"
 QUOTA_DENIAL = "exceeding resource quota"
 """Start of every quota denial; said once even when the quota check's message starts with it."""
 
-#: ``quota_check(namespace, mem_mib, cores)`` returns a denial message or None.
-QuotaCheck = Callable[[str, int, int], "str | None"]
+
+class QuotaCheck(Protocol):
+    """``quota_check(namespace, mem_mib, cores, vendor_cw)``: a denial message or None."""
+
+    def __call__(self, namespace: str, mem: int, cores: int, vendor: str, /) -> str | None: ...
+
 
 #: ``namespace_lookup(namespace)`` returns the namespace's labels, or None when unknown.
 NamespaceLookup = Callable[[str], "Mapping[str, str] | None"]
@@ -53,10 +64,13 @@ class AdmissionContext:
     """Labels of the pod's namespace (e.g. from a namespace cache), so that
     ``hami.io/webhook=ignore`` on a namespace is honoured even when the webhook configuration
     has no namespaceSelector. Unknown namespace or failed lookup: only the pod's labels count."""
-    registry: DeviceRegistry = field(init=False, repr=False, compare=False)
+    backends: Mapping[str, DeviceBackend] = field(default_factory=dict, repr=False, compare=False)
+    """The registered device backends by cw, kept sorted (empty: those of ``config`` alone,
+    without the Ascend and Iluvatar flags)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "registry", DeviceRegistry.from_config(self.config))
+        backends = dict(sorted((self.backends or device_backends(self.config)).items()))
+        object.__setattr__(self, "backends", backends)
 
 
 @dataclass(frozen=True)
@@ -122,18 +136,33 @@ def _containers_mut(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
 
 
-def _mutate_containers(pod: dict[str, Any], ctx: AdmissionContext) -> tuple[bool, str | None]:
-    """Run every vendor over every container (init first); returns (found, error message)."""
+def _mutate_containers(pod: dict[str, Any], ctx: AdmissionContext) -> tuple[list[str], str | None]:
+    """Run every vendor over every container (init first); returns (the cws found, in order;
+    a denial message)."""
     ref = pod_ref(pod)
-    found = False
-    annotations: Mapping[str, str] = (pod.get("metadata") or {}).get("annotations") or {}
+    found: list[str] = []
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
     for ctr in _containers_mut(pod):
-        for mutator in ctx.registry.mutators.values():
-            problem = mutator.validate_container(ctr, annotations)
+        for cw, backend in ctx.backends.items():
+            try:
+                problem = backend.validate_container(ctr, annotations)
+                asks = not problem and backend.mutate_container(ctr, annotations)
+            except DecodeError:
+                raise
+            except ValueError as exc:
+                problem = str(exc)
             if problem:
-                return found, f"pod {ref}: {problem}"
-            found = mutator.mutate_container(ctr, annotations) or found
+                return found, f"pod {ref}: {_in_container(ctr, problem)}"
+            if asks and cw not in found:
+                found.append(cw)
     return found, None
+
+
+def _in_container(ctr: Mapping[str, Any], problem: str) -> str:
+    """``problem`` on one line, naming the container unless it does already."""
+    text = " ".join(str(problem).split())
+    where = f"container {ctr.get('name', '')!s}"
+    return text if text.startswith(where) else f"{where}: {text}"
 
 
 def _privileged_container(pod: Mapping[str, Any]) -> str | None:
@@ -143,24 +172,28 @@ def _privileged_container(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _quota_usage(pod: Mapping[str, Any], ctx: AdmissionContext) -> tuple[int, int]:
-    """Effective (mem MiB, cores) = max(sum over app containers, max over init containers)."""
+def _quota_usage(pod: Mapping[str, Any], backend: DeviceBackend) -> tuple[int, int]:
+    """One vendor's effective (MiB, cores) = max(sum over app containers, max over init
+    containers) of ``memreq x nums`` and ``coresreq x nums``."""
     n_init = len((pod.get("spec") or {}).get("initContainers") or [])
     mem_app = cores_app = mem_init = cores_init = 0
-    for parser in ctx.registry.parsers.values():
-        for i, req in enumerate(parser.container_requests(pod)):
-            if req is None:
-                continue
-            mem, cores = req.memreq * req.nums, req.coresreq * req.nums
-            if i < n_init:
-                mem_init, cores_init = max(mem_init, mem), max(cores_init, cores)
-            else:
-                mem_app, cores_app = mem_app + mem, cores_app + cores
+    for i, req in enumerate(backend.container_requests(pod)):
+        if req is None:
+            continue
+        mem, cores = req.memreq * req.nums, req.coresreq * req.nums
+        if i < n_init:
+            mem_init, cores_init = max(mem_init, mem), max(cores_init, cores)
+        else:
+            mem_app, cores_app = mem_app + mem, cores_app + cores
     return max(mem_app, mem_init), max(cores_app, cores_init)
 
 
 def _finish(
-    original: dict[str, Any], pod: dict[str, Any], ctx: AdmissionContext, namespace: str | None
+    original: dict[str, Any],
+    pod: dict[str, Any],
+    ctx: AdmissionContext,
+    namespace: str | None,
+    found: list[str],
 ) -> MutationResult:
     """Steps 4-7 for a pod found to use managed resources."""
     ref = pod_ref(pod)
@@ -171,8 +204,8 @@ def _finish(
             f"pod {ref}: container {privileged!r} is privileged; privileged containers "
             "cannot be given HAMi-managed GPU resources",
         )
-    for mutator in ctx.registry.mutators.values():
-        mutator.mutate_pod(pod)
+    for cw in found:
+        ctx.backends[cw].mutate_pod(pod)
     spec = pod.setdefault("spec", {})
     if ctx.scheduler_name:
         if spec.get("nodeName"):
@@ -183,12 +216,13 @@ def _finish(
             )
         spec["schedulerName"] = ctx.scheduler_name
     if ctx.quota_check is not None:
-        mem, cores = _quota_usage(pod, ctx)
-        problem = ctx.quota_check(_pod_namespace(pod, namespace), mem, cores)
-        if problem:
-            if not problem.startswith(QUOTA_DENIAL):
-                problem = f"{QUOTA_DENIAL}: {problem}"
-            return _deny(original, f"pod {ref}: {problem}")
+        for cw in found:
+            mem, cores = _quota_usage(pod, ctx.backends[cw])
+            problem = ctx.quota_check(_pod_namespace(pod, namespace), mem, cores, cw)
+            if problem:
+                if not problem.startswith(QUOTA_DENIAL):
+                    problem = f"{QUOTA_DENIAL}: {problem}"
+                return _deny(original, f"pod {ref}: {problem}")
     return MutationResult(allowed=True, pod=pod, patch=diff(original, pod), managed=True)
 
 
@@ -217,7 +251,7 @@ def mutate_pod(
             # As HAMi v2.10: a pod without managed resources keeps its scheduler, but still
             # gets the env its containers were given (core policy, overwriteEnv).
             return MutationResult(allowed=True, pod=mutated, patch=diff(original, mutated))
-        return _finish(original, mutated, ctx, namespace)
+        return _finish(original, mutated, ctx, namespace, found)
     except DecodeError as exc:
         return _deny(original, f"pod {pod_ref(original)}: {exc}", code=400)
     except RecursionError:

@@ -95,6 +95,8 @@ STALE_OWNERS = [
 ]  # fmt: skip
 LIVE_OWNERS = [
     ("mid-bind", {}),
+    ("other-vendor-mid-bind", {"metadata": {"annotations": {
+        "hami.io/vgpu-node": "n1", "hami.io/dcu-devices-to-allocate": "n1-dcu-0,DCU,1024,10:;"}}}),
     ("allocating", {"spec": {"nodeName": "n1"}, "metadata": {"annotations": {
         **MID_BIND, "hami.io/bind-phase": "allocating"}}}),
 ]  # fmt: skip
@@ -251,3 +253,84 @@ def test_unseen_lock_is_forgotten_after_a_while() -> None:
     locker._unseen["n1"] = ("999", time.monotonic() - locker.unseen_s - 1)
     assert not locker.busy("n1", "default", "me", kube.get("nodes", "", "n1"))
     assert "n1" not in locker._unseen
+
+
+# --- "bare-time" locks (Cambricon's cambricon.com/dsmlu.lock, vendors §2.7) ---------------------
+MLU_LOCK = "cambricon.com/dsmlu.lock"
+
+
+def _bare_of(kube: FakeKube) -> str | None:
+    return (kube.get("nodes", "", "n1")["metadata"].get("annotations") or {}).get(MLU_LOCK)
+
+
+@pytest.mark.parametrize(
+    ("existing", "acquires"),
+    [
+        (None, True),
+        ("2026-05-01T11:58:30Z", False),
+        ("2026-05-01T19:58:30+08:00", False),
+        ("2026-05-01T11:57:59Z", True),
+        ("not a time", True),
+    ],
+    ids=["free", "young-refused", "young-offset-refused", "older-replaced", "garbage-replaced"],
+)
+async def test_bare_time_lock(existing: str | None, acquires: bool) -> None:
+    kube = FakeKube()
+    kube.add("nodes", make_node("n1", annotations={MLU_LOCK: existing} if existing else None))
+    locker = NodeLocker(kube, clock=lambda: NOW, backoff=Backoff(0.001, 2, 0.01, 0))
+    if acquires:
+        patched = await locker.acquire_bare("n1", MLU_LOCK)
+        assert _bare_of(kube) == "2026-05-01T12:00:00Z"
+        assert patched["metadata"]["annotations"][MLU_LOCK] == "2026-05-01T12:00:00Z"
+        assert _lock_of(kube) is None  # the shared lock is not touched
+    else:
+        with pytest.raises(NodeLockError) as info:
+            await locker.acquire_bare("n1", MLU_LOCK)
+        assert str(info.value) == "node n1 has been locked within 2 minutes"
+        assert not info.value.contention
+        assert _bare_of(kube) == existing
+
+
+class _PatchSpy(FakeKube):
+    """Records the keyword arguments of every node patch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.node_patches: list[dict[str, Any]] = []
+
+    async def patch_node_metadata(self, name: str, **kwargs: Any) -> dict[str, Any]:
+        self.node_patches.append(kwargs)
+        return await super().patch_node_metadata(name, **kwargs)
+
+
+async def test_bare_time_lock_ignores_resource_version_and_release_ignores_owner() -> None:
+    kube = _PatchSpy()
+    kube.add("nodes", make_node("n1", annotations={MLU_LOCK: "2026-05-01T11:59:59Z"}))
+    locker = NodeLocker(kube, clock=lambda: NOW, backoff=Backoff(0.001, 2, 0.01, 0))
+    assert await locker.release_bare("n1", MLU_LOCK)  # written by someone else, still deleted
+    assert _bare_of(kube) is None
+    await locker.acquire_bare("n1", MLU_LOCK)
+    assert kube.node_patches == [
+        {"annotations": {MLU_LOCK: None}},
+        {"annotations": {MLU_LOCK: "2026-05-01T12:00:00Z"}},
+    ]
+
+
+async def test_bare_time_lock_retries_server_errors() -> None:
+    kube = FakeKube()
+    kube.add("nodes", make_node("n1"))
+    locker = NodeLocker(kube, clock=lambda: NOW, backoff=Backoff(0.001, 2, 0.01, 0))
+    kube.fail_next("patch_node_metadata", errors.ServerError("boom", status=500), count=2)
+    await locker.acquire_bare("n1", MLU_LOCK)
+    assert _bare_of(kube) == "2026-05-01T12:00:00Z"
+    assert await locker.release_bare("n1", MLU_LOCK)
+    kube.fail_next("patch_node_metadata", errors.ServerError("boom", status=500), count=5)
+    with pytest.raises(NodeLockError, match="failed after 5 tries"):
+        await locker.acquire_bare("n1", MLU_LOCK)
+
+
+async def test_bare_time_lock_unknown_node() -> None:
+    locker = NodeLocker(FakeKube(), clock=lambda: NOW, backoff=Backoff(0.001, 2, 0.01, 0))
+    with pytest.raises(NodeLockError, match="node n9 not found"):
+        await locker.acquire_bare("n9", MLU_LOCK)
+    assert not await locker.release_bare("n9", MLU_LOCK)

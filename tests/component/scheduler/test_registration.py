@@ -57,7 +57,8 @@ def test_health_rule(allocatable: int, handshake: str | None, healthy: bool) -> 
     reg, state = _registrar(FakeKube())
     anns = {"hami.io/node-handshake": handshake} if handshake else None
     reg.on_node_event("ADDED", None, make_node("n", allocatable=allocatable, annotations=anns))
-    assert reg.health(make_node("n", allocatable=allocatable, annotations=anns)).healthy is healthy
+    node = make_node("n", allocatable=allocatable, annotations=anns)
+    assert reg.health(node, "NVIDIA").healthy is healthy
     assert bool(state.nodes()) is healthy
 
 

@@ -8,7 +8,14 @@ import pytest
 
 from hami.api.annotations import NODE_LOCK
 from hami.api.errors import DecodeError
-from hami.api.nodelock import NodeLock, format_lock, is_expired, parse_lock
+from hami.api.nodelock import (
+    NodeLock,
+    bare_lock_held,
+    format_lock,
+    is_expired,
+    parse_lock,
+    pending_allocation,
+)
 
 T = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -80,3 +87,39 @@ def test_is_expired(age: timedelta, expired: bool) -> None:
 
 def test_custom_timeout() -> None:
     assert is_expired(NodeLock(T), T + timedelta(seconds=31), timedelta(seconds=30))
+
+
+@pytest.mark.parametrize(
+    ("age", "held"),
+    [(timedelta(seconds=0), True), (timedelta(minutes=1, seconds=59), True),
+     (timedelta(minutes=2), False), (timedelta(hours=1), False)],
+    ids=["now", "young", "exactly-2-min", "old"],
+)  # fmt: skip
+def test_bare_lock_held(age: timedelta, held: bool) -> None:
+    value = "2026-03-04T05:06:07Z"
+    assert bare_lock_held(value, T + age, "cambricon.com/dsmlu.lock") is held
+    assert bare_lock_held(value, (T + age).replace(tzinfo=None), "x") is held
+
+
+def test_bare_lock_garbage_names_the_annotation() -> None:
+    with pytest.raises(DecodeError) as info:
+        bare_lock_held("soon", T, "cambricon.com/dsmlu.lock")
+    assert info.value.field == "cambricon.com/dsmlu.lock"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "pending"),
+    [
+        ({}, False),
+        ({"hami.io/vgpu-devices-to-allocate": ";;"}, False),
+        ({"hami.io/vgpu-devices-to-allocate": "GPU-0,NVIDIA,1000,0:;"}, True),
+        ({"hami.io/dcu-devices-to-allocate": "d0,DCU,1024,10:;"}, True),
+        ({"hami.io/Ascend910B3-devices-to-allocate": ";npu-1,Ascend910B3,16384,0:;"}, True),
+        ({"hami.io/dcu-devices-allocated": "d0,DCU,1024,10:;"}, False),
+        ({"example.com/x-devices-to-allocate": "d0,X,1,1:;"}, False),
+    ],
+    ids=["none", "emptied", "nvidia", "dcu", "ascend-second-container", "allocated-only",
+         "foreign-prefix"],
+)  # fmt: skip
+def test_pending_allocation_of_any_vendor(annotations: dict[str, str], pending: bool) -> None:
+    assert pending_allocation(annotations) is pending

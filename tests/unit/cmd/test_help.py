@@ -108,3 +108,14 @@ def test_legacy_metrics_help_says_pre_v2_9() -> None:
     text = CliRunner().invoke(main, ["scheduler", "--help"]).output
     line = " ".join(text.split("--legacy-metrics", 1)[1].split("--profiling", 1)[0].split())
     assert "pre-v2.9" in line and "pre-v2.8" not in text
+
+
+@pytest.mark.parametrize("name", ["scheduler", "scheduler-config"])
+def test_vendor_switches_are_listed(name: str) -> None:
+    text = " ".join(CliRunner().invoke(main, [name, "--help"]).output.split())
+    for flag in ("--enable-ascend", "--enable-iluvatar"):
+        assert flag in text
+        about = text.split(flag, 1)[1].split("--", 1)[0]
+        assert "Ascend" in about or "Iluvatar" in about
+        if name == "scheduler":  # a Go-style bool shows its default
+            assert "default: false" in about

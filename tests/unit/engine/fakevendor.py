@@ -114,10 +114,14 @@ class FakeBackend:
     def lock_style(self) -> LockStyle:
         return "owner"
 
-    def validate_container(self, container: Mapping[str, Any]) -> str | None:
+    def validate_container(
+        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> str | None:
         return None
 
-    def mutate_container(self, container: MutableMapping[str, Any]) -> bool:
+    def mutate_container(
+        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> bool:
         res = (container.get("resources") or {}).get("limits") or {}
         return f"{self.prefix}/dev" in res
 

@@ -66,9 +66,14 @@ def test_registry_refuses_two_backends_for_one_cw() -> None:
         registry(FakeBackend(), FakeBackend())
 
 
-def test_default_registry_is_nvidia_alone_and_the_flags_are_accepted() -> None:
+def test_default_registry_and_the_vendor_flags() -> None:
+    assert list(DeviceRegistry.from_config(DeviceConfig()).backends) == ["DCU", "MLU", "NVIDIA"]
+    reg = DeviceRegistry.from_config(DeviceConfig(), enable_ascend=True)
+    assert "Ascend910B3" in reg.backends
+    assert "MR-V100" not in reg.backends
     reg = DeviceRegistry.from_config(DeviceConfig(), enable_ascend=True, enable_iluvatar=True)
-    assert list(reg.backends) == ["NVIDIA"]
+    assert list(reg.backends) == sorted(reg.backends)
+    assert {"Ascend910C", "Ascend310P", "MR-V100", "BI-V150", "DCU", "MLU"} <= set(reg.backends)
     backend = reg.backends["NVIDIA"]
     assert (backend.fit_checks_quota, backend.scores_nodes) == (True, False)
     assert (backend.health_kind, backend.handshake_annotation) == (
@@ -293,7 +298,7 @@ def test_a_plain_device_list_still_means_nvidia() -> None:
     cs = ClusterState(DeviceConfig())
     cs.upsert_node("n1", gpus("n1", 1))
     assert [g.vendor for g in cs.nodes()[0].gpus] == ["NVIDIA"]
-    assert list(cs.registry.backends) == ["NVIDIA"]
+    assert list(cs.registry.backends) == ["DCU", "MLU", "NVIDIA"]
 
 
 class _NoIteration(frozenset[str]):

@@ -22,6 +22,7 @@ from hami.scheduler.metric_catalog import BY_NAME, SCHEDULER_METRICS
 from hami.scheduler.metrics import build_registry
 from hami.scheduler.nodelock import LockStats
 from hami.scheduler.service import PodUsage, ServiceStats
+from hami.webhook.backends import device_backends
 
 HAMI_LABELS = {
     "hami_gpu_memory_limit_bytes": {"node", "device_uuid", "device_index", "device_type", "zone"},
@@ -84,9 +85,12 @@ def service(**overrides: Any) -> Any:
     fields: dict[str, Any] = {
         "state": SimpleNamespace(nodes=lambda: nodes),
         "pods": pods,
-        # limits as the service stores them: memory already multiplied by memoryFactor (2)
-        "quotas": {"team": {"gpu-quota": (2 * 8192, None)}, "idle": {"q": (None, 50)}},
-        "config": DeviceConfig.model_validate({"nvidia": {"memoryFactor": 2}}),
+        # limits as the service stores them (per vendor): memory already x memoryFactor (2)
+        "quotas": {
+            "team": {"gpu-quota": {"NVIDIA": (2 * 8192, None)}},
+            "idle": {"q": {"NVIDIA": (None, 50)}},
+        },
+        "backends": device_backends(DeviceConfig.model_validate({"nvidia": {"memoryFactor": 2}})),
         "stats": ServiceStats(),
         "binder": SimpleNamespace(stats=BindStats()),
         "locker": SimpleNamespace(stats=LockStats()),

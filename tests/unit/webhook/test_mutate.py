@@ -153,7 +153,7 @@ CASES = [
          edit(pod(ctr(), nodeName="n1"), env(0, "NVIDIA_VISIBLE_DEVICES", "none")),
          config={"overwriteEnv": True}, managed=False),
     Case("no-gpu-pod-no-quota-check", P_CPU, edit(P_CPU, env(0, "NVIDIA_VISIBLE_DEVICES", "none"), env_init(0, "NVIDIA_VISIBLE_DEVICES", "none")),
-         config={"overwriteEnv": True}, ctx={"quota_check": lambda ns, mem, cores: "over"}, managed=False),
+         config={"overwriteEnv": True}, ctx={"quota_check": lambda ns, mem, cores, vendor: "over"}, managed=False),
     # --- step 3: nvidia.com/gpu defaulting --------------------------------------------------
     Case("gpu-defaulted-from-mem", P_MEM_ONLY, edit(P_MEM_ONLY, limit(0, GPU, "1"), sched())),
     Case("gpu-defaulted-from-cores", pod(ctr(limits={CORES: 30})),
@@ -260,11 +260,11 @@ CASES = [
     Case("namespace-ignore-label", P_GPU, ctx={"namespace_labels": {"hami.io/webhook": "ignore"}}),
     Case("namespace-other-label", P_MEM, edit(P_MEM, sched()), ctx={"namespace_labels": {"team": "a"}}),
     # --- step 6: quota ------------------------------------------------------------------------------
-    Case("quota-denied", P_MEM, ctx={"quota_check": lambda ns, mem, cores: f"{ns} {mem} {cores}"},
+    Case("quota-denied", P_MEM, ctx={"quota_check": lambda ns, mem, cores, vendor: f"{ns} {mem} {cores}"},
          denied=(403, "exceeding resource quota: ml 3000 0")),
-    Case("quota-prefix-said-once", P_MEM, ctx={"quota_check": lambda ns, mem, cores: f"exceeding resource quota {ns}/q: gpumem {mem} over 100"},
+    Case("quota-prefix-said-once", P_MEM, ctx={"quota_check": lambda ns, mem, cores, vendor: f"exceeding resource quota {ns}/q: gpumem {mem} over 100"},
          denied=(403, "pod ml/p: exceeding resource quota ml/q: gpumem 3000 over 100")),
-    Case("quota-ok", P_MEM, edit(P_MEM, sched()), ctx={"quota_check": lambda ns, mem, cores: None}),
+    Case("quota-ok", P_MEM, edit(P_MEM, sched()), ctx={"quota_check": lambda ns, mem, cores, vendor: None}),
     # --- custom resource names ---------------------------------------------------------------------
     Case("renamed-resources", pod(ctr(limits={"x.io/vmem": 5})),
          edit(pod(ctr(limits={"x.io/vmem": 5})), limit(0, "x.io/vgpu", "1"), sched()),
@@ -325,10 +325,10 @@ def test_input_pod_is_not_modified() -> None:
 
 
 def test_quota_gets_effective_request() -> None:
-    seen: list[tuple[str, int, int]] = []
+    seen: list[tuple[str, int, int, str]] = []
 
-    def check(ns: str, mem: int, cores: int) -> None:
-        seen.append((ns, mem, cores))
+    def check(ns: str, mem: int, cores: int, vendor: str) -> None:
+        seen.append((ns, mem, cores, vendor))
 
     p = pod(
         ctr("cpu-only", {"cpu": "1"}),
@@ -339,7 +339,7 @@ def test_quota_gets_effective_request() -> None:
     ctx = replace(_ctx(Case("x", p)), quota_check=check)
     assert mutate_pod(p, ctx).allowed
     # app: 2x1000 + 500 = 2500 MiB, 2x10 + 5 = 25 cores; init: 4000 MiB, 0 cores.
-    assert seen == [("ml", 4000, 25)]
+    assert seen == [("ml", 4000, 25, "NVIDIA")]
 
 
 def test_patch_escapes_slash_in_resource_names() -> None:

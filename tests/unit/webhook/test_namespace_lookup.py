@@ -77,7 +77,7 @@ def test_failing_lookup_is_logged(caplog: pytest.LogCaptureFixture) -> None:
 def test_request_namespace_feeds_the_quota_check() -> None:
     seen: list[str] = []
 
-    def quota(ns: str, mem: int, cores: int) -> str | None:
+    def quota(ns: str, mem: int, cores: int, vendor: str) -> str | None:
         seen.append(ns)
         return None
 

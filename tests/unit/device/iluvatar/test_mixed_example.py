@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
-from hami.scheduler.simulation import load_nodes, load_pods
+from hami.config.devices import DeviceConfig
+from hami.device.registry import DeviceRegistry
+from hami.engine.simulation import load_nodes, load_pods
 
 from ._support import backend
 
@@ -19,7 +21,8 @@ def _docs(name: str) -> list[Any]:
 
 
 def test_mixed_example_loads() -> None:
-    nodes = load_nodes(_docs("mixed-nodes.yaml"), "mixed-nodes.yaml")
+    registry = DeviceRegistry.from_config(DeviceConfig(), enable_ascend=True, enable_iluvatar=True)
+    nodes = load_nodes(_docs("mixed-nodes.yaml"), "mixed-nodes.yaml", registry)
     pods = load_pods(_docs("mixed-pods.yaml"), "mixed-pods.yaml")
     assert len(nodes) >= 6
     assert len(pods) >= 9
