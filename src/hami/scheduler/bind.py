@@ -12,16 +12,21 @@ filter decides again. Finally it creates ``pods/binding`` carrying ``hami.io/bin
 and ``hami.io/bind-time`` as Binding annotations, which the apiserver applies to the pod in the
 same write. Any failure releases the lock and is answered in ``Error`` (HTTP 200), with a
 ``BindingFailed`` event; success records ``BindingSucceed``. Each bind logs one INFO line.
+
+The fresh read under the lock (GET of the pod, LIST of the pods on the node) is skipped when the
+pod informer's cache provably holds at least as much: it has reached the resourceVersion of the
+lock this bind just wrote (see :meth:`Binder._cached_view`). Only the pods that may hold one of
+the pod's GPUs go into the re-check (:func:`may_share_gpus`); the others cannot change its answer.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from hami.api.annotations import (
     BIND_PHASE,
@@ -41,6 +46,7 @@ from hami.k8s.port import JsonObj, KubeClient
 from hami.scheduler import events
 from hami.scheduler.bindcheck import holds_devices, misfit
 from hami.scheduler.nodelock import NodeLocker, NodeLockError
+from hami.scheduler.state import held_devices
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,10 @@ class BindStats:
     failed: int = 0
     stale: int = 0
     """Binds refused because the decision no longer fit the node (re-check under the lock)."""
+    cached_checks: int = 0
+    """Re-checks made from the informer cache (it had seen the lock write): no GET, no LIST."""
+    listed_checks: int = 0
+    """Re-checks made from a fresh GET of the pod and LIST of the pods on the node."""
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -96,8 +106,14 @@ class Binder:
         forget: Callable[[str], None] = lambda uid: None,
         nvidia: NvidiaConfig | None = None,
         lock_retry_timeout_s: float = 28.0,
+        cache_seen: Callable[[str, float], Awaitable[bool]] | None = None,
+        cached_on_node: Callable[[str], Iterable[JsonObj]] | None = None,
+        cache_wait_s: float = 0.02,
     ) -> None:
         self.client = client
+        self._cache_seen = cache_seen
+        self._cached_on_node = cached_on_node
+        self.cache_wait_s = cache_wait_s
         self.locker = locker
         self.recorder = recorder
         self._cached_pod = cached_pod
@@ -147,10 +163,18 @@ class Binder:
             return self._failed(pod, ref, node, str(exc), started, time.monotonic() - queued)
         waited = time.monotonic() - queued
         try:
-            if not fresh:  # the decision this replica cached may be older than the API's
-                pod = await self.client.get_pod(ns, name)
-            on_node = await self.client.list_pods(field_selector=f"spec.nodeName={node}")
-            stale = misfit(pod, locked, [p for p in on_node if holds_devices(p, node, uid, ref)])
+            view = await self._cached_view(ref, node)
+            if view is not None:
+                pod, on_node = view
+                self.stats.cached_checks += 1
+            else:
+                if not fresh:  # the decision this replica cached may be older than the API's
+                    pod = await self.client.get_pod(ns, name)
+                on_node = await self.client.list_pods(field_selector=f"spec.nodeName={node}")
+                self.stats.listed_checks += 1
+            # the UUID test first: it drops most pods for the price of a substring search
+            others = [p for p in may_share_gpus(pod, on_node) if holds_devices(p, node, uid, ref)]
+            stale = misfit(pod, locked, others)
             if stale is not None:
                 await self.locker.release(node, ns, name)
                 if _placed(pod) == node:  # a newer decision for another node stays
@@ -168,6 +192,30 @@ class Binder:
             await self.locker.release(node, ns, name)
             return self._failed(pod, ref, node, str(exc), started, waited)
         return self._succeeded(pod, ref, node, started, waited)
+
+    async def _cached_view(self, ref: str, node: str) -> tuple[JsonObj, Iterable[JsonObj]] | None:
+        """(pod, pods on ``node``) from the pod informer's cache, when that is as fresh as a
+        GET and a LIST made now; None otherwise (the caller reads the API).
+
+        Why it is safe: the lock write that :meth:`NodeLocker.acquire` just made happened after
+        kube-scheduler sent this bind, and its resourceVersion ``R`` is an etcd revision, from
+        the one sequence that orders every write to pods and nodes. A cache that has reached
+        ``R`` (:meth:`Informer.seen`) holds every pod write made before this bind arrived (the
+        decision on the pod, by whichever replica filtered it) and every binding to this node
+        made before the lock was ours; a replica binds only under the lock, so nothing binds
+        here in between. That is all a LIST under the lock would show. When the lock was ours
+        already (no write now), the version is not an integer, or the cache does not reach
+        ``R`` within :attr:`cache_wait_s`, None. (This assumes pods and nodes live in one etcd,
+        as they do unless the apiserver splits them with ``--etcd-servers-overrides``.)"""
+        if self._cache_seen is None or self._cached_on_node is None:
+            return None
+        written = self.locker.lock_version(node)
+        if written is None or not await self._cache_seen(written, self.cache_wait_s):
+            return None
+        pod = self._cached_pod(ref)
+        if pod is None:
+            return None
+        return pod, self._cached_on_node(node)
 
     async def _bind_plain(
         self, pod: JsonObj, ns: str, name: str, uid: str, node: str, started: float
@@ -230,6 +278,35 @@ def _log_bind(
         fields["error"] = error
     log.log(level, "bind pod=%s node=%s outcome=%s lock_wait=%.3fs took=%.3fs%s", ref, node,
             outcome, waited, took, f" error={error!r}" if error else "", extra=fields)  # fmt: skip
+
+
+_Pod = TypeVar("_Pod", bound=Mapping[str, Any])
+
+
+def may_share_gpus(pod: Mapping[str, Any], others: Iterable[_Pod]) -> list[_Pod]:
+    """The pods of ``others`` that may hold one of the GPUs ``pod``'s decision names.
+
+    :func:`~hami.scheduler.bindcheck.misfit` weighs the other pods' charges on the pod's own
+    GPUs only, so a pod whose allocation annotations do not mention any of those GPU UUIDs
+    cannot change its answer: a decoded UUID is always a substring of the annotation text (the
+    device list is plain text; the MIG list is JSON, kept whole when it has an escape). Keeps
+    everything when the pod's own decision does not decode (misfit says why)."""
+    try:
+        held = held_devices(pod)
+    except DecodeError:
+        return list(others)
+    if held is None:
+        return list(others)
+    uuids = {d.uuid for per_vendor in held[0].values() for ctr in per_vendor for d in ctr}
+    kept = []
+    for other in others:
+        annotations = _meta(other).get("annotations") or {}
+        texts = [annotations.get(DEVICES_ALLOCATED), annotations.get(MIG_ALLOCATIONS)]
+        if any(t is not None and (not isinstance(t, str) or "\\" in t) for t in texts) or any(
+            u in t for t in texts if t for u in uuids
+        ):
+            kept.append(other)
+    return kept
 
 
 def parse_bind_args(args: Any) -> tuple[str, str, str, str]:

@@ -34,7 +34,7 @@ from hami.config.devices import DeviceConfig
 from hami.device.nvidia.fit import whole_gpu_hint
 from hami.k8s import errors
 from hami.k8s.informer import Informer
-from hami.k8s.port import JsonObj, Kind, KubeClient
+from hami.k8s.port import JsonObj, Kind, KubeClient, obj_key
 from hami.scheduler import events
 from hami.scheduler.bind import Binder
 from hami.scheduler.engine import GPU_POLICY_ANNOTATION
@@ -105,6 +105,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _node_name(pod: Mapping[str, Any]) -> str:
+    spec = pod.get("spec")
+    return str(spec.get("nodeName") or "") if isinstance(spec, Mapping) else ""
+
+
 class SchedulerService:
     """Filter/Bind over a :class:`ClusterState` kept in sync by informers."""
 
@@ -146,6 +151,9 @@ class SchedulerService:
         self.node_informer.add_handler(registrar.on_node_event)
         self.node_informer.add_handler(locker.on_node_event)
         self.pod_informer.add_handler(self.on_pod_event)
+        self._on_node: dict[str, dict[str, JsonObj]] = {}
+        """node name -> {namespace/name: pod} of the cached pods bound there (spec.nodeName)."""
+        self.pod_informer.add_handler(self._index_pod)
         self.quota_informer.add_handler(self.on_quota_event)
         self._tasks: list[asyncio.Task[None]] = []
         self.binder = Binder(
@@ -158,6 +166,8 @@ class SchedulerService:
             forget=self._forget,
             nvidia=device_config.nvidia,
             lock_retry_timeout_s=lock_retry_timeout_s,
+            cache_seen=self.pod_informer.wait_seen,
+            cached_on_node=self.cached_pods_on,
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -214,6 +224,26 @@ class SchedulerService:
         devices, init_count = held
         self._reserve(uid, str(meta.get("namespace") or "default"), str(meta.get("name") or ""),
                       node, devices, init_count, mig)  # fmt: skip
+
+    def _index_pod(self, event_type: str, old: JsonObj | None, new: JsonObj | None) -> None:
+        """Pod informer handler: keep :attr:`_on_node` (pods by ``spec.nodeName``) current."""
+        if old is not None:
+            node = _node_name(old)
+            if node and (new is None or _node_name(new) != node):
+                on_node = self._on_node.get(node)
+                if on_node is not None:
+                    on_node.pop(obj_key(old), None)
+                    if not on_node:
+                        del self._on_node[node]
+        if new is not None and event_type != "DELETED":
+            node = _node_name(new)
+            if node:
+                self._on_node.setdefault(node, {})[obj_key(new)] = new
+
+    def cached_pods_on(self, node: str) -> Iterable[JsonObj]:
+        """The cached pods bound to ``node`` (what ``LIST pods?fieldSelector=spec.nodeName=``
+        answers, as of the pod informer's resourceVersion)."""
+        return list(self._on_node.get(node, {}).values())
 
     def _reserve(
         self,

@@ -251,3 +251,14 @@ def test_unseen_lock_is_forgotten_after_a_while() -> None:
     locker._unseen["n1"] = ("999", time.monotonic() - locker.unseen_s - 1)
     assert not locker.busy("n1", "default", "me", kube.get("nodes", "", "n1"))
     assert "n1" not in locker._unseen
+
+
+async def test_lock_version_is_the_version_this_acquire_wrote() -> None:
+    kube, locker = _setup(None)
+    await locker.acquire("n1", "default", "me")
+    locked = kube.get("nodes", "", "n1")["metadata"]["resourceVersion"]
+    assert locker.lock_version("n1") == locked
+    await locker.acquire("n1", "default", "me")  # ours already: nothing written now
+    assert locker.lock_version("n1") is None
+    assert kube.get("nodes", "", "n1")["metadata"]["resourceVersion"] == locked
+    assert locker.lock_version("n2") is None
