@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from hami.api.annotations import (
-    VGPU_NODE,
-)
+from hami.api.annotations import DEVICES_ALLOCATED, MIG_ALLOCATIONS, VGPU_NODE
 from hami.api.errors import DecodeError
 from hami.api.extender import (
     FILTER_ARGS_FIELDS,
@@ -103,6 +101,19 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _holding(pod: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Everything of a pod that :func:`held_devices` and the reservation read."""
+    meta = _meta(pod)
+    annotations = meta.get("annotations") or {}
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    return (
+        meta.get("uid"), meta.get("namespace"), meta.get("name"), status.get("phase"),
+        annotations.get(VGPU_NODE), annotations.get(DEVICES_ALLOCATED),
+        annotations.get(MIG_ALLOCATIONS), len(spec.get("initContainers") or ()),
+        status.get("initContainerStatuses"),
+    )  # fmt: skip
 
 
 def _node_name(pod: Mapping[str, Any]) -> str:
@@ -212,6 +223,10 @@ class SchedulerService:
         node = (meta.get("annotations") or {}).get(VGPU_NODE)
         if not node:
             return  # not (yet) scheduled by us: keep any in-flight reservation
+        if old is not None and new is not None and _holding(old) == _holding(new):
+            usage = self.pods.get(uid)
+            if usage is not None and usage.node == node:
+                return  # e.g. the binding: what the pod holds did not change, nor its reservation
         try:
             held = held_devices(obj)
             mig = pod_mig_from_annotations(obj)
@@ -313,11 +328,15 @@ class SchedulerService:
         return None
 
     # -- filter ---------------------------------------------------------------------------------
-    async def filter(self, args: Any) -> ExtenderFilterResult:
-        """Answer an ``ExtenderArgs``; errors come back in ``Error`` (never raised)."""
+    async def filter(
+        self, args: Any, *, candidates: frozenset[str] | None = None
+    ) -> ExtenderFilterResult:
+        """Answer an ``ExtenderArgs``; errors come back in ``Error`` (never raised).
+        ``candidates``: the set of ``args``' ``NodeNames``, all strings, when the caller has it
+        (:class:`~hami.scheduler.app.FilterArgsDecoder` keeps one per distinct list)."""
         started = time.perf_counter()
         try:
-            return await self._filter(args)
+            return await self._filter(args, candidates)
         except BadRequest as exc:
             self.stats.filter_errors += 1
             log.warning("filter: bad request: %s", exc, extra={"result": "error"})
@@ -325,8 +344,8 @@ class SchedulerService:
         finally:
             self.stats.filter_seconds.observe(time.perf_counter() - started)
 
-    async def _filter(self, args: Any) -> ExtenderFilterResult:
-        pod, names, nodes = _parse_filter_args(args)
+    async def _filter(self, args: Any, known: frozenset[str] | None) -> ExtenderFilterResult:
+        pod, names, nodes = _parse_filter_args(args, names_checked=known is not None)
         meta = _meta(pod)
         ref = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
         if not self.synced and not await self.wait_synced():
@@ -337,7 +356,9 @@ class SchedulerService:
             return self._simulate(pod, nodes)
         ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
         busy = _BusyNodes(self.locker, self.inflight, self.node_informer.get, ns, name)
-        outcome = self.state.filter(pod, names, now=self.clock(), avoid=busy)
+        # The engine only tests membership: hand it the caller's set when there is one.
+        candidates = names if known is None else cast("Sequence[str]", known)
+        outcome = self.state.filter(pod, candidates, now=self.clock(), avoid=busy)
         if not outcome.managed:
             return filter_result(node_names=names)
         if outcome.ignored_policies:
@@ -507,10 +528,11 @@ def _log_error(ref: str, error: str) -> None:
 
 
 def _parse_filter_args(
-    args: Any,
+    args: Any, *, names_checked: bool = False
 ) -> tuple[Mapping[str, Any], list[str] | None, list[dict[str, Any]] | None]:
     """(pod, node names, full nodes) from an ``ExtenderArgs``, keys matched as Go matches them
-    (kube-scheduler writes ``Pod``/``Nodes``/``NodeNames``; any case is accepted)."""
+    (kube-scheduler writes ``Pod``/``Nodes``/``NodeNames``; any case is accepted).
+    ``names_checked``: the caller found ``NodeNames`` to be a list of strings already."""
     if not isinstance(args, Mapping):
         raise BadRequest("extender args must be a JSON object")
     fields = go_fields(args, FILTER_ARGS_FIELDS)
@@ -527,7 +549,11 @@ def _parse_filter_args(
         if pod.get(key) is not None and not isinstance(pod.get(key), Mapping):
             raise BadRequest(f"extender args: Pod.{key} must be an object")
     names = fields.get("NodeNames")
-    if names is not None and (not isinstance(names, list) or not set(map(type, names)) <= {str}):
+    if (
+        names is not None
+        and not names_checked
+        and (not isinstance(names, list) or not set(map(type, names)) <= {str})
+    ):
         raise BadRequest("extender args: 'NodeNames' must be a list of strings")
     nodes = fields.get("Nodes")
     items: list[dict[str, Any]] | None = None
