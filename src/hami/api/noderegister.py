@@ -10,6 +10,7 @@ plugins and other vendors still write. Both decode; only JSON is encoded.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -66,7 +67,18 @@ def decode_node_devices(value: str) -> list[DeviceInfo]:
     """Decode a register annotation in either the JSON or the legacy colon form.
 
     Raises :class:`DecodeError` naming the annotation (and the member) on malformed input.
+    The devices of the last annotations decoded are remembered (they are immutable): the same
+    node's annotation is read again on every node event and every bind's re-check.
     """
+    return list(_decode_remembered(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _decode_remembered(value: str) -> tuple[DeviceInfo, ...]:
+    return tuple(_decode(value))
+
+
+def _decode(value: str) -> list[DeviceInfo]:
     text = value.strip()
     if text.startswith("["):
         return _decode_json(text)

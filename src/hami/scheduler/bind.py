@@ -301,11 +301,21 @@ def may_share_gpus(pod: Mapping[str, Any], others: Iterable[_Pod]) -> list[_Pod]
     kept = []
     for other in others:
         annotations = _meta(other).get("annotations") or {}
-        texts = [annotations.get(DEVICES_ALLOCATED), annotations.get(MIG_ALLOCATIONS)]
-        if any(t is not None and (not isinstance(t, str) or "\\" in t) for t in texts) or any(
-            u in t for t in texts if t for u in uuids
-        ):
-            kept.append(other)
+        allocated = annotations.get(DEVICES_ALLOCATED)
+        mig = annotations.get(MIG_ALLOCATIONS)
+        if allocated is None and mig is None:
+            continue  # holds nothing
+        if not isinstance(allocated, str | None) or not isinstance(mig, str | None):
+            kept.append(other)  # odd: let misfit judge it
+            continue
+        if mig is not None and "\\" in mig:
+            kept.append(other)  # a JSON escape may spell a UUID differently
+            continue
+        text = "\n".join(t for t in (allocated, mig) if t is not None)
+        for uuid in uuids:
+            if uuid in text:
+                kept.append(other)
+                break
     return kept
 
 
