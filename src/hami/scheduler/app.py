@@ -165,7 +165,7 @@ def _filter_pod_problem(payload: Any) -> str | None:
     """A member of ``ExtenderArgs.Pod`` with the wrong JSON type, named in one line."""
     if not isinstance(payload, Mapping):
         return None  # the service says what is wrong with the envelope
-    pod = go_fields(payload, ("Pod",)).get("Pod")
+    pod = go_fields(payload, FILTER_ARGS_FIELDS).get("Pod")
     return pod_shape_problem(pod, "Pod.") if isinstance(pod, Mapping) else None
 
 

@@ -114,6 +114,7 @@ class Binder:
         self._cache_seen = cache_seen
         self._cached_on_node = cached_on_node
         self.cache_wait_s = cache_wait_s
+        self._waiting = True
         self.locker = locker
         self.recorder = recorder
         self._cached_pod = cached_pod
@@ -205,13 +206,26 @@ class Binder:
         made before the lock was ours; a replica binds only under the lock, so nothing binds
         here in between. That is all a LIST under the lock would show. When the lock was ours
         already (no write now), the version is not an integer, or the cache does not reach
-        ``R`` within :attr:`cache_wait_s`, None. (This assumes pods and nodes live in one etcd,
-        as they do unless the apiserver splits them with ``--etcd-servers-overrides``.)"""
+        ``R`` within :attr:`cache_wait_s` (at once, after such a wait timed out), None. (This
+        assumes pods and nodes live in one etcd, as they do unless the apiserver splits them
+        with ``--etcd-servers-overrides``.)"""
         if self._cache_seen is None or self._cached_on_node is None:
             return None
         written = self.locker.lock_version(node)
-        if written is None or not await self._cache_seen(written, self.cache_wait_s):
+        if written is None:
             return None
+        if not await self._cache_seen(written, 0.0):
+            # Wait for the watch only while waiting pays: in a busy cluster the next pod event
+            # comes within milliseconds; in a quiet one none may come, and a bind holding the
+            # lock should not sit out the wait each time. A wait that timed out stops waiting
+            # until the cache is found ahead of a lock write again.
+            if not self._waiting:
+                return None
+            if not await self._cache_seen(written, self.cache_wait_s):
+                self._waiting = False
+                return None
+        else:
+            self._waiting = True
         pod = self._cached_pod(ref)
         if pod is None:
             return None

@@ -20,6 +20,7 @@ from typing import Any, cast
 from hami.api.annotations import DEVICES_ALLOCATED, MIG_ALLOCATIONS, VGPU_NODE
 from hami.api.errors import DecodeError
 from hami.api.extender import (
+    BINDING_ARGS_FIELDS,
     FILTER_ARGS_FIELDS,
     ExtenderBindingResult,
     ExtenderFilterResult,
@@ -433,7 +434,7 @@ class SchedulerService:
             return await self.binder.bind(args)
         finally:
             if isinstance(args, Mapping):
-                fields = go_fields(args, ("PodNamespace", "PodName"))
+                fields = go_fields(args, BINDING_ARGS_FIELDS)
                 self.inflight.done(f"{fields.get('PodNamespace')}/{fields.get('PodName')}")
 
 
