@@ -238,6 +238,10 @@ class SchedulerService:
         if held is None:
             return
         devices, init_count = held
+        usage = self.pods.get(uid)
+        if (usage is not None and usage.node == node and usage.init_count == init_count
+                and usage.mig == tuple(mig) and usage.devices == devices):  # fmt: skip
+            return  # e.g. our own decision coming back: reserved already, just as it says
         self._reserve(uid, str(meta.get("namespace") or "default"), str(meta.get("name") or ""),
                       node, devices, init_count, mig)  # fmt: skip
 
