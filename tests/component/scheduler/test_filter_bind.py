@@ -209,8 +209,10 @@ async def test_pod_events_that_change_no_holding_keep_the_reservation(harness: H
         "NodeNames"
     ] == ["node-0"]
     uid = pod["metadata"]["uid"]
+    await harness.settle()
     kept = harness.service.pods[uid]
-    await harness.settle()  # the decision comes back through the watch: reserved already
+    decided = harness.kube.get("pods", "default", "h")
+    harness.service.on_pod_event("MODIFIED", pod, decided)  # the decision as the watch brings it
     assert harness.service.pods[uid] is kept
     await harness.kube.patch_pod_metadata("default", "h", labels={"team": "a"})
     await harness.settle()
