@@ -14,7 +14,9 @@ driver speaks HTTP through a lean keep-alive client so it takes little CPU from 
     python bench/extender.py [--nodes 500 --gpus 8 --pods 2000 --binds 8] [--json]
 
 ``--binds 0`` makes the loop wait for each bind (filter and bind strictly in turn);
-``BENCH_DEBUG=1`` prints the ``Error`` of every failed bind to stderr.
+``BENCH_DEBUG=1`` prints the ``Error`` of every failed bind to stderr. ``--profile DIR`` (process
+backend) runs the apiserver stand-in and the scheduler under cProfile for the timed part only and
+writes ``DIR/apiserver.prof`` and ``DIR/scheduler.prof`` (``python -m pstats`` reads them).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import logging
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -33,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
+from hami.api.annotations import NODE_HANDSHAKE
+from hami.api.handshake import format_requesting
 from hami.api.nodelock import parse_lock
 from hami.k8s.fake import FakeKube
 from hami.k8s.lightkube import LightkubeClient
@@ -107,6 +113,31 @@ asyncio.run(main())
 """
 
 
+# Runs a program (argv[2:], as `python -c CODE ARGS...`) with cProfile switched on by SIGUSR1 and
+# written to argv[1] by SIGUSR2: only the timed part of the run is profiled (main thread only).
+# The profiler's clock is the thread's CPU time: on a busy machine wall-clock profiles charge
+# the time a process waits for a CPU to whatever it was doing (often a socket write).
+_PROFILED = """
+import cProfile, signal, sys, time
+out, code = sys.argv[1], sys.argv[2]
+sys.argv = ["-c", *sys.argv[3:]]
+prof = cProfile.Profile(time.thread_time)
+signal.signal(signal.SIGUSR1, lambda *_: prof.enable())
+def stop(*_):
+    prof.disable()
+    prof.dump_stats(out)
+signal.signal(signal.SIGUSR2, stop)
+exec(compile(code, "<profiled>", "exec"), {"__name__": "__main__"})
+"""
+
+
+def _python(code: str, profile: Path | None, name: str) -> list[str]:
+    """argv running ``code`` (under the switchable profiler when ``profile`` is a folder)."""
+    if profile is None:
+        return [sys.executable, "-c", code]
+    return [sys.executable, "-c", _PROFILED, str(profile / f"{name}.prof"), code]
+
+
 def _cpu_s(pid: int) -> float:
     """User+system CPU seconds of process ``pid`` so far (Linux /proc)."""
     try:
@@ -114,6 +145,28 @@ def _cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rechecks(metrics_url: str) -> dict[str, int]:
+    """``hami_bind_recheck_total`` by source (cache: no GET/LIST under the lock; api)."""
+    out: dict[str, int] = {}
+    for line in httpx.get(metrics_url, timeout=10).text.splitlines():
+        if line.startswith("hami_bind_recheck_total{"):
+            source = line.split('source="', 1)[1].split('"', 1)[0]
+            out[source] = int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def _wait_for(path: Path, timeout: float = 30.0) -> None:
+    """Wait until a profile was written (the process writes it on SIGUSR2)."""
+    deadline = time.monotonic() + timeout
+    size = -1
+    while time.monotonic() < deadline:
+        now = path.stat().st_size if path.exists() else -1
+        if now > 0 and now == size:
+            return
+        size = now
+        time.sleep(0.2)
 
 
 def _free_port() -> int:
@@ -135,7 +188,7 @@ def _run_processes(
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = Path(tmp) / "kubeconfig"
         api = subprocess.Popen(
-            [sys.executable, "-c", _APISERVER, str(kubeconfig)],
+            [*_python(_APISERVER, args.profile, "apiserver"), str(kubeconfig)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=root,
         )  # fmt: skip
         sched: subprocess.Popen[str] | None = None
@@ -151,7 +204,8 @@ def _run_processes(
             api_url = ready[1]
             port, metrics = _free_port(), _free_port()
             sched = subprocess.Popen(
-                [sys.executable, "-c", "from hami.cli import main; main()", "scheduler",
+                [*_python("from hami.cli import main; main()", args.profile, "scheduler"),
+                 "scheduler",
                  "--kubeconfig", str(kubeconfig), "--http-bind", f"127.0.0.1:{port}",
                  "--metrics-bind-address", f"127.0.0.1:{metrics}",
                  "--node-scheduler-policy", settings.node_scheduler_policy],
@@ -173,13 +227,22 @@ def _run_processes(
             live = [by_name[p["metadata"]["name"]] for p in pods]
             procs = {"apiserver": api.pid, "scheduler": sched.pid}
             before = {k: _cpu_s(pid) for k, pid in procs.items()}
+            if args.profile is not None:
+                for pid in procs.values():
+                    os.kill(pid, signal.SIGUSR1)
             driver0 = time.process_time()
             result = asyncio.run(
                 _drive(_http_release(api_url), url, live, names, args.concurrency, args.binds)
             )
             cpu = {k: round(_cpu_s(pid) - before[k], 2) for k, pid in procs.items()}
+            if args.profile is not None:
+                for name, pid in procs.items():
+                    os.kill(pid, signal.SIGUSR2)
+                    _wait_for(args.profile / f"{name}.prof")
             cpu["driver"] = round(time.process_time() - driver0, 2)
-            return {**result, "cpu_s": cpu}
+            cpu_ms = round(cpu["scheduler"] * 1000 / max(1, result["bound"]), 2)
+            return {**result, "cpu_s": cpu, "scheduler_cpu_ms_per_pod": cpu_ms,
+                    "bind_rechecks": _rechecks(f"http://127.0.0.1:{metrics}/metrics")}  # fmt: skip
         finally:
             for proc in (sched, api):
                 if proc is not None:
@@ -384,10 +447,25 @@ def main() -> None:
         help="process: apiserver stand-in and `hami scheduler` as separate processes "
         "(default); apiserver: both as threads of this process; fake: in-memory fake cluster",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="process backend: cProfile the apiserver stand-in and the scheduler during the "
+        "timed part, into DIR/apiserver.prof and DIR/scheduler.prof",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.profile is not None:
+        if args.backend != "process":
+            parser.error("--profile needs --backend process")
+        args.profile.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.ERROR)
-    nodes = [make_node(f"node-{i:04d}", gpus=args.gpus, mem=32768, split=10)
+    # Nodes as a running cluster has them: registered, and stamped by the scheduler's handshake
+    # (otherwise the leader stamps every node just as the timed part starts: 5000 writes).
+    stamp = {NODE_HANDSHAKE: format_requesting(datetime.now())}
+    nodes = [make_node(f"node-{i:04d}", gpus=args.gpus, mem=32768, split=10, annotations=stamp)
              for i in range(args.nodes)]  # fmt: skip
     names = [n["metadata"]["name"] for n in nodes]
     rng = random.Random(1)

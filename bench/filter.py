@@ -5,8 +5,15 @@ pods (whole GPU, MiB, percentage, cores, multi-GPU, type-pinned) through the sam
 extender calls, releasing old pods so the cluster stays near half full. Prints p50/p99 per-pod
 decision latency (wall clock, plus process CPU time, which leaves out time lost to other
 processes on a shared machine) and decisions per second; ``--json`` prints one JSON object.
+``--candidates set`` hands the engine a set of node names, as the extender does since it keeps
+one per distinct ``NodeNames`` list; ``list`` (default) a list, as kube-scheduler sends them.
 
     python bench/filter.py [--nodes N] [--gpus-per-node G] [--pods P] [--seed S] [--json]
+    python bench/filter.py --scaling [--runs 3] [--sizes 500,1000,5000,10000,20000]
+
+``--scaling`` runs the benchmark at each cluster size (``--runs`` times, each in a fresh process,
+same seed) and prints a markdown table of min/median/max p50 and p99 decision latency, mean CPU
+per decision and resident memory per node (RSS growth while building the cluster / nodes).
 """
 
 from __future__ import annotations
@@ -14,12 +21,16 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections import deque
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from hami.api.types import ContainerDevice, DeviceInfo
 from hami.config.devices import DeviceConfig
@@ -85,15 +96,30 @@ def _p99(sorted_values: list[float]) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * 0.99))]
 
 
-def run(nodes: int, gpus: int, pods: int, seed: int) -> dict[str, Any]:
+def _rss_kb() -> int:
+    """Resident set size of this process now, in KiB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def run(nodes: int, gpus: int, pods: int, seed: int, candidates: str = "list") -> dict[str, Any]:
     rng = random.Random(seed)
+    gc.collect()
+    rss0 = _rss_kb()
     state = ClusterState(DeviceConfig())
     build_cluster(state, nodes, gpus, rng)
     # A long-lived extender freezes its startup heap so cyclic-GC passes do not rescan it
     # (gen-2 collections over ~100k objects otherwise add 10-30 ms pauses to the tail).
     gc.collect()
     gc.freeze()
-    names = state.node_names()
+    rss_per_node = (_rss_kb() - rss0) * 1024 / nodes
+    listed = state.node_names()
+    # ``filter`` only tests membership; the extender hands it a set (typed as a sequence until
+    # the engine takes any collection).
+    names: Collection[str] = frozenset(listed) if candidates == "set" else listed
     live: deque[str] = deque()
     now = datetime.now(UTC)
     lat: list[float] = []
@@ -103,7 +129,7 @@ def run(nodes: int, gpus: int, pods: int, seed: int) -> dict[str, Any]:
     for i in range(pods):
         pod = make_pod(i, rng)
         t0, c0 = time.perf_counter(), time.process_time()
-        out = state.filter(pod, names, now=now)
+        out = state.filter(pod, cast(Sequence[str], names), now=now)
         if out.node is not None:
             state.add_pod(f"uid-{i}", "bench", f"p{i}", out.node, out.devices)
         lat.append((time.perf_counter() - t0) * 1000)
@@ -120,13 +146,49 @@ def run(nodes: int, gpus: int, pods: int, seed: int) -> dict[str, Any]:
         "nodes": nodes,
         "gpus_per_node": gpus,
         "pods": pods,
+        "candidates": candidates,
         "placed": placed,
         "p50_ms": round(statistics.median(lat), 3),
         "p99_ms": round(_p99(lat), 3),
         "decisions_per_s": round(pods / total, 1),
         "cpu_p50_ms": round(statistics.median(cpu), 3),
         "cpu_p99_ms": round(_p99(cpu), 3),
+        "cpu_mean_ms": round(statistics.fmean(cpu), 3),
+        "rss_bytes_per_node": round(rss_per_node),
     }
+
+
+def _mmm(values: list[float], digits: int = 3) -> str:
+    """``min / median / max``."""
+    return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values),
+                                                  max(values)))  # fmt: skip
+
+
+def scaling(args: argparse.Namespace) -> str:
+    """The markdown table of ``--scaling`` (each run a fresh process: clean RSS, no warm GC)."""
+    rows = [
+        f"{args.gpus_per_node} GPUs per node, {args.pods} pods, seed {args.seed}, "
+        f"candidates as a {args.candidates}; min / median / max of {args.runs} runs",
+        "",
+        "| nodes | p50 ms | p99 ms | CPU ms per pod | RSS KB per node |",
+        "|---:|---|---|---|---|",
+    ]
+    for size in (int(n) for n in args.sizes.split(",")):
+        results = []
+        for _ in range(args.runs):
+            cmd = [sys.executable, os.path.abspath(__file__), "--nodes", str(size),
+                   "--gpus-per-node", str(args.gpus_per_node), "--pods", str(args.pods),
+                   "--seed", str(args.seed), "--candidates", args.candidates, "--json"]  # fmt: skip
+            done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            results.append(json.loads(done.stdout))
+        rss = [r["rss_bytes_per_node"] / 1000 for r in results]
+        rows.append(
+            f"| {size} | {_mmm([r['p50_ms'] for r in results])} "
+            f"| {_mmm([r['p99_ms'] for r in results])} "
+            f"| {_mmm([r['cpu_mean_ms'] for r in results])} | {_mmm(rss, 1)} |"
+        )
+        print(rows[-1], file=sys.stderr, flush=True)
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -135,9 +197,18 @@ def main() -> None:
     ap.add_argument("--gpus-per-node", type=int, default=8)
     ap.add_argument("--pods", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--candidates", choices=("list", "set"), default="list",
+                    help="hand the engine the node names as a list or as a set")  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--scaling", action="store_true",
+                    help="markdown table over --sizes, --runs runs each")  # fmt: skip
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sizes", default="500,1000,5000,10000,20000")
     args = ap.parse_args()
-    res = run(args.nodes, args.gpus_per_node, args.pods, args.seed)
+    if args.scaling:
+        print(scaling(args))
+        return
+    res = run(args.nodes, args.gpus_per_node, args.pods, args.seed, args.candidates)
     if args.json:
         print(json.dumps(res))
         return
@@ -149,6 +220,7 @@ def main() -> None:
         f"CPU time per decision (excludes time preempted by other processes): "
         f"p50 {res['cpu_p50_ms']:.3f} ms, p99 {res['cpu_p99_ms']:.3f} ms"
     )
+    print(f"memory: {res['rss_bytes_per_node'] / 1000:.1f} KB per node (RSS growth)")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from tests.support.apiserver.patch import (
     merge_patch,
     strategic_merge,
 )
-from tests.support.apiserver.resources import PODS, find
+from tests.support.apiserver.resources import NAMESPACES, PODS, find
 from tests.support.apiserver.selectors import parse, parse_labels
+from tests.support.apiserver.store import Store
 
 LABELS = {"app": "web", "tier": "fe", "n": "5"}
 
@@ -92,6 +93,62 @@ def test_unsupported_field_selector_is_400() -> None:
     with pytest.raises(ApiError) as err:
         parse("", "spec.nodeName=x", cms)
     assert err.value.code == 400 and "spec.nodeName" in err.value.message
+
+
+def _names(store: Store, ns: str | None, selector: str, limit: int = 0) -> list[str]:
+    """Every matching pod (following continue tokens) as ``namespace/name``."""
+    out: list[str] = []
+    token = ""
+    while True:
+        page = store.list(PODS, ns, parse("", selector, PODS), limit=limit, continue_token=token)
+        out += [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in page.items]
+        if not page.continue_token:
+            return out
+        token = page.continue_token
+
+
+def _scan(store: Store, ns: str | None, selector: str) -> list[str]:
+    """The same answer by matching every pod (no index)."""
+    wanted = parse("", selector, PODS)
+    return [f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+            for p in store.list(PODS, ns).items if wanted.matches(p)]  # fmt: skip
+
+
+def test_node_index_answers_like_a_scan() -> None:
+    """LIST pods by ``spec.nodeName`` (answered from the index) equals a scan of every pod,
+    through creates, binds, finalizer deletes, deletes and a namespace delete."""
+    store = Store()
+    store.create(NAMESPACES, "", {"metadata": {"name": "team"}})
+    for i in range(12):
+        ns = ("default", "team")[i % 2]
+        meta: dict[str, Any] = {"name": f"p{i}"}
+        if i % 5 == 0:
+            meta["finalizers"] = ["x/y"]
+        spec = {"containers": [{"name": "c", "image": "i"}]}
+        store.create(PODS, ns, {"metadata": meta, "spec": spec})
+        if i % 3:
+            store.bind(ns, f"p{i}", {"target": {"name": f"n{i % 3}"}})
+    store.delete(PODS, "default", "p4")  # bound to n1, gone
+    store.delete(PODS, "default", "p10")  # bound to n1, finalizer: stays, being deleted
+    store.patch(PODS, "default", "p10", "application/merge-patch+json",
+                b'{"metadata": {"finalizers": null}}')  # fmt: skip
+    store.delete(PODS, "team", "p5")  # finalizer, bound to n2: kept
+    selectors = [
+        "spec.nodeName=n1", "spec.nodeName=n2", "spec.nodeName=", "spec.nodeName=n9",
+        "spec.nodeName!=n1", "spec.nodeName=n2,metadata.namespace=team",
+        "spec.nodeName=n1,spec.nodeName=n2", "metadata.name=p7,spec.nodeName=n1",
+    ]  # fmt: skip
+    for ns in (None, "default", "team"):
+        for selector in selectors:
+            for limit in (0, 1, 2):
+                got = _names(store, ns, selector, limit)
+                assert got == _scan(store, ns, selector), (ns, selector, limit)
+    assert _names(store, None, "spec.nodeName=n1") == ["team/p1", "team/p7"]
+    assert _names(store, None, "spec.nodeName=n2") == ["default/p2", "default/p8",
+                                                       "team/p11", "team/p5"]  # fmt: skip
+    store.delete(NAMESPACES, "", "team")
+    assert _names(store, None, "spec.nodeName=n2") == ["default/p2", "default/p8"]
+    assert _names(store, None, "spec.nodeName=") == ["default/p0", "default/p6"]
 
 
 # RFC 7386 appendix A examples.

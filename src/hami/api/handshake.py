@@ -7,6 +7,7 @@ and the scheduler marked dead nodes ``Deleted_<ts>``; both still decode.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -46,8 +47,10 @@ def _parse_stamp(value: str, stamp: str) -> datetime:
         raise DecodeError(NODE_HANDSHAKE, value, "time is not 'YYYY-MM-DD HH:MM:SS'") from None
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_handshake(value: str) -> Handshake:
-    """Decode ``Requesting_<ts>``, ``Deleted_<ts>`` or legacy ``Reported <go time>``."""
+    """Decode ``Requesting_<ts>``, ``Deleted_<ts>`` or legacy ``Reported <go time>`` (the last
+    values decoded are remembered: a node's stamp is read again on each of its events)."""
     for state in (REQUESTING, DELETED):
         if value.startswith(state + "_"):
             return Handshake(state, _parse_stamp(value, value[len(state) + 1 :]))

@@ -10,6 +10,7 @@ plugins and other vendors still write. Both decode; only JSON is encoded.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -75,8 +76,18 @@ def decode_node_devices(value: str, field: str = _F) -> list[DeviceInfo]:
 
     ``field`` names the annotation in errors (every vendor's register annotation uses these
     two forms). Raises :class:`DecodeError` naming the annotation (and the member) on malformed
-    input.
+    input. The devices of the last annotations decoded are remembered (they are immutable):
+    the same node's annotation is read again on every node event and every bind's re-check.
     """
+    return list(_decode_remembered(value, field))
+
+
+@functools.lru_cache(maxsize=1024)
+def _decode_remembered(value: str, field: str) -> tuple[DeviceInfo, ...]:
+    return tuple(_decode(value, field))
+
+
+def _decode(value: str, field: str) -> list[DeviceInfo]:
     text = value.strip()
     if text.startswith("["):
         return _decode_json(text, field)

@@ -60,6 +60,8 @@ def parse_quantity(value: str | int | float, field: str = "quantity") -> Fractio
 
 def quantity_to_int(value: str | int | float, field: str = "quantity") -> int:
     """The quantity's integer value, rounded up (Go ``Quantity.Value()``)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)  # a plain number, what the apiserver writes for counts: no Fraction
     return math.ceil(parse_quantity(value, field))
 
 

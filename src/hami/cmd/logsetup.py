@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -33,9 +35,19 @@ def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k[:1] != "_"}
 
 
+_NEEDS_QUOTES = re.compile(r'[ "=\n]').search
+
+
 def _text_value(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return value if value and not _NEEDS_QUOTES(value) else json.dumps(value)
+    if kind is int:
+        return str(value)  # what json.dumps writes, without its machinery (one line per pod)
+    if kind is float and math.isfinite(value):
+        return repr(value)
     if isinstance(value, str):
-        return value if value and not any(c in value for c in ' "=\n') else json.dumps(value)
+        return value if value and not _NEEDS_QUOTES(value) else json.dumps(value)
     if isinstance(value, bool | int | float) or value is None:
         return json.dumps(value)
     return json.dumps(value, default=str, separators=(",", ":"))

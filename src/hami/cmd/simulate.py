@@ -9,14 +9,20 @@ Without ``--nodes``/``--pods`` it runs the bundled example in :mod:`hami.example
 Bad input files print one ``Error:`` line naming the file and object and exit with code 2;
 suspicious input prints ``Warning:`` lines on stderr (JSON on stdout stays clean). YAML is parsed
 with libyaml's C loader when PyYAML has it. The clock is fixed, so the output is deterministic.
+On a terminal, a run longer than :data:`PROGRESS_AFTER_S` shows its progress on stderr (pods
+placed of the total, rate, ETA; one line rewritten at most every :data:`PROGRESS_EVERY_S`,
+cleared at the end); when stderr is not a terminal nothing is written.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, TypeVar
 
 import click
 import yaml
@@ -38,6 +44,66 @@ from hami.engine.simulation import (
 
 EXIT_BAD_INPUT = 2
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Seconds into a run before progress shows (shorter runs print nothing extra).
+PROGRESS_AFTER_S = 2.0
+#: Least seconds between two progress updates.
+PROGRESS_EVERY_S = 0.25
+
+_T = TypeVar("_T")
+
+
+class Progress:
+    """``simulate: 1200/20000 pods placed, 850 pods/s, ETA 20s`` on one terminal line.
+
+    :meth:`count` passes the pods through to the scheduler one at a time (it pulls them in
+    order, placing each before it takes the next), so pulling pod ``i`` means ``i`` are placed.
+    Nothing is written before ``after_s`` seconds from ``started`` nor more often than every
+    ``every_s``; :meth:`clear` erases the line if one was written."""
+
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO,
+        *,
+        started: float,
+        clock: Callable[[], float] = time.monotonic,
+        after_s: float = PROGRESS_AFTER_S,
+        every_s: float = PROGRESS_EVERY_S,
+    ) -> None:
+        self.total = total
+        self._stream = stream
+        self._clock = clock
+        self._show_from = started + after_s
+        self._every = every_s
+        self._begin = clock()
+        self._last: float | None = None
+        self.shown = False
+
+    def count(self, items: Iterable[_T]) -> Iterator[_T]:
+        self._begin = self._clock()
+        for done, item in enumerate(items):
+            self._update(done)
+            yield item
+
+    def _update(self, done: int) -> None:
+        now = self._clock()
+        if now < self._show_from or (self._last is not None and now - self._last < self._every):
+            return
+        self._last = now
+        spent = now - self._begin
+        line = f"simulate: {done}/{self.total} pods placed"
+        if done and spent > 0:
+            rate = done / spent
+            line += f", {rate:.0f} pods/s, ETA {(self.total - done) / rate:.0f}s"
+        self._stream.write(f"\r{line}\x1b[K")
+        self._stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self.shown = False
 
 
 def check_gpu_policy(_ctx: click.Context | None, _param: click.Parameter | None, value: str) -> str:
@@ -224,6 +290,7 @@ def command(
     output: str,
 ) -> None:
     """Schedule pods onto a cluster described in YAML, offline (no cluster, no GPU)."""
+    started = time.monotonic()
     try:
         mixed = example == "mixed"
         cfg = load_device_config(config_path, strict=strict_config)
@@ -241,8 +308,18 @@ def command(
     warnings = [*lint_nodes(nodes, node_src), *lint_pods(pods, registry, pod_src)]
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
-    res = simulate(nodes, pods, registry, node_policy=node_policy, gpu_policy=gpu_policy,
-                   warnings=warnings)  # fmt: skip
+    stderr = sys.stderr
+    progress = None
+    if stderr.isatty():
+        progress = Progress(len(pods), stderr, started=started, after_s=PROGRESS_AFTER_S,
+                            every_s=PROGRESS_EVERY_S)  # fmt: skip
+    try:
+        placed = progress.count(pods) if progress is not None else pods
+        res = simulate(nodes, placed, registry, node_policy=node_policy, gpu_policy=gpu_policy,
+                       warnings=warnings)  # fmt: skip
+    finally:
+        if progress is not None:
+            progress.clear()
     if output == "json":
         click.echo(json.dumps(res.to_json(), indent=2))
     else:

@@ -61,6 +61,7 @@ class Informer:
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()
         self._rv = ""
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.relists = 0
         self.errors = 0
 
@@ -79,6 +80,49 @@ class Informer:
         except TimeoutError:
             return False
         return True
+
+    def seen(self, resource_version: str) -> bool:
+        """Whether the cache reflects every change of this kind up to ``resource_version``: the
+        list or the watch stream has reached it. resourceVersions are etcd revisions, one
+        sequence for all kinds stored in one etcd; False when either is not an integer."""
+        wanted = _rv_int(resource_version)
+        return wanted is not None and (_rv_int(self._rv) or -1) >= wanted
+
+    async def wait_seen(self, resource_version: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until :meth:`seen` is true for ``resource_version``;
+        whether it is. Costs nothing while waiting: the informer wakes its waiters."""
+        wanted = _rv_int(resource_version)
+        if wanted is None:
+            return False
+        if (_rv_int(self._rv) or -1) >= wanted:
+            return True
+        if timeout <= 0:
+            return False
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (wanted, waiter)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            return False
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+        return True
+
+    def _advance(self, resource_version: str) -> None:
+        """The cache now reflects ``resource_version``: wake the waiters it satisfies."""
+        self._rv = resource_version
+        if not self._waiters:
+            return
+        now = _rv_int(resource_version)
+        if now is None:
+            return
+        for wanted, waiter in [w for w in self._waiters if w[0] <= now]:
+            self._waiters.remove((wanted, waiter))
+            if not waiter.done():
+                waiter.set_result(None)
 
     def get(self, key: str) -> JsonObj | None:
         """The cached object ``namespace/name`` (or ``name``); treat it as read-only."""
@@ -141,7 +185,7 @@ class Informer:
                 self._emit("ADDED", None, obj)
             elif _rv_of(old) != _rv_of(obj):
                 self._emit("MODIFIED", old, obj)
-        self._rv = result.resource_version
+        self._advance(result.resource_version)
         if not self._synced.is_set():
             log.info("%s cache synced: %d objects at rv %s", self.kind.value, len(fresh), self._rv)
         self._synced.set()
@@ -161,7 +205,7 @@ class Informer:
         rv = event.resource_version
         if event.type == "BOOKMARK":
             if rv:
-                self._rv = rv
+                self._advance(rv)
             return
         key = obj_key(event.object)
         old = self._store.get(key)
@@ -173,7 +217,7 @@ class Informer:
             self._store[key] = event.object
             self._emit("ADDED" if old is None else "MODIFIED", old, event.object)
         if rv:
-            self._rv = rv
+            self._advance(rv)
 
     def _emit(self, event_type: str, old: JsonObj | None, new: JsonObj | None) -> None:
         for handler in self._handlers:
@@ -189,6 +233,11 @@ class Informer:
             log.exception(
                 "%s handler failed on %s %s", self.kind.value, event_type, obj_key(obj or {})
             )
+
+
+def _rv_int(resource_version: str) -> int | None:
+    ok = resource_version.isascii() and resource_version.isdigit()
+    return int(resource_version) if ok else None
 
 
 def _rv_of(obj: JsonObj) -> str:

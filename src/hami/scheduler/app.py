@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from hami.api.extender import binding_result, filter_result, go_fields
+from hami.api.extender import FILTER_ARGS_FIELDS, binding_result, filter_result, go_fields
 from hami.api.podshape import pod_shape_problem
 from hami.scheduler.service import SchedulerService
 
@@ -67,6 +67,48 @@ Send = Callable[[Message], Awaitable[None]]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+_decode_members = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+
+
+class FilterArgsDecoder:
+    """Decodes ``ExtenderArgs`` bodies, ``NodeNames`` once per distinct list.
+
+    kube-scheduler sends every feasible node's name with every pod, nearly always the same list:
+    at 5000 nodes decoding it and hashing its names into a set cost more than the decision. The
+    body's members are split without decoding them (``msgspec.Raw``); a ``NodeNames`` equal byte
+    for byte to the last one reuses the list and the set built from it. Keys are matched to
+    fields as Go matches them (:func:`go_fields`); the payload holds the fields found, under
+    their Go names. A body that is not a JSON object is decoded as it is, for the service to
+    refuse."""
+
+    def __init__(self) -> None:
+        self._names_raw: msgspec.Raw | None = None
+        self._names: Any = None
+        self._set: frozenset[str] | None = None
+
+    def decode(self, body: bytes) -> tuple[Any, frozenset[str] | None]:
+        """(payload, the set of its ``NodeNames`` when that is a list of strings); raises
+        ``msgspec.DecodeError`` / ``RecursionError`` as ``msgspec.json.decode`` does."""
+        try:
+            members = _decode_members(body)
+        except msgspec.ValidationError:
+            return _decode(body), None
+        out: dict[str, Any] = {}
+        names: frozenset[str] | None = None
+        for name, raw in go_fields(members, FILTER_ARGS_FIELDS).items():
+            if name == "NodeNames":
+                out[name], names = self._node_names(raw)
+            else:
+                out[name] = _decode(raw)
+        return out, names
+
+    def _node_names(self, raw: msgspec.Raw) -> tuple[Any, frozenset[str] | None]:
+        if self._names_raw is None or raw != self._names_raw:
+            names = _decode(raw)
+            ok = isinstance(names, list) and all(isinstance(n, str) for n in names)
+            self._names, self._set = names, frozenset(names) if ok else None
+            self._names_raw = raw
+        return self._names, self._set
 
 
 class ExtenderEndpoint:
@@ -75,16 +117,21 @@ class ExtenderEndpoint:
     def __init__(self, service: SchedulerService, *, is_filter: bool) -> None:
         self.service = service
         self.is_filter = is_filter
+        self._filter_args = FilterArgsDecoder()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         is_filter = self.is_filter
         status = 200
         raw, error = await _receive_body(scope, receive)
+        candidates: frozenset[str] | None = None
         if raw is None:
             status = 413
         elif error is None:
             try:
-                payload = _decode(raw)
+                if is_filter:
+                    payload, candidates = self._filter_args.decode(raw)
+                else:
+                    payload = _decode(raw)
             except msgspec.DecodeError as exc:
                 error = f"malformed JSON body: {exc}"
             except RecursionError:
@@ -94,18 +141,18 @@ class ExtenderEndpoint:
         if error is not None:
             answer: Any = filter_result(error=error) if is_filter else binding_result(error)
         else:
-            answer = await self._answer(payload)
+            answer = await self._answer(payload, candidates)
         body = _encode(answer)
         headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, payload: Any) -> Any:
+    async def _answer(self, payload: Any, candidates: frozenset[str] | None) -> Any:
         """The service's answer; an unexpected failure is logged once and answered in
         ``Error`` (HTTP 200), as kube-scheduler expects, never a 500."""
         try:
             if self.is_filter:
-                return await self.service.filter(payload)
+                return await self.service.filter(payload, candidates=candidates)
             return await self.service.bind(payload)
         except Exception as exc:
             verb = "filter" if self.is_filter else "bind"
@@ -118,7 +165,7 @@ def _filter_pod_problem(payload: Any) -> str | None:
     """A member of ``ExtenderArgs.Pod`` with the wrong JSON type, named in one line."""
     if not isinstance(payload, Mapping):
         return None  # the service says what is wrong with the envelope
-    pod = go_fields(payload, ("Pod",)).get("Pod")
+    pod = go_fields(payload, FILTER_ARGS_FIELDS).get("Pod")
     return pod_shape_problem(pod, "Pod.") if isinstance(pod, Mapping) else None
 
 

@@ -15,16 +15,22 @@ and ``hami.io/bind-time`` as Binding annotations, which the apiserver applies to
 same write. Any failure releases the locks taken, in reverse order, and is answered in ``Error``
 (HTTP 200), with a ``BindingFailed`` event; success records ``BindingSucceed`` (the device
 plugins release the locks after Allocate). Each bind logs one INFO line.
+
+The fresh read under the lock (GET of the pod, LIST of the pods on the node) is skipped when the
+pod informer's cache provably holds at least as much: it has reached the resourceVersion of the
+lock this bind just wrote (see :meth:`Binder._cached_view`). Only the pods that may hold one of
+the pod's devices go into the re-check (:func:`may_share_gpus`); the others cannot change its
+answer.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from hami.api.annotations import (
     BIND_PHASE,
@@ -40,6 +46,7 @@ from hami.api.extender import BINDING_ARGS_FIELDS, ExtenderBindingResult, bindin
 from hami.device.base import SHARED_LOCK, DeviceBackend, LockStyle
 from hami.device.registry import DeviceRegistry
 from hami.engine.bindcheck import holds_devices, misfit
+from hami.engine.state import held_devices
 from hami.k8s import errors
 from hami.k8s.port import JsonObj, KubeClient
 from hami.scheduler import events
@@ -47,8 +54,20 @@ from hami.scheduler.nodelock import NodeLocker, NodeLockError
 
 log = logging.getLogger(__name__)
 
-#: The annotations a Filter decision consists of (cleared when the decision went stale).
+#: The annotations a Filter decision consists of besides the vendors' (cleared when the
+#: decision went stale); :func:`decision_keys` adds every backend's pair.
 DECISION_KEYS = (VGPU_NODE, DEVICES_TO_ALLOCATE, DEVICES_ALLOCATED, MIG_ALLOCATIONS)
+
+
+def decision_keys(registry: DeviceRegistry) -> tuple[str, ...]:
+    """Every annotation a stale decision is cleared of: node, MIG list, and each backend's
+    to-allocate and allocated annotations (vendor extras are overwritten by the next one)."""
+    keys = dict.fromkeys(DECISION_KEYS)
+    for backend in registry.backends.values():
+        for key in (backend.to_allocate_annotation, backend.allocated_annotation):
+            if key:
+                keys[key] = None
+    return tuple(keys)
 
 
 class BindArgsError(ValueError):
@@ -63,6 +82,10 @@ class BindStats:
     failed: int = 0
     stale: int = 0
     """Binds refused because the decision no longer fit the node (re-check under the lock)."""
+    cached_checks: int = 0
+    """Re-checks made from the informer cache (it had seen the lock write): no GET, no LIST."""
+    listed_checks: int = 0
+    """Re-checks made from a fresh GET of the pod and LIST of the pods on the node."""
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -138,8 +161,15 @@ class Binder:
         forget: Callable[[str], None] = lambda uid: None,
         registry: DeviceRegistry,
         lock_retry_timeout_s: float = 28.0,
+        cache_seen: Callable[[str, float], Awaitable[bool]] | None = None,
+        cached_on_node: Callable[[str], Iterable[JsonObj]] | None = None,
+        cache_wait_s: float = 0.02,
     ) -> None:
         self.client = client
+        self._cache_seen = cache_seen
+        self._cached_on_node = cached_on_node
+        self.cache_wait_s = cache_wait_s
+        self._waiting = True
         self.locker = locker
         self.recorder = recorder
         self._cached_pod = cached_pod
@@ -189,11 +219,21 @@ class Binder:
             return self._failed(pod, ref, node, str(exc), started, time.monotonic() - queued)
         waited = time.monotonic() - queued
         try:
-            if not fresh:  # the decision this replica cached may be older than the API's
-                pod = await self.client.get_pod(ns, name)
-            on_node = await self.client.list_pods(field_selector=f"spec.nodeName={node}")
-            bound = [p for p in on_node if holds_devices(p, node, uid, ref)]
-            stale = misfit(pod, locked, bound, self._registry)
+            view = await self._cached_view(ref, node)
+            if view is not None:
+                pod, on_node = view
+                self.stats.cached_checks += 1
+            else:
+                if not fresh:  # the decision this replica cached may be older than the API's
+                    pod = await self.client.get_pod(ns, name)
+                on_node = await self.client.list_pods(field_selector=f"spec.nodeName={node}")
+                self.stats.listed_checks += 1
+            # the UUID test first: it drops most pods for the price of a substring search
+            others = [
+                p for p in may_share_gpus(pod, on_node, self._registry)
+                if holds_devices(p, node, uid, ref)
+            ]  # fmt: skip
+            stale = misfit(pod, locked, others, self._registry)
             if stale is not None:
                 await self._release(node, ns, name, taken)
                 if _placed(pod) == node:  # a newer decision for another node stays
@@ -238,6 +278,43 @@ class Binder:
             else:
                 await self.locker.release(node, ns, name, annotation=lock.annotation)
 
+    async def _cached_view(self, ref: str, node: str) -> tuple[JsonObj, Iterable[JsonObj]] | None:
+        """(pod, pods on ``node``) from the pod informer's cache, when that is as fresh as a
+        GET and a LIST made now; None otherwise (the caller reads the API).
+
+        Why it is safe: the lock write that :meth:`NodeLocker.acquire` just made happened after
+        kube-scheduler sent this bind, and its resourceVersion ``R`` is an etcd revision, from
+        the one sequence that orders every write to pods and nodes. A cache that has reached
+        ``R`` (:meth:`Informer.seen`) holds every pod write made before this bind arrived (the
+        decision on the pod, by whichever replica filtered it) and every binding to this node
+        made before the lock was ours; a replica binds only under the lock, so nothing binds
+        here in between. That is all a LIST under the lock would show. When the lock was ours
+        already (no write now), the version is not an integer, or the cache does not reach
+        ``R`` within :attr:`cache_wait_s` (at once, after such a wait timed out), None. (This
+        assumes pods and nodes live in one etcd, as they do unless the apiserver splits them
+        with ``--etcd-servers-overrides``.)"""
+        if self._cache_seen is None or self._cached_on_node is None:
+            return None
+        written = self.locker.lock_version(node)
+        if written is None:
+            return None
+        if not await self._cache_seen(written, 0.0):
+            # Wait for the watch only while waiting pays: in a busy cluster the next pod event
+            # comes within milliseconds; in a quiet one none may come, and a bind holding the
+            # lock should not sit out the wait each time. A wait that timed out stops waiting
+            # until the cache is found ahead of a lock write again.
+            if not self._waiting:
+                return None
+            if not await self._cache_seen(written, self.cache_wait_s):
+                self._waiting = False
+                return None
+        else:
+            self._waiting = True
+        pod = self._cached_pod(ref)
+        if pod is None:
+            return None
+        return pod, self._cached_on_node(node)
+
     async def _bind_plain(
         self, pod: JsonObj, ns: str, name: str, uid: str, node: str, started: float
     ) -> ExtenderBindingResult:
@@ -253,7 +330,10 @@ class Binder:
         self._forget(str(_meta(pod).get("uid") or ""))
         try:
             await self.client.patch_pod_metadata(
-                ns, name, annotations=dict.fromkeys(DECISION_KEYS), labels={VGPU_NODE: None}
+                ns,
+                name,
+                annotations=dict.fromkeys(decision_keys(self._registry)),
+                labels={VGPU_NODE: None},
             )
         except errors.ApiError as exc:
             log.warning("pod %s/%s: clearing the stale decision failed: %s", ns, name, exc)
@@ -299,6 +379,48 @@ def _log_bind(
         fields["error"] = error
     log.log(level, "bind pod=%s node=%s outcome=%s lock_wait=%.3fs took=%.3fs%s", ref, node,
             outcome, waited, took, f" error={error!r}" if error else "", extra=fields)  # fmt: skip
+
+
+_Pod = TypeVar("_Pod", bound=Mapping[str, Any])
+
+
+def may_share_gpus(
+    pod: Mapping[str, Any], others: Iterable[_Pod], registry: DeviceRegistry
+) -> list[_Pod]:
+    """The pods of ``others`` that may hold one of the devices ``pod``'s decision names.
+
+    :func:`~hami.engine.bindcheck.misfit` weighs the other pods' charges on the pod's own
+    GPUs only, so a pod whose allocation annotations do not mention any of those GPU UUIDs
+    cannot change its answer: a decoded UUID is always a substring of the annotation text (the
+    device list is plain text; the MIG list is JSON, kept whole when it has an escape). Keeps
+    everything when the pod's own decision does not decode (misfit says why)."""
+    try:
+        held = held_devices(pod, registry)
+    except DecodeError:
+        return list(others)
+    if held is None:
+        return list(others)
+    uuids = {d.uuid for per_vendor in held[0].values() for ctr in per_vendor for d in ctr}
+    keys = (*registry.allocated_annotations.values(), MIG_ALLOCATIONS)
+    kept = []
+    for other in others:
+        annotations = _meta(other).get("annotations") or {}
+        values = [annotations.get(key) for key in keys]
+        if all(v is None for v in values):
+            continue  # holds nothing
+        if not all(isinstance(v, str | None) for v in values):
+            kept.append(other)  # odd: let misfit judge it
+            continue
+        mig = values[-1]
+        if mig is not None and "\\" in mig:
+            kept.append(other)  # a JSON escape may spell a UUID differently
+            continue
+        text = "\n".join(v for v in values if v is not None)
+        for uuid in uuids:
+            if uuid in text:
+                kept.append(other)
+                break
+    return kept
 
 
 def parse_bind_args(args: Any) -> tuple[str, str, str, str]:

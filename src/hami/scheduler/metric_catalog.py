@@ -86,6 +86,10 @@ SCHEDULER_METRICS: tuple[MetricSpec, ...] = (
                ours=True),
     MetricSpec("hami_node_lock", ("op",), "Node lock operations.", kind="counter", zone=False,
                ours=True),
+    MetricSpec("hami_bind_recheck", ("source",),
+               "Bind re-checks under the node lock by what they read: cache (the pod informer had "
+               "seen the lock write) or api (GET and LIST).", kind="counter", zone=False,
+               ours=True),
 )  # fmt: skip
 
 BY_NAME: dict[str, MetricSpec] = {m.name: m for m in SCHEDULER_METRICS}

@@ -226,6 +226,10 @@ class SchedulerCollector(Collector):
         bind_stats = self._service.binder.stats
         binds.add_metric(["ok"], bind_stats.ok)
         binds.add_metric(["failed"], bind_stats.failed)
+        rechecks = CounterMetricFamily("hami_bind_recheck", BY_NAME["hami_bind_recheck"].help,
+                                       labels=["source"])  # fmt: skip
+        rechecks.add_metric(["cache"], bind_stats.cached_checks)
+        rechecks.add_metric(["api"], bind_stats.listed_checks)
         lock = self._service.locker.stats
         locks = CounterMetricFamily("hami_node_lock", "Node lock operations.", labels=["op"])
         for op, value in (("acquired", lock.acquired), ("released", lock.released),
@@ -233,7 +237,7 @@ class SchedulerCollector(Collector):
                           ("contention", lock.contention), ("failed", lock.failures),
                           ("waited", lock.waited)):  # fmt: skip
             locks.add_metric([op], value)
-        yield from (hist, filters, binds, locks)
+        yield from (hist, filters, binds, rechecks, locks)
 
 
 def build_registry(

@@ -98,6 +98,14 @@ class NodeLocker:
     """node -> (resourceVersion our lock patch produced, when), until the cache shows it."""
     _patching: dict[str, list[str]] = field(default_factory=dict)
     """node -> versions the node informer delivered while our lock patch was in flight."""
+    _written: dict[str, str] = field(default_factory=dict)
+    """node -> resourceVersion the lock write of the last :meth:`acquire` produced."""
+
+    def lock_version(self, node: str) -> str | None:
+        """The resourceVersion that the last :meth:`acquire` of ``node`` wrote the lock at;
+        None when that acquire wrote nothing (the lock was ours already). Read it right after
+        ``acquire`` returns: a write made after the caller's request arrived."""
+        return self._written.get(node)
 
     def _mutex(self, node: str) -> asyncio.Lock:
         mutex = self._mutexes.get(node)
@@ -280,6 +288,7 @@ class NodeLocker:
     async def _try_acquire(
         self, node: str, namespace: str, name: str, obj: JsonObj, annotation: str = NODE_LOCK
     ) -> JsonObj:
+        self._written.pop(node, None)
         meta = obj.get("metadata") or {}
         current = (meta.get("annotations") or {}).get(annotation)
         now = self.clock()
@@ -297,6 +306,8 @@ class NodeLocker:
         finally:
             seen = self._patching.pop(node, [])
         version = str((patched.get("metadata") or {}).get("resourceVersion", ""))
+        if version:
+            self._written[node] = version
         if version and version not in seen:
             self._unseen[node] = (version, time.monotonic())
         log.debug("node %s locked for %s/%s", node, namespace, name)
@@ -386,6 +397,7 @@ class NodeLocker:
         """Set ``annotation`` on ``node`` to the current time and return the patched node, or
         raise :class:`NodeLockError` when it holds a time younger than 2 minutes. The value is
         judged on a fresh read; server errors and conflicts are retried with backoff."""
+        self._written.pop(node, None)  # no fence for the cached re-check (Binder)
         async with self._mutex(node):
             last: Exception | None = None
             for attempt in range(self.retries):

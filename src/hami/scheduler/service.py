@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from hami.api.annotations import NVIDIA_TYPE, VGPU_NODE
+from hami.api.annotations import MIG_ALLOCATIONS, NVIDIA_TYPE, VGPU_NODE
 from hami.api.errors import DecodeError
 from hami.api.extender import (
+    BINDING_ARGS_FIELDS,
     FILTER_ARGS_FIELDS,
     ExtenderBindingResult,
     ExtenderFilterResult,
@@ -39,7 +40,7 @@ from hami.engine.state import ClusterState, held_devices, pod_mig_from_annotatio
 from hami.engine.usage import MigAllocation
 from hami.k8s import errors
 from hami.k8s.informer import Informer
-from hami.k8s.port import JsonObj, Kind, KubeClient
+from hami.k8s.port import JsonObj, Kind, KubeClient, obj_key
 from hami.scheduler import events
 from hami.scheduler.bind import Binder
 from hami.scheduler.inflight import InFlightBinds
@@ -118,6 +119,25 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _holding(pod: Mapping[str, Any], allocated: Iterable[str]) -> tuple[Any, ...]:
+    """Everything of a pod that :func:`held_devices` and the reservation read (``allocated``:
+    every backend's allocated annotation)."""
+    meta = _meta(pod)
+    annotations = meta.get("annotations") or {}
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    return (
+        meta.get("uid"), meta.get("namespace"), meta.get("name"), status.get("phase"),
+        annotations.get(VGPU_NODE), *(annotations.get(key) for key in allocated),
+        annotations.get(MIG_ALLOCATIONS), len(spec.get("initContainers") or ()),
+        status.get("initContainerStatuses"),
+    )  # fmt: skip
+
+
+def _node_name(pod: Mapping[str, Any]) -> str:
+    spec = pod.get("spec")
+    return str(spec.get("nodeName") or "") if isinstance(spec, Mapping) else ""
+
+
 class SchedulerService:
     """Filter/Bind over a :class:`ClusterState` kept in sync by informers."""
 
@@ -163,6 +183,9 @@ class SchedulerService:
         self.node_informer.add_handler(registrar.on_node_event)
         self.node_informer.add_handler(locker.on_node_event)
         self.pod_informer.add_handler(self.on_pod_event)
+        self._on_node: dict[str, dict[str, JsonObj]] = {}
+        """node name -> {namespace/name: pod} of the cached pods bound there (spec.nodeName)."""
+        self.pod_informer.add_handler(self._index_pod)
         self.quota_informer.add_handler(self.on_quota_event)
         self._tasks: list[asyncio.Task[None]] = []
         self.binder = Binder(
@@ -175,6 +198,8 @@ class SchedulerService:
             forget=self._forget,
             registry=state.registry,
             lock_retry_timeout_s=lock_retry_timeout_s,
+            cache_seen=self.pod_informer.wait_seen,
+            cached_on_node=self.cached_pods_on,
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -219,6 +244,11 @@ class SchedulerService:
         node = (meta.get("annotations") or {}).get(VGPU_NODE)
         if not node:
             return  # not (yet) scheduled by us: keep any in-flight reservation
+        keys = self.state.registry.allocated_annotations.values()
+        if old is not None and new is not None and _holding(old, keys) == _holding(new, keys):
+            usage = self.pods.get(uid)
+            if usage is not None and usage.node == node:
+                return  # e.g. the binding: what the pod holds did not change, nor its reservation
         try:
             held = held_devices(obj, self.state.registry)
             mig = pod_mig_from_annotations(obj)
@@ -229,8 +259,32 @@ class SchedulerService:
         if held is None:
             return
         devices, init_count = held
+        usage = self.pods.get(uid)
+        if (usage is not None and usage.node == node and usage.init_count == init_count
+                and usage.mig == tuple(mig) and usage.devices == devices):  # fmt: skip
+            return  # e.g. our own decision coming back: reserved already, just as it says
         self._reserve(uid, str(meta.get("namespace") or "default"), str(meta.get("name") or ""),
                       node, devices, init_count, mig)  # fmt: skip
+
+    def _index_pod(self, event_type: str, old: JsonObj | None, new: JsonObj | None) -> None:
+        """Pod informer handler: keep :attr:`_on_node` (pods by ``spec.nodeName``) current."""
+        if old is not None:
+            node = _node_name(old)
+            if node and (new is None or _node_name(new) != node):
+                on_node = self._on_node.get(node)
+                if on_node is not None:
+                    on_node.pop(obj_key(old), None)
+                    if not on_node:
+                        del self._on_node[node]
+        if new is not None and event_type != "DELETED":
+            node = _node_name(new)
+            if node:
+                self._on_node.setdefault(node, {})[obj_key(new)] = new
+
+    def cached_pods_on(self, node: str) -> Iterable[JsonObj]:
+        """The cached pods bound to ``node`` (what ``LIST pods?fieldSelector=spec.nodeName=``
+        answers, as of the pod informer's resourceVersion)."""
+        return list(self._on_node.get(node, {}).values())
 
     def _reserve(
         self,
@@ -320,11 +374,15 @@ class SchedulerService:
         return None
 
     # -- filter ---------------------------------------------------------------------------------
-    async def filter(self, args: Any) -> ExtenderFilterResult:
-        """Answer an ``ExtenderArgs``; errors come back in ``Error`` (never raised)."""
+    async def filter(
+        self, args: Any, *, candidates: frozenset[str] | None = None
+    ) -> ExtenderFilterResult:
+        """Answer an ``ExtenderArgs``; errors come back in ``Error`` (never raised).
+        ``candidates``: the set of ``args``' ``NodeNames``, all strings, when the caller has it
+        (:class:`~hami.scheduler.app.FilterArgsDecoder` keeps one per distinct list)."""
         started = time.perf_counter()
         try:
-            return await self._filter(args)
+            return await self._filter(args, candidates)
         except BadRequest as exc:
             self.stats.filter_errors += 1
             log.warning("filter: bad request: %s", exc, extra={"result": "error"})
@@ -332,8 +390,8 @@ class SchedulerService:
         finally:
             self.stats.filter_seconds.observe(time.perf_counter() - started)
 
-    async def _filter(self, args: Any) -> ExtenderFilterResult:
-        pod, names, nodes = _parse_filter_args(args)
+    async def _filter(self, args: Any, known: frozenset[str] | None) -> ExtenderFilterResult:
+        pod, names, nodes = _parse_filter_args(args, names_checked=known is not None)
         meta = _meta(pod)
         ref = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
         if not self.synced and not await self.wait_synced():
@@ -344,7 +402,9 @@ class SchedulerService:
             return self._simulate(pod, nodes)
         ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
         busy = _BusyNodes(self.locker, self.inflight, self.node_informer.get, ns, name)
-        outcome = self.state.filter(pod, names, now=self.clock(), avoid=busy)
+        # The engine only tests membership: hand it the caller's set when there is one.
+        candidates = names if known is None else cast("Sequence[str]", known)
+        outcome = self.state.filter(pod, candidates, now=self.clock(), avoid=busy)
         if not outcome.managed:
             return filter_result(node_names=names)
         if outcome.ignored_policies:
@@ -420,7 +480,7 @@ class SchedulerService:
             return await self.binder.bind(args)
         finally:
             if isinstance(args, Mapping):
-                fields = go_fields(args, ("PodNamespace", "PodName"))
+                fields = go_fields(args, BINDING_ARGS_FIELDS)
                 self.inflight.done(f"{fields.get('PodNamespace')}/{fields.get('PodName')}")
 
 
@@ -532,10 +592,11 @@ def _log_error(ref: str, error: str) -> None:
 
 
 def _parse_filter_args(
-    args: Any,
+    args: Any, *, names_checked: bool = False
 ) -> tuple[Mapping[str, Any], list[str] | None, list[dict[str, Any]] | None]:
     """(pod, node names, full nodes) from an ``ExtenderArgs``, keys matched as Go matches them
-    (kube-scheduler writes ``Pod``/``Nodes``/``NodeNames``; any case is accepted)."""
+    (kube-scheduler writes ``Pod``/``Nodes``/``NodeNames``; any case is accepted).
+    ``names_checked``: the caller found ``NodeNames`` to be a list of strings already."""
     if not isinstance(args, Mapping):
         raise BadRequest("extender args must be a JSON object")
     fields = go_fields(args, FILTER_ARGS_FIELDS)
@@ -552,7 +613,11 @@ def _parse_filter_args(
         if pod.get(key) is not None and not isinstance(pod.get(key), Mapping):
             raise BadRequest(f"extender args: Pod.{key} must be an object")
     names = fields.get("NodeNames")
-    if names is not None and (not isinstance(names, list) or not set(map(type, names)) <= {str}):
+    if (
+        names is not None
+        and not names_checked
+        and (not isinstance(names, list) or not set(map(type, names)) <= {str})
+    ):
         raise BadRequest("extender args: 'NodeNames' must be a list of strings")
     nodes = fields.get("Nodes")
     items: list[dict[str, Any]] | None = None

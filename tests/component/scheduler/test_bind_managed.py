@@ -4,7 +4,9 @@ node's allocations as the API has them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -32,9 +34,7 @@ async def _filtered_elsewhere(h: Harness, name: str, mem: int, nodes: list[str])
 async def test_bind_reads_the_pod_when_this_cache_lacks_the_decision(harness: Harness) -> None:
     pod = await _filtered_elsewhere(harness, "crossed", 1000, ["node-0"])
     harness.service.binder._cached_pod = lambda ref: pod  # the watch has not delivered it yet
-    assert (await harness.http.post("/bind", json=bind_args(pod, "node-0"))).json() == {
-        "Error": ""
-    }
+    assert (await harness.http.post("/bind", json=bind_args(pod, "node-0"))).json() == {"Error": ""}
     stored = harness.kube.get("pods", "default", "crossed")
     assert stored["spec"]["nodeName"] == "node-0"
     assert stored["metadata"]["annotations"]["hami.io/bind-phase"] == "allocating"
@@ -118,3 +118,74 @@ async def test_each_bind_logs_one_info_line(
     )  # fmt: skip
     assert rec.lock_wait_s >= 0 and rec.duration_s >= rec.lock_wait_s
     assert rec.getMessage().startswith("bind pod=default/logged node=node-1 outcome=bound ")
+
+
+async def _two_on_one_gpu(h: Harness) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two pods decided onto the same GPU of node-0 (10000 + 10000 MiB on 16384), the first
+    bound and its lock released: the second no longer fits."""
+    first = await _filtered_elsewhere(h, "first", 10000, ["node-0"])
+    anns = h.kube.get("pods", "default", "first")["metadata"]["annotations"]
+    second = h.kube.add("pods", make_pod("second", containers=[container(gpumem=10000)]))
+    await h.kube.patch_pod_metadata("default", "second",
+                                    annotations={k: anns[k] for k in DECISION})  # fmt: skip
+    await h.settle()
+    assert (await h.http.post("/bind", json=bind_args(first, "node-0"))).json() == {"Error": ""}
+    await h.kube.patch_node_metadata("node-0", annotations={LOCK: None})  # Allocate done
+    await h.settle()
+    return first, second
+
+
+async def test_recheck_from_the_cache_once_it_has_seen_the_lock(harness: Harness) -> None:
+    """Under the lock the bind re-checks from the pod cache when the cache has passed the lock
+    write (no GET, no LIST), and refuses the over-commit all the same."""
+    _, second = await _two_on_one_gpu(harness)
+    binder = harness.service.binder
+    assert [p["metadata"]["name"] for p in harness.service.cached_pods_on("node-0")] == ["first"]
+    binder.cache_wait_s = 5.0
+    binder._waiting = True  # as after a bind that found the cache ahead of its lock write
+    before = (binder.stats.cached_checks, binder.stats.listed_checks)
+
+    async def later_pod_event() -> None:  # moves the pod watch past the lock write
+        await asyncio.sleep(0.05)
+        harness.kube.add("pods", make_pod("unrelated"))
+
+    noise = asyncio.get_running_loop().create_task(later_pod_event())
+    body = (await harness.http.post("/bind", json=bind_args(second, "node-0"))).json()
+    await noise
+    assert "has 6384 MiB free, the pod needs 10000" in body["Error"]
+    assert (binder.stats.cached_checks, binder.stats.listed_checks) == (before[0] + 1, before[1])
+    harness.kube.delete("pods", "default", "first")
+    await harness.settle()
+    assert harness.service.cached_pods_on("node-0") == []
+
+
+async def test_recheck_reads_the_api_while_the_cache_lags(harness: Harness) -> None:
+    """A pod cache that has not reached the lock write is not trusted: even one that misses the
+    bound pod leads to the same refusal, from a fresh GET and LIST."""
+    _, second = await _two_on_one_gpu(harness)
+    binder = harness.service.binder
+    binder.cache_wait_s = 0.0  # no pod event since the lock write: the cache is behind it
+    binder._cached_on_node = lambda node: []  # and it would say the GPU is free
+    before = (binder.stats.cached_checks, binder.stats.listed_checks)
+    body = (await harness.http.post("/bind", json=bind_args(second, "node-0"))).json()
+    assert "has 6384 MiB free, the pod needs 10000" in body["Error"]
+    assert (binder.stats.cached_checks, binder.stats.listed_checks) == (before[0], before[1] + 1)
+
+
+async def test_a_quiet_cluster_does_not_wait_for_the_watch_each_time(harness: Harness) -> None:
+    """No pod event follows a lock write in a quiet cluster: the first bind waits out
+    ``cache_wait_s`` and reads the API, later ones read the API at once."""
+    binder = harness.service.binder
+    binder.cache_wait_s = 1.0
+    took = []
+    for name in ("q1", "q2"):
+        pod = await _filtered_elsewhere(harness, name, 1000, ["node-1"])
+        await harness.settle()
+        started = time.monotonic()
+        body = (await harness.http.post("/bind", json=bind_args(pod, "node-1"))).json()
+        took.append(time.monotonic() - started)
+        assert body == {"Error": ""}
+        await harness.kube.patch_node_metadata("node-1", annotations={LOCK: None})
+        await harness.settle()
+    assert took[0] >= 1.0 > took[1]
+    assert binder.stats.cached_checks == 0 and not binder._waiting

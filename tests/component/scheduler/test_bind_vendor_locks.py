@@ -186,3 +186,19 @@ async def test_pod_asking_nothing_binds_without_locks() -> None:
     pod = kube.add("pods", plain)
     assert await _binder(kube).bind(bind_args(pod, "n1")) == {"Error": ""}
     assert kube.node_patches == []
+
+
+def test_a_stale_decision_is_cleared_of_every_vendors_annotations() -> None:
+    from hami.config.devices import DeviceConfig
+    from hami.device.registry import DeviceRegistry
+    from hami.scheduler.bind import decision_keys
+
+    keys = decision_keys(DeviceRegistry.from_config(DeviceConfig(), enable_ascend=True))
+    assert keys[:4] == (
+        "hami.io/vgpu-node", "hami.io/vgpu-devices-to-allocate",
+        "hami.io/vgpu-devices-allocated", "hami.io/vgpu-mig-allocations",
+    )  # fmt: skip
+    for key in ("hami.io/dcu-devices-allocated", "hami.io/cambricon-mlu-devices-to-allocate",
+                "hami.io/Ascend910B3-devices-allocated"):  # fmt: skip
+        assert key in keys
+    assert len(keys) == len(set(keys))

@@ -201,6 +201,34 @@ async def test_deleted_and_finished_pods_free_usage(harness: Harness) -> None:
     assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 0
 
 
+async def test_pod_events_that_change_no_holding_keep_the_reservation(harness: Harness) -> None:
+    """A pod event that leaves the decision as it was (a label, the binding) keeps the
+    reservation as it is; one that changes the allocation re-reads it."""
+    pod = await _create(harness, make_pod("h", containers=[container(gpumem=1000)]))
+    assert (await harness.http.post("/filter", json=filter_args(pod, ["node-0"]))).json()[
+        "NodeNames"
+    ] == ["node-0"]
+    uid = pod["metadata"]["uid"]
+    await harness.settle()
+    kept = harness.service.pods[uid]
+    decided = harness.kube.get("pods", "default", "h")
+    harness.service.on_pod_event("MODIFIED", pod, decided)  # the decision as the watch brings it
+    assert harness.service.pods[uid] is kept
+    await harness.kube.patch_pod_metadata("default", "h", labels={"team": "a"})
+    await harness.settle()
+    assert harness.service.pods[uid] is kept
+    allocated = harness.kube.get("pods", "default", "h")["metadata"]["annotations"][
+        "hami.io/vgpu-devices-allocated"
+    ]
+    bigger = allocated.replace(",1000,", ",5000,")
+    await harness.kube.patch_pod_metadata(
+        "default", "h", annotations={"hami.io/vgpu-devices-allocated": bigger}
+    )
+    await harness.settle()
+    assert harness.service.pods[uid].mem == 5000
+    assert sum(g.usedmem for n in harness.service.state.nodes() for g in n.gpus) == 5000
+
+
 @pytest.mark.parametrize("in_group", [True, False], ids=["pod-group", "plain"])
 async def test_lock_contention_waits_its_turn(harness: Harness, in_group: bool) -> None:
     """Every bind (not only PodGroup members) waits for the lock instead of failing."""

@@ -136,3 +136,23 @@ async def test_quiet_watch_is_debug_and_a_real_failure_a_warning(
             await settle()
     failed = [r for r in caplog.records if "connection reset" in r.getMessage()]
     assert [r.levelname for r in failed] == ["WARNING"] and inf.errors == 1
+
+
+async def test_seen_and_wait_seen_follow_the_watch() -> None:
+    kube = FakeKube()
+    kube.add("nodes", make_node("a"))
+    inf = Informer(kube, Kind.NODES)
+    async with running(inf):
+        now = inf.resource_version
+        assert inf.seen(now) and inf.seen("1")
+        ahead = str(int(now) + 1)
+        assert not inf.seen(ahead)
+        assert not inf.seen("abc") and not inf.seen("") and not inf.seen("²")
+        assert not await inf.wait_seen(ahead, 0.02)  # nothing happened: gives up
+        waiter = asyncio.get_running_loop().create_task(inf.wait_seen(ahead, 5))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        await kube.patch_node_metadata("a", annotations={"x": "1"})
+        assert await asyncio.wait_for(waiter, 5)
+        assert inf.seen(ahead) and inf._waiters == []
+        assert await inf.wait_seen(now, 0)

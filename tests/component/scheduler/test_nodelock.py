@@ -334,3 +334,22 @@ async def test_bare_time_lock_unknown_node() -> None:
     with pytest.raises(NodeLockError, match="node n9 not found"):
         await locker.acquire_bare("n9", MLU_LOCK)
     assert not await locker.release_bare("n9", MLU_LOCK)
+
+
+async def test_lock_version_is_the_version_this_acquire_wrote() -> None:
+    kube, locker = _setup(None)
+    await locker.acquire("n1", "default", "me")
+    locked = kube.get("nodes", "", "n1")["metadata"]["resourceVersion"]
+    assert locker.lock_version("n1") == locked
+    await locker.acquire("n1", "default", "me")  # ours already: nothing written now
+    assert locker.lock_version("n1") is None
+    assert kube.get("nodes", "", "n1")["metadata"]["resourceVersion"] == locked
+    assert locker.lock_version("n2") is None
+
+
+async def test_a_bare_lock_write_is_no_fence_for_the_cached_recheck() -> None:
+    _kube, locker = _setup(None)
+    await locker.acquire("n1", "default", "me")
+    assert locker.lock_version("n1") is not None
+    await locker.acquire_bare("n1", "cambricon.com/dsmlu.lock")
+    assert locker.lock_version("n1") is None

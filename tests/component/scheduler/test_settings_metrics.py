@@ -80,7 +80,7 @@ async def test_metrics_reflect_the_cache(harness: Harness) -> None:
                  "hami_node_gpu_memory_allocated_ratio", "hami_vgpu_memory_allocated_bytes",
                  "hami_vgpu_core_allocated_ratio", "hami_build_info",
                  "hami_filter_duration_seconds_bucket", "hami_filter_total", "hami_bind_total",
-                 "hami_node_lock_total"):  # fmt: skip
+                 "hami_node_lock_total", "hami_bind_recheck_total"):  # fmt: skip
         assert f"\n{name}" in text, name
     assert (
         'hami_gpu_memory_limit_bytes{device_index="0",device_type="NVIDIA-Tesla T4",'

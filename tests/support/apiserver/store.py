@@ -4,6 +4,11 @@ Thread-safe (one re-entrant lock): the HTTP server's loop and test threads both 
 write bumps one cluster-wide resourceVersion, stamps the object and appends an :class:`Event` to
 a bounded history (``history`` events, all resources together); a watch or exact list older than
 the history window gets 410 Expired. Objects are plain dicts without ``kind``/``apiVersion``.
+
+A LIST of pods with ``fieldSelector=spec.nodeName=<node>`` (what a binder asks on every bind, and
+what kubelet watches) is answered from an index of pods by node instead of a scan of every pod;
+the index only narrows the candidates, every candidate still goes through the same selector
+match, ordering and paging, so the answer is the one a scan gives.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from .defaults import bound_pod, check_update, prepare_create
 from .errors import ApiError
 from .jsondata import clone
 from .patch import apply_patch
-from .resources import NAMESPACES, RESOURCES, ResourceType
-from .selectors import Selector
+from .resources import NAMESPACES, PODS, RESOURCES, ResourceType
+from .selectors import Selector, field_value
 from .watch import Event, Watcher, with_type
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -54,6 +59,10 @@ def _stamp(second: int) -> str:
 def _now() -> str:
     """The current time as object timestamps carry it (whole seconds), formatted once a second."""
     return _stamp(int(time.time()))
+
+
+#: Field selectors answered from an index: storage key -> fields (each ``field=value``).
+_INDEXED_FIELDS: dict[str, tuple[str, ...]] = {PODS.storage_key: ("spec.nodeName",)}
 
 
 def _own_meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +105,10 @@ class Store:
         self._compacted = start_rv
         self._watchers: set[Watcher] = set()
         self._clock = clock
+        # (storage key, field) -> field value (as a selector reads it) -> keys of the objects
+        self._index: dict[tuple[str, str], dict[str, set[tuple[str, str]]]] = {
+            (key, f): {} for key, fields in _INDEXED_FIELDS.items() for f in fields
+        }
         for ns in SEED_NAMESPACES:
             self.create(NAMESPACES, "", {"metadata": {"name": ns}})
 
@@ -126,10 +139,16 @@ class Store:
         meta["resourceVersion"] = str(self._rv)
         ns, name = meta.get("namespace", ""), meta["name"]
         table = self._objects[rt.storage_key]
+        key = (ns, name)
+        indexed = _INDEXED_FIELDS.get(rt.storage_key, ())
+        if indexed:
+            self._unindex(rt.storage_key, indexed, key, table.get(key))
         if kind == "DELETED":
-            table.pop((ns, name), None)
+            table.pop(key, None)
         else:
-            table[(ns, name)] = obj
+            table[key] = obj
+            for f in indexed:
+                self._index[(rt.storage_key, f)].setdefault(field_value(obj, f), set()).add(key)
         # Committed objects are never mutated in place (every write builds a new dict), so the
         # history shares them with the table instead of copying.
         event = Event(self._rv, kind, rt, ns, obj, old)
@@ -141,6 +160,36 @@ class Store:
             if watcher.closed:
                 self._watchers.discard(watcher)
         return obj
+
+    def _unindex(
+        self,
+        storage_key: str,
+        fields: tuple[str, ...],
+        key: tuple[str, str],
+        obj: dict[str, Any] | None,
+    ) -> None:
+        if obj is None:
+            return
+        for f in fields:
+            by_value = self._index[(storage_key, f)]
+            value = field_value(obj, f)
+            keys = by_value.get(value)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del by_value[value]
+
+    def _candidates(self, rt: ResourceType, selector: Selector) -> set[tuple[str, str]] | None:
+        """The keys an indexed ``field=value`` requirement of ``selector`` allows (the smallest
+        such set), or None when no requirement is indexed: every object is a candidate."""
+        best: set[tuple[str, str]] | None = None
+        for req in selector.fields:
+            by_value = self._index.get((rt.storage_key, req.field)) if req.equal else None
+            if by_value is not None:
+                keys = by_value.get(req.value, set())
+                if best is None or len(keys) < len(best):
+                    best = keys
+        return best
 
     @staticmethod
     def _out(rt: ResourceType, obj: dict[str, Any], shared: bool) -> dict[str, Any]:
@@ -184,7 +233,9 @@ class Store:
                     raise errors.expired(
                         f"too old resource version: {wanted} ({self._compacted + 1})"
                     )
-            keys = sorted(k for k in self._objects[rt.storage_key] if ns is None or k[0] == ns)
+            candidates = self._candidates(rt, selector)
+            pool = self._objects[rt.storage_key].keys() if candidates is None else candidates
+            keys = sorted(k for k in pool if ns is None or k[0] == ns)
             keys = [k for k in keys if "\x00".join(k) > start] if start else keys
             matched = [k for k in keys if selector.matches(self._objects[rt.storage_key][k])]
             token, remaining = None, None

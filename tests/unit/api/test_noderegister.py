@@ -206,3 +206,13 @@ def test_scores_malformed(value: str) -> None:
     with pytest.raises(DecodeError) as info:
         decode_node_scores(value)
     assert NODE_NVIDIA_SCORE in info.value.field
+
+
+def test_remembered_devices_come_back_as_a_fresh_list() -> None:
+    value = json.dumps([{"id": "GPU-a", "count": 10, "devmem": 1000, "devcore": 100}])
+    first = decode_node_devices(value)
+    first.append(first[0])  # the caller's list is its own
+    again = decode_node_devices(value)
+    assert len(again) == 1 and again is not first
+    with pytest.raises(DecodeError):
+        decode_node_devices("[{oops")

@@ -37,8 +37,28 @@ def test_parse(value: str | int | float, expected: Fraction) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("3000", 3000), ("500m", 1), ("1001m", 2), ("-500m", 0), ("2", 2), ("1e3", 1000)],
-    ids=["plain", "round-up", "round-up-2", "neg-round-up", "small", "exp"],
+    [
+        ("3000", 3000),
+        ("500m", 1),
+        ("1001m", 2),
+        ("-500m", 0),
+        ("2", 2),
+        ("1e3", 1000),
+        ("007", 7),
+        (" 12 ", 12),
+        ("+5", 5),
+    ],
+    ids=[
+        "plain",
+        "round-up",
+        "round-up-2",
+        "neg-round-up",
+        "small",
+        "exp",
+        "leading-zeros",
+        "spaces",
+        "plus",
+    ],
 )
 def test_to_int_rounds_up_like_go_value(value: str, expected: int) -> None:
     assert quantity_to_int(value) == expected
@@ -46,9 +66,9 @@ def test_to_int_rounds_up_like_go_value(value: str, expected: int) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "abc", "3GB", "1e", "1.2.3", "Gi", "1e999", True, None, float("inf"), [1]],
+    ["", "abc", "3GB", "1e", "1.2.3", "Gi", "1e999", True, None, float("inf"), [1], "²"],
     ids=["empty", "word", "bad-suffix", "bare-e", "two-dots", "suffix-only", "huge-exp",
-         "bool", "none", "inf", "list"],
+         "bool", "none", "inf", "list", "superscript-digit"],
 )  # fmt: skip
 def test_garbage_raises_decode_error_with_field(value: object) -> None:
     with pytest.raises(DecodeError) as info:

@@ -104,3 +104,20 @@ def test_configure_installs_the_chosen_formatter(monkeypatch: pytest.MonkeyPatch
     assert [type(h.formatter) for h in root.handlers] == [logsetup.JsonFormatter]
     assert root.level == logging.INFO
     assert logging.getLogger("httpx").level == logging.WARNING
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "a", "a b", 'x"y', "a=b", "l\n", "ü", 0, -5, 10**30, True, False, None, 0.1, 1e300,
+     1e-7, float("inf"), float("nan"), -0.0, 3.0, [1, "a"], {"k": 1.5}],
+)  # fmt: skip
+def test_text_values_are_what_json_writes(value: object) -> None:
+    """The fast paths for strings and numbers write what ``json.dumps`` does."""
+    if isinstance(value, str):
+        quoted = not value or any(c in value for c in ' "=\n')
+        expected = json.dumps(value) if quoted else value
+    elif isinstance(value, bool | int | float) or value is None:
+        expected = json.dumps(value)
+    else:
+        expected = json.dumps(value, separators=(",", ":"))
+    assert logsetup._text_value(value) == expected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from hami.config.devices import DeviceConfig
 from hami.device.registry import DeviceRegistry
 from hami.engine.bindcheck import holds_devices, misfit
+from hami.scheduler.bind import may_share_gpus
 from tests.component.scheduler.objects import make_node, make_pod
 
 REG = DeviceRegistry.from_config(DeviceConfig())
@@ -97,3 +100,57 @@ def test_finished_init_containers_free_their_share() -> None:
 )
 def test_holds_devices(pod: dict[str, Any], counts: bool) -> None:
     assert holds_devices(pod, "n1", "uid-me", "default/me") is counts
+
+
+BIG = make_node("n1", gpus=4, mem=16384, split=3)
+GPUS = [f"GPU-n1-0{i}" for i in range(4)]
+
+
+def _random_pod(rng: random.Random, name: str) -> dict[str, Any]:
+    blocks = []
+    for _ in range(rng.choice([1, 1, 2])):
+        gpus = rng.sample(GPUS, rng.choice([1, 1, 2]))
+        blocks.append("".join(f"{g},NVIDIA,{rng.choice([1000, 4000, 8000])},"
+                              f"{rng.choice([0, 30, 100])}:" for g in gpus) + ";")  # fmt: skip
+    pod = _pod(name, "".join(blocks), bound=True)
+    if len(blocks) > 1 and rng.random() < 0.5:
+        pod["spec"]["initContainers"] = [{"name": "init"}]
+        if rng.random() < 0.5:
+            pod["status"]["initContainerStatuses"] = [{"state": {"terminated": {"exitCode": 0}}}]
+    if rng.random() < 0.1:
+        pod["metadata"]["annotations"]["hami.io/vgpu-devices-allocated"] = "GPU-x,NVIDIA,lots,0:;"
+    return pod
+
+
+def test_may_share_gpus_leaves_the_recheck_answer_unchanged() -> None:
+    """On random nodes the re-check gives the same answer with only the pods that may share a
+    GPU as with all of them, and it does leave pods out."""
+    rng = random.Random(7)
+    dropped = 0
+    answers = set()
+    for case in range(400):
+        me = _random_pod(rng, "me")
+        others = [_random_pod(rng, f"o{i}") for i in range(rng.randrange(0, 6))]
+        kept = may_share_gpus(me, others, REG)
+        assert [id(p) for p in kept] == [id(p) for p in others if p in kept], case  # order kept
+        assert misfit(me, BIG, kept, REG) == misfit(me, BIG, others, REG), case
+        dropped += len(others) - len(kept)
+        answers.add(misfit(me, BIG, others, REG) is None)
+    assert dropped > 100 and answers == {True, False}
+
+
+def test_may_share_gpus_keeps_what_it_cannot_rule_out() -> None:
+    me = _pod("me", _dev(G0, 1))
+    other_gpu = _pod("a", _dev(G1, 1), bound=True)
+    same_gpu = _pod("b", _dev(G1, 1) + _dev(G0, 1), bound=True)
+    # a MIG list whose UUID is written with a JSON escape: decoded it names G0
+    escaped = json.dumps([{"gpuUUID": G0}]).replace("G", "\\u0047")
+    mig = _pod("c", _dev(G1, 1), bound=True)
+    mig["metadata"]["annotations"]["hami.io/vgpu-mig-allocations"] = escaped
+    odd = _pod("d", _dev(G1, 1), bound=True)
+    odd["metadata"]["annotations"]["hami.io/vgpu-devices-allocated"] = 42
+    plain = make_pod("e")  # holds nothing
+    assert may_share_gpus(me, [other_gpu, same_gpu, mig, odd, plain], REG) == [same_gpu, mig, odd]
+    undecodable = _pod("me", "GPU-x,NVIDIA,lots,0:;")
+    assert may_share_gpus(undecodable, [other_gpu, plain], REG) == [other_gpu, plain]
+    assert may_share_gpus(make_pod("me"), [other_gpu], REG) == [other_gpu]
