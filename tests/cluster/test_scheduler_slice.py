@@ -8,11 +8,14 @@ really sends.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from hami.api.poddevices import decode_pod_devices
 
@@ -23,11 +26,14 @@ from .objects import (
     TO_ALLOCATE,
     Allocator,
     cpu_pod,
+    create_node,
     create_nodes,
     delete_nodes,
     events_for,
     gpu_pod,
     new_namespace,
+    vendor_node,
+    vendor_pod,
     wait_for,
 )
 
@@ -197,3 +203,187 @@ def test_gpumem_written_in_thousands_is_admitted(cluster: ControlPlane, ns: str)
     assert resp.status_code == 201, resp.text
     limits = resp.json()["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpumem"] == "3k"
+
+
+# --- other vendors ---------------------------------------------------------------------------
+# A Hygon DCU node and an NVIDIA + Ascend 910B3 node (Node objects, no kubelet; the test plays
+# the vendor plugins' part by releasing the node lock). kube-scheduler runs the product's
+# ``hami scheduler-config --enable-ascend --enable-iluvatar`` output (controlplane.VENDOR_FLAGS).
+
+DCU_UUID = "DCU-vdcu-0"
+NPU_UUID = "npu-vmixed-0"
+GPU_UUID = "GPU-vmixed-0"
+HANDSHAKES = {
+    "vdcu-00": ("hami.io/node-handshake-dcu",),
+    "vmixed-00": ("hami.io/node-handshake", "hami.io/node-handshake-Ascend910B3"),
+}
+
+
+@pytest.fixture(scope="module")
+def vendor_nodes(cluster: ControlPlane) -> Iterator[dict[str, str]]:
+    nvidia = [
+        {
+            "id": GPU_UUID,
+            "index": 0,
+            "count": 10,
+            "devmem": GPU_MEM,
+            "devcore": 100,
+            "type": "NVIDIA-Tesla T4",
+            "numa": 0,
+            "mode": "hami-core",
+            "health": True,
+        }
+    ]
+    npu = [
+        {
+            "id": NPU_UUID,
+            "index": 0,
+            "count": 4,
+            "devmem": 65536,
+            "devcore": 20,
+            "type": "Ascend910B3",
+            "health": True,
+            "custominfo": {"NetworkID": 0},
+        }
+    ]
+    names = {
+        "dcu": create_node(cluster.api, vendor_node(
+            "vdcu-00", {"hami.io/node-dcu-register": f"{DCU_UUID},4,16384,100,DCU,0,true:"},
+            {"hygon.com/dcunum": "4"})),
+        "mixed": create_node(cluster.api, vendor_node(
+            "vmixed-00", {"hami.io/node-nvidia-register": json.dumps(nvidia),
+                          "hami.io/node-register-Ascend910B3": json.dumps(npu),
+                          "hami-vnpu-core": "false"},
+            {"nvidia.com/gpu": "10", "huawei.com/Ascend910B3": "4"})),
+    }  # fmt: skip
+
+    def handshaken() -> bool:
+        for node, keys in HANDSHAKES.items():
+            anns = cluster.api.get(f"/api/v1/nodes/{node}")["metadata"].get("annotations") or {}
+            if not all(str(anns.get(k, "")).startswith("Requesting_") for k in keys):
+                return False
+        return True
+
+    wait_for("hami to handshake every vendor of the vendor nodes", handshaken, 60)
+    yield names
+    delete_nodes(cluster.api, list(names.values()))
+
+
+def _node_annotations(cp: ControlPlane, node: str) -> dict[str, str]:
+    return dict(cp.api.get(f"/api/v1/nodes/{node}")["metadata"].get("annotations") or {})
+
+
+def _play_plugin(cp: ControlPlane, ns: str, pod: str, node: str) -> None:
+    """The vendor plugin's writes after Allocate: ``bind-phase=success``, the lock deleted."""
+    cp.api.patch(f"/api/v1/namespaces/{ns}/pods/{pod}",
+                 {"metadata": {"annotations": {PHASE: "success"}}})  # fmt: skip
+    cp.api.patch(f"/api/v1/nodes/{node}", {"metadata": {"annotations": {LOCK: None}}})
+
+
+def _events(cp: ControlPlane, ns: str, pod: str, reason: str) -> list[dict[str, Any]]:
+    return [e for e in events_for(cp.api, ns, pod) if e["reason"] == reason]
+
+
+def _vendor_annotations(anns: dict[str, str]) -> dict[str, str]:
+    skip = {"hami.io/vgpu-node", "hami.io/vgpu-time", PHASE, "hami.io/bind-time"}
+    return {k: v for k, v in anns.items() if k not in skip}
+
+
+def test_scheduler_config_lists_every_enabled_vendor(cluster: ControlPlane) -> None:
+    config = yaml.safe_load((cluster.workdir / "kube-scheduler.yaml").read_text())
+    (extender,) = config["extenders"]
+    managed = {m["name"]: m["ignoredByScheduler"] for m in extender["managedResources"]}
+    for name in ("nvidia.com/gpu", "nvidia.com/gpumem", "cambricon.com/vmlu", "hygon.com/dcunum",
+                 "hygon.com/dcumem", "hygon.com/dcucores", "huawei.com/Ascend910B3",
+                 "huawei.com/Ascend910B3-memory", "huawei.com/Ascend310P",
+                 "iluvatar.ai/MR-V100-vgpu", "iluvatar.ai/BI-V150.vMem"):  # fmt: skip
+        assert managed.get(name) is True, (name, managed)
+    # Cambricon's memory and cores are real node resources kube-scheduler must count
+    assert managed["cambricon.com/mlu.smlu.vmemory"] is False
+    assert managed["cambricon.com/mlu.smlu.vcore"] is False
+
+
+def test_dcu_pod_is_bound_by_the_real_scheduler_and_usage_counts(
+    cluster: ControlPlane, ns: str, vendor_nodes: dict[str, str]
+) -> None:
+    node = vendor_nodes["dcu"]
+    limits = {"hygon.com/dcunum": "1", "hygon.com/dcumem": "12000", "hygon.com/dcucores": "30"}
+    created = cluster.api.create(f"/api/v1/namespaces/{ns}/pods",
+                                 vendor_pod("dcu", ("main", limits)))  # fmt: skip
+    assert created["spec"]["schedulerName"] == HAMI_SCHEDULER
+    assert created["spec"]["containers"][0]["resources"]["limits"]["hygon.com/dcumem"] == "12k"
+    pod = wait_for("the DCU pod bound", lambda: _bound(cluster, ns, "dcu"), 60)
+    assert pod["spec"]["nodeName"] == node
+    anns = pod["metadata"]["annotations"]
+    assert anns["hami.io/vgpu-node"] == node and anns[PHASE] == "allocating"
+    assert _vendor_annotations(anns) == {
+        "hami.io/dcu-devices-to-allocate": f"{DCU_UUID},DCU,12000,30:;",
+        "hami.io/dcu-devices-allocated": f"{DCU_UUID},DCU,12000,30:;",
+    }
+    assert _node_annotations(cluster, node)[LOCK].endswith(f",{ns},dcu")
+    _play_plugin(cluster, ns, "dcu", node)
+    # 4384 MiB are left on the DCU: 8000 stays Pending (hami says why), 4384 binds there.
+    cluster.api.create(f"/api/v1/namespaces/{ns}/pods", vendor_pod("dcu-big", ("main", {
+        "hygon.com/dcunum": "1", "hygon.com/dcumem": "8000"})))  # fmt: skip
+    rest_limits = {"hygon.com/dcunum": "1", "hygon.com/dcumem": "4384", "hygon.com/dcucores": "70"}
+    cluster.api.create(
+        f"/api/v1/namespaces/{ns}/pods", vendor_pod("dcu-rest", ("main", rest_limits))
+    )
+    rest = wait_for("the DCU pod asking the rest bound", lambda: _bound(cluster, ns, "dcu-rest"))
+    assert rest["spec"]["nodeName"] == node
+    assert rest["metadata"]["annotations"]["hami.io/dcu-devices-allocated"] == (
+        f"{DCU_UUID},DCU,4384,70:;")  # fmt: skip
+    _play_plugin(cluster, ns, "dcu-rest", node)
+    failed = wait_for(
+        "hami's FilteringFailed for the DCU pod asking too much",
+        lambda: _events(cluster, ns, "dcu-big", "FilteringFailed"),
+    )
+    assert "CardInsufficientMemory" in failed[0]["message"], failed
+    wait_for(
+        "kube-scheduler's FailedScheduling for it",
+        lambda: _events(cluster, ns, "dcu-big", "FailedScheduling"),
+    )
+    assert not _pod(cluster, ns, "dcu-big")["spec"].get("nodeName")
+
+
+def test_mixed_nvidia_and_ascend_pod_is_bound_by_the_real_scheduler(
+    cluster: ControlPlane, ns: str, vendor_nodes: dict[str, str]
+) -> None:
+    node = vendor_nodes["mixed"]
+    limits = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "2000",
+              "huawei.com/Ascend910B3": "1", "huawei.com/Ascend910B3-memory": "20000"}  # fmt: skip
+    created = cluster.api.create(f"/api/v1/namespaces/{ns}/pods",
+                                 vendor_pod("gpu-npu", ("main", limits)))  # fmt: skip
+    resources = created["spec"]["containers"][0]["resources"]
+    # our webhook rounded the memory up to the vir10_3c_32g template, limits and requests
+    assert resources["limits"]["huawei.com/Ascend910B3-memory"] == "32768"
+    assert resources["requests"]["huawei.com/Ascend910B3-memory"] == "32768"
+    pod = wait_for("the GPU+NPU pod bound", lambda: _bound(cluster, ns, "gpu-npu"), 60)
+    assert pod["spec"]["nodeName"] == node
+    anns = pod["metadata"]["annotations"]
+    assert _vendor_annotations(anns) == {
+        "hami.io/vgpu-devices-to-allocate": f"{GPU_UUID},NVIDIA,2000,0:;",
+        "hami.io/vgpu-devices-allocated": f"{GPU_UUID},NVIDIA,2000,0:;",
+        "hami.io/Ascend910B3-devices-to-allocate": f"{NPU_UUID},Ascend910B3,32768,0:;",
+        "hami.io/Ascend910B3-devices-allocated": f"{NPU_UUID},Ascend910B3,32768,0:;",
+        "huawei.com/Ascend910B3": f'[{{"UUID":"{NPU_UUID}","temp":"vir10_3c_32g","memory":32768}}]',
+        "predicate-time": anns["hami.io/vgpu-time"],
+    }
+    now = datetime.now(UTC).timestamp()
+    assert abs(now - int(anns["predicate-time"])) < 120
+    lock = _node_annotations(cluster, node)[LOCK]
+    assert lock.endswith(f",{ns},gpu-npu")  # the shared lock, once, for both vendors
+    _play_plugin(cluster, ns, "gpu-npu", node)
+
+
+def test_dcu_pod_without_a_dcu_node_is_pending_with_node_insufficient_device(
+    cluster: ControlPlane, ns: str, slice_nodes: list[str]
+) -> None:
+    cluster.api.create(f"/api/v1/namespaces/{ns}/pods", vendor_pod(
+        "no-dcu", ("main", {"hygon.com/dcunum": "1"}), nodeSelector=POOL))  # fmt: skip
+    failed = wait_for(
+        "FailedScheduling for the DCU pod on GPU-only nodes",
+        lambda: _events(cluster, ns, "no-dcu", "FailedScheduling"),
+    )
+    assert any("NodeInsufficientDevice" in e["message"] for e in failed), failed
+    assert not _pod(cluster, ns, "no-dcu")["spec"].get("nodeName")
