@@ -64,6 +64,8 @@ class Case:
     rest_allocated: str
     locks: tuple[str, ...] = (SHARED_LOCK,)
     handshake: str | None = None
+    admitted: dict[str, Any] = field(default_factory=dict)
+    """What our webhook must have written into the first pod's container (limits, env)."""
     pod_meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,6 +125,8 @@ CASES = [
         "hami.io/Ascend910B3-devices-allocated",
         f"{ASCEND_UUID},Ascend910B3,32768,0:;",
         handshake="hami.io/node-handshake-Ascend910B3",
+        admitted={"limits": {"huawei.com/Ascend910B3-memory": "32768"},
+                  "requests": {"huawei.com/Ascend910B3-memory": "32768"}},
     ),
     Case(
         "iluvatar",
@@ -141,6 +145,7 @@ CASES = [
         "hami.io/MR-V100-devices-allocated",
         f"{ILUVATAR_UUID},MR-V100,4096,50:;",
         handshake="hami.io/node-handshake-MR-V100",
+        admitted={"env": [{"name": "SOL_CONTINER_NAME", "value": "main"}]},
     ),
 ]  # fmt: skip
 
@@ -190,6 +195,12 @@ def test_vendor_pod_end_to_end(apiserver: ApiServerThread, case: Case) -> None:
             )
         first = submit(apiserver, sched, pod("first", ("main", case.first), **case.pod_meta))
         assert first["spec"]["schedulerName"] == "hami-scheduler"
+        ctr = first["spec"]["containers"][0]
+        if "env" in case.admitted:
+            assert ctr.get("env") == case.admitted["env"], ctr
+        for key in ("limits", "requests"):
+            want = case.admitted.get(key, {})
+            assert {k: ctr["resources"].get(key, {}).get(k) for k in want} == want, ctr
         assert wait_for(lambda: _node_of(apiserver, "first") is not None, 20), events(
             apiserver, "FilteringFailed"
         )
@@ -304,6 +315,18 @@ def test_mixed_vendor_pods_end_to_end(apiserver: ApiServerThread) -> None:
             ASCEND_UUID: (1, 16384, 0),
             "DCU-0001": (1, 4000, 100),
         }
+    # a new process rebuilds the same usage from the pods' allocated annotations
+    with vendor_plane(apiserver) as (sched, _ks):
+        assert wait_for(lambda: _usage(sched) == used, 10), _usage(sched)
+
+
+def _usage(sched: Any) -> dict[str, tuple[int, int, int]]:
+    return {
+        g.uuid: (g.used, g.usedmem, g.usedcores)
+        for n in sched.call(lambda r: r.state.nodes())
+        for g in n.gpus
+        if g.used
+    }
 
 
 @pytest.mark.parametrize(
@@ -328,3 +351,94 @@ def test_vendor_pod_on_node_without_that_vendor_stays_pending(
         assert "NodeInsufficientDevice" in str(failure), failure
         assert not bound(apiserver)
         assert "hami.io/vgpu-node" not in anns_of(apiserver, "pods", "lost")
+
+
+MLU_GPU_NODE = node(
+    "mlu-gpu-node",
+    {"hami.io/node-nvidia-register": NVIDIA_REGISTER},
+    {"nvidia.com/gpu": "10", "cambricon.com/mlu.smlu.vcore": "200",
+     "cambricon.com/mlu.smlu.vmemory": "128", "cambricon.com/vmlu": "2"},
+)  # fmt: skip
+MLU_ASK = {"cambricon.com/vmlu": "1", "cambricon.com/mlu.smlu.vmemory": "8",
+           "cambricon.com/mlu.smlu.vcore": "10"}  # fmt: skip
+
+
+def test_cambricon_lock_beside_the_shared_lock_and_refusing_while_held(
+    apiserver: ApiServerThread,
+) -> None:
+    """A pod asking an NVIDIA GPU and an MLU takes both locks (shared first: sorted cw order
+    ``MLU`` < ``NVIDIA`` but the shared lock is one name); an MLU-only pod finds Cambricon's
+    bare-time lock held and is refused (``locked within 2 minutes``) until the Cambricon plugin
+    deletes it, then binds."""
+    apiserver.store.create(json.loads(json.dumps(MLU_GPU_NODE)))
+    with vendor_plane(apiserver) as (sched, _ks):
+        submit(apiserver, sched, pod("gpu-mlu", ("main", {
+            "nvidia.com/gpu": "1", "nvidia.com/gpumem": "1000", **MLU_ASK})))  # fmt: skip
+        assert wait_for(lambda: _node_of(apiserver, "gpu-mlu") == "mlu-gpu-node", 20), (
+            _failed_reasons(apiserver, "gpu-mlu"))  # fmt: skip
+        anns = anns_of(apiserver, "pods", "gpu-mlu")
+        assert anns["hami.io/vgpu-devices-allocated"] == "GPU-mixed-0,NVIDIA,1000,0:;"
+        assert anns["CAMBRICON_DSMLU_PROFILE"].endswith("_10_8")
+        _assert_locks(apiserver, "mlu-gpu-node", "gpu-mlu", (SHARED_LOCK, MLU_LOCK))
+        allocate(apiserver, "gpu-mlu", "mlu-gpu-node", [SHARED_LOCK])  # NVIDIA's plugin only
+
+        submit(apiserver, sched, pod("mlu-only", ("main", MLU_ASK)))
+
+        def refused() -> list[str]:
+            return [str(e["message"]) for e in events(apiserver, "BindingFailed")
+                    if e["involvedObject"]["name"] == "mlu-only"]  # fmt: skip
+
+        assert wait_for(lambda: bool(refused()), 20)
+        assert "has been locked within 2 minutes" in refused()[0], refused()
+        assert _node_of(apiserver, "mlu-only") is None
+        assert SHARED_LOCK not in anns_of(apiserver, "nodes", "mlu-gpu-node")  # never taken
+        allocate(apiserver, "gpu-mlu", "mlu-gpu-node", [MLU_LOCK])  # Cambricon's plugin
+        assert wait_for(lambda: _node_of(apiserver, "mlu-only") == "mlu-gpu-node", 20)
+        _assert_locks(apiserver, "mlu-gpu-node", "mlu-only", (MLU_LOCK,))
+        mlu = anns_of(apiserver, "pods", "mlu-only")["hami.io/cambricon-mlu-devices-allocated"]
+        assert mlu.endswith(",MLU,2048,10:;"), mlu
+
+
+STALE = "Requesting_2020-01-01 00:00:00"
+
+
+def test_dead_dcu_plugin_flaps_as_in_hami(apiserver: ApiServerThread) -> None:
+    """Hygon: a ``Requesting_`` stamp older than 60 s with no ``hygon.com/dcunum`` allocatable
+    is unhealthy, and HAMi's cleanup deletes the stamp; the next pass stamps ``Requesting_<now>``
+    and the node is healthy again for 60 s (vendors §5.9: flapping while the plugin is down)."""
+    dcu = node("dcu-node", {"hami.io/node-dcu-register": "DCU-0001,4,16384,100,DCU,0,true:",
+                            "hami.io/node-handshake-dcu": STALE})  # fmt: skip
+    apiserver.store.create(dcu)
+    with vendor_plane(apiserver) as (sched, _ks):
+        key = "hami.io/node-handshake-dcu"
+        assert wait_for(lambda: REQUESTING.match(anns_of(apiserver, "nodes", "dcu-node").get(
+            key, "")) is not None, 10)  # fmt: skip
+        submit(apiserver, sched, pod("dcu", ("main", {"hygon.com/dcunum": "1"})))
+        assert wait_for(lambda: _node_of(apiserver, "dcu") == "dcu-node", 20)
+
+
+def test_dead_iluvatar_plugin_keeps_the_node_unhealthy(apiserver: ApiServerThread) -> None:
+    """Iluvatar's cleanup is a no-op in HAMi (vendors §4.9): a stale ``Requesting_`` stamp with
+    no allocatable keeps the node unhealthy until the plugin reports again; the scheduler must
+    not delete the stamp (which would make the next pass request again and the node healthy)."""
+    key = "hami.io/node-handshake-MR-V100"
+    register = f"{ILUVATAR_UUID},10,8192,100,MR-V100,0,true:"
+    ilu = node("ilu-node", {"hami.io/node-MR-V100-register": register, key: STALE})
+    apiserver.store.create(ilu)
+    with vendor_plane(apiserver) as (sched, _ks):
+        submit(apiserver, sched, pod("ilu", ("main", {"iluvatar.ai/MR-V100-vgpu": "1"})))
+        assert wait_for(lambda: bool(_failed_reasons(apiserver, "ilu")), 10), (
+            _node_of(apiserver, "ilu"),
+            anns_of(apiserver, "nodes", "ilu-node").get(key),
+        )
+        passes = sched.call(lambda r: r.registrar.passes)
+        assert wait_for(lambda: sched.call(lambda r: r.registrar.passes) >= passes + 3, 10)
+        assert anns_of(apiserver, "nodes", "ilu-node").get(key) == STALE
+        assert _node_of(apiserver, "ilu") is None
+        # the plugin reports again: the scheduler requests, the node is healthy, the pod binds
+        apiserver.store.patch("nodes", "ilu-node", {"metadata": {"annotations": {
+            key: "Reported_2026-01-01 00:00:00"}}}, namespace="")  # fmt: skip
+        assert wait_for(lambda: _node_of(apiserver, "ilu") == "ilu-node", 20)
+        assert wait_for(
+            lambda: bool(REQUESTING.match(anns_of(apiserver, "nodes", "ilu-node")[key]))
+        )
