@@ -9,6 +9,7 @@ really sends.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -133,8 +134,22 @@ def test_pods_share_gpus_and_next_pod_binds_after_allocation(
     # Deleting a bound pod frees its GPU; a pending pod then schedules.
     victim = next(p for p in pods if p["spec"].get("nodeName"))["metadata"]["name"]
     cluster.api.delete(f"/api/v1/namespaces/{ns}/pods/{victim}", gracePeriodSeconds=0)
-    wait_for("a pending pod to bind after the delete", lambda: any(
-        _bound(cluster, ns, n) for n in pending), 150)  # fmt: skip
+    polls = iter(range(1 << 30))
+
+    def pending_bound() -> bool:
+        # kube-scheduler requeues the refused pods on the delete event, and may retry them
+        # before hami's informer has seen the delete; refused again, they wait for the next
+        # cluster event (or kube-scheduler's 5-minute flush). On a real node that event comes
+        # from the device plugin, which reports on the handshake annotation every 30 s: play
+        # it every 2 s (a Node update).
+        if next(polls) % 10 == 9:
+            for node in slice_nodes:
+                report = time.strftime("Reported_%Y-%m-%d %H:%M:%S")
+                cluster.api.patch(f"/api/v1/nodes/{node}", {"metadata": {"annotations": {
+                    "hami.io/node-handshake": report}}})  # fmt: skip
+        return any(_bound(cluster, ns, n) for n in pending)
+
+    wait_for("a pending pod to bind after the delete", pending_bound, 150)
 
 
 def test_too_large_request_stays_pending_with_failed_scheduling(
@@ -255,6 +270,10 @@ def vendor_nodes(cluster: ControlPlane) -> Iterator[dict[str, str]]:
                           "hami.io/node-register-Ascend910B3": json.dumps(npu),
                           "hami-vnpu-core": "false"},
             {"nvidia.com/gpu": "10", "huawei.com/Ascend910B3": "4"})),
+        # Cambricon: no annotation, two cards of 16384 MiB cut from the node's capacity
+        "mlu": create_node(cluster.api, vendor_node("vmlu-00", {}, {
+            "cambricon.com/mlu.smlu.vcore": "200", "cambricon.com/mlu.smlu.vmemory": "128",
+            "cambricon.com/vmlu": "2"})),
     }  # fmt: skip
 
     def handshaken() -> bool:
@@ -387,3 +406,41 @@ def test_dcu_pod_without_a_dcu_node_is_pending_with_node_insufficient_device(
     )
     assert any("NodeInsufficientDevice" in e["message"] for e in failed), failed
     assert not _pod(cluster, ns, "no-dcu")["spec"].get("nodeName")
+
+
+def test_cambricon_pod_is_bound_and_kube_scheduler_counts_its_memory(
+    cluster: ControlPlane, ns: str, vendor_nodes: dict[str, str]
+) -> None:
+    """Cambricon's ``vmemory``/``vcore`` are managed but not ``ignoredByScheduler``: the real
+    kube-scheduler counts them against the node's allocatable before asking hami."""
+    node = vendor_nodes["mlu"]
+    limits = {"cambricon.com/vmlu": "1", "cambricon.com/mlu.smlu.vmemory": "16",
+              "cambricon.com/mlu.smlu.vcore": "20"}  # fmt: skip
+    cluster.api.create(f"/api/v1/namespaces/{ns}/pods", vendor_pod("mlu", ("main", limits)))
+    pod = wait_for("the MLU pod bound", lambda: _bound(cluster, ns, "mlu"), 60)
+    assert pod["spec"]["nodeName"] == node
+    # two idle cards score the same: HAMi walks the sorted list from its end, card 1 first
+    assert _vendor_annotations(pod["metadata"]["annotations"]) == {
+        "hami.io/cambricon-mlu-devices-to-allocate": f"{node}-cambricon-mlu-1,MLU,4096,20:;",
+        "hami.io/cambricon-mlu-devices-allocated": f"{node}-cambricon-mlu-1,MLU,4096,20:;",
+        "CAMBRICON_DSMLU_ASSIGNED": "false",
+        "CAMBRICON_DSMLU_ASSIGHED": "false",
+        "CAMBRICON_DSMLU_PROFILE": "1_20_16",
+    }
+    held = _node_annotations(cluster, node)
+    assert LOCK not in held  # an MLU-only pod takes Cambricon's own lock only
+    stamp = datetime.strptime(held["cambricon.com/dsmlu.lock"], "%Y-%m-%dT%H:%M:%SZ")
+    assert abs(datetime.now(UTC).timestamp() - stamp.replace(tzinfo=UTC).timestamp()) < 120
+    unlock = {"metadata": {"annotations": {"cambricon.com/dsmlu.lock": None}}}
+    cluster.api.patch(f"/api/v1/nodes/{node}", unlock)  # the Cambricon plugin after Allocate
+    # 16 + 120 units > 128 allocatable: kube-scheduler refuses it itself, hami is not asked
+    big = {**limits, "cambricon.com/mlu.smlu.vmemory": "120"}
+    cluster.api.create(f"/api/v1/namespaces/{ns}/pods", vendor_pod("mlu-big", ("main", big)))
+    failed = wait_for(
+        "FailedScheduling for the MLU pod",
+        lambda: _events(cluster, ns, "mlu-big", "FailedScheduling"),
+    )
+    assert any("Insufficient cambricon.com/mlu.smlu.vmemory" in e["message"] for e in failed), (
+        failed
+    )
+    assert not _events(cluster, ns, "mlu-big", "FilteringFailed")

@@ -442,3 +442,47 @@ def test_dead_iluvatar_plugin_keeps_the_node_unhealthy(apiserver: ApiServerThrea
         assert wait_for(
             lambda: bool(REQUESTING.match(anns_of(apiserver, "nodes", "ilu-node")[key]))
         )
+
+
+def test_init_container_vendor_and_910c_module_end_to_end(apiserver: ApiServerThread) -> None:
+    """A DCU asked only by an init container (the app asks an NVIDIA GPU): both vendors'
+    annotations carry the init container first; only the app's vendor locks (the shared lock).
+    An Ascend 910C request of 1 becomes a module of 2 in the webhook and the runtime JSON
+    names both NPUs of one module."""
+    npus = [{"id": f"npu-c-{i}", "index": i, "count": 4, "devmem": 65536, "devcore": 20,
+             "type": "Ascend910C", "health": True, "custominfo": {"NetworkID": 0}}
+            for i in range(4)]  # fmt: skip
+    apiserver.store.create(json.loads(json.dumps(MIXED_NODE)))
+    apiserver.store.create(node("c-node", {"hami.io/node-register-Ascend910C": json.dumps(npus)},
+                                {"huawei.com/Ascend910C": "16"}))  # fmt: skip
+    with vendor_plane(apiserver) as (sched, _ks):
+        with_init = pod("init-dcu", ("main", {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "1000"}))
+        with_init["spec"]["initContainers"] = [{"name": "prep", "image": "busybox", "resources": {
+            "limits": {"hygon.com/dcunum": "1", "hygon.com/dcumem": "2000"}}}]  # fmt: skip
+        submit(apiserver, sched, with_init)
+        assert wait_for(lambda: _node_of(apiserver, "init-dcu") == "mixed-node", 20), (
+            _failed_reasons(apiserver, "init-dcu"))  # fmt: skip
+        anns = anns_of(apiserver, "pods", "init-dcu")
+        assert _vendor_annotations(anns) == {
+            "hami.io/vgpu-devices-to-allocate": ";GPU-mixed-0,NVIDIA,1000,0:;",
+            "hami.io/vgpu-devices-allocated": ";GPU-mixed-0,NVIDIA,1000,0:;",
+            "hami.io/dcu-devices-to-allocate": "DCU-0001,DCU,2000,100:;;",
+            "hami.io/dcu-devices-allocated": "DCU-0001,DCU,2000,100:;;",
+        }
+        _assert_locks(apiserver, "mixed-node", "init-dcu", (SHARED_LOCK,))
+        allocate(apiserver, "init-dcu", "mixed-node", [SHARED_LOCK])
+
+        module = submit(apiserver, sched, pod("module", ("main", {"huawei.com/Ascend910C": "1"})))
+        assert (
+            module["spec"]["containers"][0]["resources"]["limits"]["huawei.com/Ascend910C"] == "2"
+        )
+        assert wait_for(lambda: _node_of(apiserver, "module") == "c-node", 20), (
+            _failed_reasons(apiserver, "module"))  # fmt: skip
+        anns = anns_of(apiserver, "pods", "module")
+        picked = [d.split(",")[0] for d in anns["hami.io/Ascend910C-devices-allocated"]
+                  .rstrip(";").split(":") if d]  # fmt: skip
+        assert sorted(picked) in (["npu-c-0", "npu-c-1"], ["npu-c-2", "npu-c-3"]), picked
+        runtime = json.loads(anns["huawei.com/Ascend910C"])
+        assert [r["UUID"] for r in runtime] == picked
+        assert all(r == {"UUID": r["UUID"], "memory": 65536} for r in runtime), runtime
+        _assert_locks(apiserver, "c-node", "module", (SHARED_LOCK,))
