@@ -444,3 +444,30 @@ def test_cambricon_pod_is_bound_and_kube_scheduler_counts_its_memory(
         failed
     )
     assert not _events(cluster, ns, "mlu-big", "FilteringFailed")
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        # Iluvatar: two cards get vCore 2 x 100 (the apiserver has copied the user's 50 into
+        # requests before admission; an extended resource's request must equal its limit)
+        ({"iluvatar.ai/MR-V100-vgpu": "2", "iluvatar.ai/MR-V100.vCore": "50"},
+         {"iluvatar.ai/MR-V100-vgpu": "2", "iluvatar.ai/MR-V100.vCore": "200"}),
+        ({"iluvatar.ai/MR-V100-vgpu": "2"},
+         {"iluvatar.ai/MR-V100-vgpu": "2", "iluvatar.ai/MR-V100.vCore": "200"}),
+        # Ascend 910C: one NPU becomes a module of two, memory the whole card
+        ({"huawei.com/Ascend910C": "1"},
+         {"huawei.com/Ascend910C": "2", "huawei.com/Ascend910C-memory": "65536"}),
+    ],
+    ids=["iluvatar-vcore-given", "iluvatar-vcore-absent", "ascend-910c"],
+)  # fmt: skip
+def test_vendor_webhook_changes_pass_the_real_apiserver_validation(
+    cluster: ControlPlane, ns: str, limits: dict[str, str], expected: dict[str, str]
+) -> None:
+    resp = cluster.api.request(
+        "POST", f"/api/v1/namespaces/{ns}/pods", json=vendor_pod("mutated", ("main", limits))
+    )
+    assert resp.status_code == 201, resp.text
+    resources = resp.json()["spec"]["containers"][0]["resources"]
+    assert resources["limits"] == expected
+    assert resources["requests"] == expected
