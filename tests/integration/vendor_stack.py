@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
+from hami.api.nodelock import parse_lock
 from hami.cmd.scheduler_config import build_config, managed_resources
 from hami.scheduler.runner import SchedulerThread
 from hami.webhook.jsonpatch import apply_patch
@@ -119,3 +121,51 @@ def allocate(api: ApiServerThread, name: str, node_name: str, locks: list[str]) 
         "hami.io/bind-phase": "success"}}}, namespace="default")  # fmt: skip
     api.store.patch("nodes", node_name, {"metadata": {"annotations": dict.fromkeys(locks)}},
                     namespace="")  # fmt: skip
+
+
+class VendorPluginStandIn:
+    """Plays every vendor's device plugin after a bind: a pod bound with
+    ``bind-phase=allocating`` gets ``success`` and the node locks it holds are deleted (the
+    shared lock when it names the pod, Cambricon's bare-time lock when the pod asks MLUs)."""
+
+    def __init__(self, api: ApiServerThread, interval: float = 0.02) -> None:
+        self._api = api
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="vendor-plugins")
+        self.allocated: list[str] = []
+
+    def __enter__(self) -> VendorPluginStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            with contextlib.suppress(Exception):
+                self.pass_once()
+
+    def pass_once(self) -> None:
+        store = self._api.store
+        for obj in store.list("pods"):
+            anns = obj["metadata"].get("annotations") or {}
+            node_name = obj["spec"].get("nodeName")
+            if not node_name or anns.get("hami.io/bind-phase") != "allocating":
+                continue
+            name = obj["metadata"]["name"]
+            held = anns_of(self._api, "nodes", node_name)
+            release: dict[str, None] = {}
+            shared = held.get(SHARED_LOCK)
+            if shared and parse_lock(shared).owned_by("default", name):
+                release[SHARED_LOCK] = None
+            if MLU_LOCK in held and "hami.io/cambricon-mlu-devices-allocated" in anns:
+                release[MLU_LOCK] = None
+            store.patch("pods", name, {"metadata": {"annotations": {
+                "hami.io/bind-phase": "success"}}}, namespace="default")  # fmt: skip
+            if release:
+                store.patch("nodes", node_name, {"metadata": {"annotations": release}},
+                            namespace="")  # fmt: skip
+            self.allocated.append(name)
