@@ -529,3 +529,30 @@ def test_vendor_burst_never_overcommits(
             per_card.setdefault(uuid, []).append(int(mem))
         assert sorted(len(v) for v in per_card.values()) == [4, 4], per_card
         assert all(sum(v) <= 16384 for v in per_card.values()), per_card
+
+
+def test_ascend_ring_score_picks_the_node_with_both_npus_in_one_ring(
+    apiserver: ApiServerThread,
+) -> None:
+    """Two 910B3 nodes with two free NPUs each: on ``npu-a`` they sit in different HCCS rings
+    (NetworkID 0 and 1), on ``npu-b`` in one ring. A container asking two NPUs scores 5 on
+    ``npu-a`` and 10 on ``npu-b`` (10 x the largest ring's share), so binpack takes ``npu-b``."""
+
+    def npus(node_name: str, ids: list[tuple[int, int]]) -> str:
+        return json.dumps([
+            {"id": f"{node_name}-{i}", "index": i, "count": 4, "devmem": 65536, "devcore": 20,
+             "type": "Ascend910B3", "health": True, "custominfo": {"NetworkID": net}}
+            for i, net in ids])  # fmt: skip
+
+    for name, ids in (("npu-a", [(0, 0), (4, 1)]), ("npu-b", [(0, 0), (1, 0)])):
+        apiserver.store.create(node(name, {"hami.io/node-register-Ascend910B3": npus(name, ids)},
+                                    {"huawei.com/Ascend910B3": "8"}))  # fmt: skip
+    with vendor_plane(apiserver) as (sched, _ks):
+        submit(apiserver, sched, pod("pair", ("main", {"huawei.com/Ascend910B3": "2"})))
+        assert wait_for(lambda: _node_of(apiserver, "pair") is not None, 20), (
+            _failed_reasons(apiserver, "pair"))  # fmt: skip
+        assert _node_of(apiserver, "pair") == "npu-b"
+        anns = anns_of(apiserver, "pods", "pair")
+        # HAMi's walk from the end of the sorted list: the last NPU first
+        assert anns["hami.io/Ascend910B3-devices-allocated"] == (
+            "npu-b-1,Ascend910B3,65536,0:npu-b-0,Ascend910B3,65536,0:;")  # fmt: skip
