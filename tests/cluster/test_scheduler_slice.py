@@ -231,7 +231,9 @@ GPU_UUID = "GPU-vmixed-0"
 HANDSHAKES = {
     "vdcu-00": ("hami.io/node-handshake-dcu",),
     "vmixed-00": ("hami.io/node-handshake", "hami.io/node-handshake-Ascend910B3"),
+    "vilu-00": ("hami.io/node-handshake-MR-V100",),
 }
+ILU_REGISTER = "".join(f"GPU-ilu-{i},10,8192,100,MR-V100,0,true:" for i in range(2))
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +272,9 @@ def vendor_nodes(cluster: ControlPlane) -> Iterator[dict[str, str]]:
                           "hami.io/node-register-Ascend910B3": json.dumps(npu),
                           "hami-vnpu-core": "false"},
             {"nvidia.com/gpu": "10", "huawei.com/Ascend910B3": "4"})),
+        "ilu": create_node(cluster.api, vendor_node(
+            "vilu-00", {"hami.io/node-MR-V100-register": ILU_REGISTER},
+            {"iluvatar.ai/MR-V100-vgpu": "20"})),
         # Cambricon: no annotation, two cards of 16384 MiB cut from the node's capacity
         "mlu": create_node(cluster.api, vendor_node("vmlu-00", {}, {
             "cambricon.com/mlu.smlu.vcore": "200", "cambricon.com/mlu.smlu.vmemory": "128",
@@ -464,10 +469,32 @@ def test_cambricon_pod_is_bound_and_kube_scheduler_counts_its_memory(
 def test_vendor_webhook_changes_pass_the_real_apiserver_validation(
     cluster: ControlPlane, ns: str, limits: dict[str, str], expected: dict[str, str]
 ) -> None:
-    resp = cluster.api.request(
-        "POST", f"/api/v1/namespaces/{ns}/pods", json=vendor_pod("mutated", ("main", limits))
-    )
+    # admission only: no node matches (the pod must not hold cards the other tests need)
+    unplaceable = vendor_pod("mutated", ("main", limits), nodeSelector={"hami.test/pool": "none"})
+    resp = cluster.api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=unplaceable)
     assert resp.status_code == 201, resp.text
+    cluster.api.delete(f"/api/v1/namespaces/{ns}/pods/mutated", gracePeriodSeconds=0)
     resources = resp.json()["spec"]["containers"][0]["resources"]
     assert resources["limits"] == expected
     assert resources["requests"] == expected
+
+
+def test_iluvatar_two_card_pod_is_admitted_and_bound_by_the_real_scheduler(
+    cluster: ControlPlane, ns: str, vendor_nodes: dict[str, str]
+) -> None:
+    """The webhook's vCore of 2 x 100 passes the apiserver (request = limit) and the pod gets
+    both cards whole in compute."""
+    node = vendor_nodes["ilu"]
+    limits = {"iluvatar.ai/MR-V100-vgpu": "2", "iluvatar.ai/MR-V100.vMem": "16",
+              "iluvatar.ai/MR-V100.vCore": "50"}  # fmt: skip
+    cluster.api.create(f"/api/v1/namespaces/{ns}/pods", vendor_pod("ilu", ("main", limits)))
+    pod = wait_for("the Iluvatar pod bound", lambda: _bound(cluster, ns, "ilu"), 60)
+    assert pod["spec"]["nodeName"] == node
+    assert pod["spec"]["containers"][0]["env"] == [{"name": "SOL_CONTINER_NAME", "value": "main"}]
+    both = "GPU-ilu-1,MR-V100,4096,100:GPU-ilu-0,MR-V100,4096,100:;"
+    assert _vendor_annotations(pod["metadata"]["annotations"]) == {
+        "hami.io/MR-V100-devices-to-allocate": both,
+        "hami.io/MR-V100-devices-allocated": both,
+    }
+    assert _node_annotations(cluster, node)[LOCK].endswith(f",{ns},ilu")
+    _play_plugin(cluster, ns, "ilu", node)
