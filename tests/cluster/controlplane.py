@@ -32,6 +32,9 @@ from .pki import Pki
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 HAMI_SCHEDULER = "hami-scheduler"
+VENDOR_FLAGS = ("--enable-ascend", "--enable-iluvatar")
+"""Every vendor on: ``hami scheduler`` and ``hami scheduler-config`` take the same flags, so
+kube-scheduler's ``managedResources`` list every vendor the extender schedules."""
 SERVICE_CIDR = "10.0.0.0/24"
 
 
@@ -430,6 +433,7 @@ class ControlPlane:
             "--cert-file", str(self.hami_cert.cert), "--key-file", str(self.hami_cert.key),
             "--metrics-bind-address", f"127.0.0.1:{free_port()}",
             "--scheduler-name", HAMI_SCHEDULER,
+            *VENDOR_FLAGS,
             *extra,
         ], env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
         wait_until(
@@ -476,7 +480,8 @@ class ControlPlane:
         decoder checks it), plus this harness's client connection and the default profile."""
         out = subprocess.run(
             [sys.executable, "-c", "from hami.cli import main; main()", "scheduler-config",
-             "--url", self.hami_url, "--ca-file", str(self.pki.ca), "--no-leader-elect"],
+             "--url", self.hami_url, "--ca-file", str(self.pki.ca), "--no-leader-elect",
+             *VENDOR_FLAGS],
             capture_output=True, text=True, check=False, cwd=ROOT,
         )  # fmt: skip
         if out.returncode != 0:

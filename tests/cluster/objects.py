@@ -52,6 +52,43 @@ def gpu_node(name: str, *, gpus: int = 2, mem: int = 16384, split: int = 10) -> 
     return node
 
 
+def vendor_node(
+    name: str, annotations: dict[str, str], resources: dict[str, str]
+) -> dict[str, Any]:
+    """A Ready Node as kubelet and a vendor's device plugin leave it: the plugin's register
+    annotation(s) and its extended resources in ``status.capacity`` and ``allocatable``."""
+    res = {"cpu": "64", "memory": "256Gi", "pods": "110", **resources}
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "annotations": dict(annotations), "labels": {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+            "hami.test/pool": name.rsplit("-", 1)[0]}},
+        "status": {"capacity": dict(res), "allocatable": dict(res), "conditions": [{
+            "type": "Ready", "status": "True", "reason": "KubeletReady",
+            "message": "fake node", "lastHeartbeatTime": now, "lastTransitionTime": now}]},
+    }  # fmt: skip
+
+
+def create_node(api: Api, node: dict[str, Any]) -> str:
+    """Create (or replace) ``node`` and lift the not-ready taint (see :func:`create_nodes`)."""
+    name = str(node["metadata"]["name"])
+    api.apply("/api/v1/nodes", node)
+    api.patch(f"/api/v1/nodes/{name}", {"spec": {"taints": None}})
+    return name
+
+
+def vendor_pod(name: str, *containers: tuple[str, dict[str, str]], **spec: Any) -> dict[str, Any]:
+    """A pod with one container per ``(name, limits)``."""
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"containers": [
+            {"name": c, "image": "hami.test/pause:1", "imagePullPolicy": "Never",
+             "resources": {"limits": dict(limits)}} for c, limits in containers],
+            "terminationGracePeriodSeconds": 0, **spec},
+    }  # fmt: skip
+
+
 def create_nodes(api: Api, prefix: str, count: int, **kw: Any) -> list[str]:
     names = []
     for i in range(count):

@@ -213,7 +213,8 @@ class NodeRegistrar:
             if verdict.healthy:
                 return NodeHealth(True, "handshake ok", needs_stamp=verdict.write_requesting)
             return NodeHealth(False, f"{stamp_key} is {stamp!r} and allocatable is 0",
-                              needs_cleanup=stamp_key is not None)  # fmt: skip
+                              needs_cleanup=stamp_key is not None
+                              and clears_stale_handshake(backend))  # fmt: skip
         if stamp_key is None:
             return NodeHealth(count > 0, "allocatable > 0" if count > 0 else "allocatable is 0")
         requesting_at: datetime | None = None
@@ -380,6 +381,14 @@ class NodeRegistrar:
             await self._client.patch_node_metadata(name, annotations=change)
         except errors.ApiError as exc:
             log.warning("node %s: writing handshake %s failed: %s", name, sorted(change), exc)
+
+
+def clears_stale_handshake(backend: DeviceBackend) -> bool:
+    """Whether the leader deletes a ``handshake`` vendor's stamp when it finds the node
+    unhealthy (HAMi's ``NodeCleanUp``: Hygon and Ascend yes; Iluvatar no, so its node stays
+    unhealthy instead of being re-requested and healthy again for 60 s). Backends say so with
+    ``clears_stale_handshake``; absent means yes."""
+    return bool(getattr(backend, "clears_stale_handshake", True))
 
 
 def upsert_devices(

@@ -1,9 +1,10 @@
 """One Iluvatar chip's part of the mutating webhook (vendors spec §4.8).
 
 A container with the chip's count resource in its limits is "found". When it asks for more
-than one card its vCore limit is overwritten with ``count x 100`` (whole cards; the Iluvatar
-runtime splits nothing across cards), and it gets ``SOL_CONTINER_NAME=<container name>``
-unless it already sets that name or has no name. Pure and in place on plain dicts.
+than one card its vCore limit (and request, when it has one) is overwritten with
+``count x 100`` (whole cards; the Iluvatar runtime splits nothing across cards), and it gets
+``SOL_CONTINER_NAME=<container name>`` unless it already sets that name or has no name. Pure
+and in place on plain dicts.
 
 Ours on top of HAMi: a vMem or vCore value HAMi would silently drop (the pod then runs with no
 Iluvatar card) is refused with a :class:`~hami.api.errors.DecodeError` naming container and
@@ -46,11 +47,18 @@ def _append_env(container: MutableMapping[str, Any], name: str, value: str) -> N
 
 
 def _set_limit(container: MutableMapping[str, Any], resource: str, value: str) -> None:
+    """Set the limit, and the request when the container has one: the apiserver has copied
+    a written limit into ``requests`` before admission, and refuses (422) an extended
+    resource whose request differs from its limit. (HAMi overwrites the limit only, so a
+    multi-card pod that writes its vCore is refused by the apiserver.)"""
     resources = container.get("resources") or {}
     container["resources"] = resources
     limits = resources.get("limits") or {}
     resources["limits"] = limits
     limits[resource] = value
+    requests = resources.get("requests")
+    if isinstance(requests, MutableMapping) and resource in requests:
+        requests[resource] = value
 
 
 class IluvatarAdmission:

@@ -28,6 +28,10 @@ class IluvatarBackend(IluvatarAdmission):
     """Everything HAMi's Iluvatar backend decides, for one entry of ``iluvatars:``."""
 
     health_kind: HealthKind = "handshake"
+    clears_stale_handshake = False
+    """HAMi's Iluvatar cleanup is a no-op (vendors §4.9): a node found unhealthy keeps its
+    stale ``Requesting_`` stamp, so it stays unhealthy until the plugin reports again (Hygon and
+    Ascend delete the stamp, and their nodes come back for 60 s on the next pass)."""
     fit_checks_quota = False
     scores_nodes = False
     lock_annotation = SHARED_LOCK

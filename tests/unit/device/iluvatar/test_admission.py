@@ -85,3 +85,20 @@ def test_validation_only_for_containers_asking_the_chip() -> None:
 def test_decimal_suffix_accepted() -> None:
     """The apiserver stores ``1000`` as ``1k``; that is still 1000 units."""
     assert backend().validate_container(ctr("1", "1k")) is None
+
+
+def test_multi_card_vcore_request_follows_the_limit() -> None:
+    """The apiserver copies a written limit into ``requests`` before admission and refuses an
+    extended resource whose request differs from its limit (422, seen on kube-apiserver
+    1.36): the overwritten vCore is written to both (HAMi writes the limit only)."""
+    b = backend()
+    vcore = "iluvatar.ai/MR-V100.vCore"
+    container = ctr("2", vcore="50", name="job")
+    container["resources"]["requests"] = {"iluvatar.ai/MR-V100-vgpu": "2", vcore: "50"}
+    assert b.mutate_container(container) is True
+    assert container["resources"]["limits"][vcore] == "200"
+    assert container["resources"]["requests"] == {"iluvatar.ai/MR-V100-vgpu": "2", vcore: "200"}
+    # no request written: none added (the apiserver defaults it from the limit)
+    bare = ctr("2", name="job")
+    b.mutate_container(bare)
+    assert "requests" not in bare["resources"]
