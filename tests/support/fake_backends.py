@@ -26,6 +26,8 @@ from hami.device.common import in_limits, pod_containers, resource_value
 class FakeBackend:
     """One fake vendor; ``domain`` prefixes its resource names (``fake.io/dev`` ...)."""
 
+    clears_stale_handshake = True
+
     type_keyword: str = "FAKE"
     domain: str = "fake.io"
     health_kind: HealthKind = "handshake"

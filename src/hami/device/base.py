@@ -272,6 +272,13 @@ class HealthCheck(Protocol):
         """Resource the device plugin advertises per device (health falls back on it)."""
         ...
 
+    @property
+    def clears_stale_handshake(self) -> bool:
+        """Whether the leader deletes a ``handshake`` vendor's stamp on a node found unhealthy
+        (HAMi's ``NodeCleanUp``: Hygon and Ascend yes, so the next pass requests again; Iluvatar
+        no, so its node stays unhealthy until the plugin reports again)."""
+        ...
+
 
 class DeviceFitter(Protocol):
     """Per-container fit and the vendor's score contribution."""

@@ -386,9 +386,8 @@ class NodeRegistrar:
 def clears_stale_handshake(backend: DeviceBackend) -> bool:
     """Whether the leader deletes a ``handshake`` vendor's stamp when it finds the node
     unhealthy (HAMi's ``NodeCleanUp``: Hygon and Ascend yes; Iluvatar no, so its node stays
-    unhealthy instead of being re-requested and healthy again for 60 s). Backends say so with
-    ``clears_stale_handshake``; absent means yes."""
-    return bool(getattr(backend, "clears_stale_handshake", True))
+    unhealthy instead of being re-requested and healthy again for 60 s)."""
+    return backend.clears_stale_handshake
 
 
 def upsert_devices(

@@ -33,6 +33,8 @@ from hami.device.registry import DeviceRegistry
 class FakeBackend:
     """Every role, minimal; fit = the standard fit."""
 
+    clears_stale_handshake = True
+
     def __init__(
         self,
         cw: str = "FAKE",

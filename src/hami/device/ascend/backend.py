@@ -31,6 +31,8 @@ from hami.device.base import (
 class AscendBackend(AscendAdmission):
     """Every role of one Ascend model (the admission part is inherited)."""
 
+    clears_stale_handshake = True
+
     health_kind: HealthKind = "handshake"
     fit_checks_quota = False
     lock_annotation = SHARED_LOCK

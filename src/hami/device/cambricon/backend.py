@@ -28,6 +28,8 @@ from hami.device.cambricon.keys import ALLOCATED, DSMLU_LOCK, MEMORY_UNIT, MLU, 
 class CambriconBackend:
     """Cambricon MLU (common word ``MLU``)."""
 
+    clears_stale_handshake = True
+
     type_keyword = MLU
     metric_device_type = MLU
     to_allocate_annotation: str | None = TO_ALLOCATE

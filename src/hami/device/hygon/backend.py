@@ -31,6 +31,8 @@ from hami.device.hygon.keys import ALLOCATED, DCU, HANDSHAKE, REGISTER, TO_ALLOC
 class HygonBackend:
     """Hygon DCU (common word ``DCU``)."""
 
+    clears_stale_handshake = True
+
     type_keyword = DCU
     metric_device_type = DCU
     to_allocate_annotation: str | None = TO_ALLOCATE

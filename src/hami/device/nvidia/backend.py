@@ -49,6 +49,8 @@ from hami.device.nvidia.summary import NvidiaSummary
 class NvidiaBackend(NvidiaAdmission):
     """Every role for NVIDIA GPUs; the admission rules are :class:`NvidiaAdmission`'s."""
 
+    clears_stale_handshake = True
+
     type_keyword = NVIDIA_TYPE
     to_allocate_annotation = DEVICES_TO_ALLOCATE
     allocated_annotation = DEVICES_ALLOCATED
