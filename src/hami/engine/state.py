@@ -14,11 +14,16 @@ that fits wins. When a vendor the pod asks for has ``scores_nodes`` (e.g. Ascend
 bonus), every candidate is fitted and the best ``score + sum(score_node)`` wins (binpack: the
 highest, spread: the lowest; ties: the ranking order).
 
-Speed: nodes are pruned by per-node, per-vendor summaries kept up to date on every change, and
-fitted in detail best-first until one fits; only when no node fits is every node fitted in
-detail to give each its reason. On success ``failed_nodes`` therefore lists only the nodes
-fitted in detail that failed (kube-scheduler ignores it then); on failure it names every
-candidate, unknown ones included. A ``set``/``frozenset`` of candidates is used as it is.
+Speed: a :class:`~hami.engine.index.NodeIndex` keeps, per vendor, the nodes holding its devices
+by capacity class (e.g. NVIDIA's largest free memory), each class sorted by node score; a pod
+walks only the classes of its vendor that may hold it, merged best-first, so full and too-small
+nodes are skipped without being visited. The nodes walked are pruned by per-node, per-vendor
+summaries kept up to date on every change and fitted in detail best-first until one fits; only
+when no node fits is every candidate given its reason (fitted in detail, cached per plan and
+node version). On success ``failed_nodes`` therefore lists only the nodes fitted in detail that
+failed (kube-scheduler ignores it then); on failure it names every candidate, unknown ones
+included. A ``set``/``frozenset`` of candidates is used as it is; a list equal to the previous
+one reuses its set.
 
 Busy nodes: ``filter(..., avoid=...)`` names nodes whose lock another pod holds right now (a bind
 in flight). A pod placed there would only fail its Bind on lock contention and be retried, so the
@@ -53,10 +58,11 @@ from hami.config.devices import DeviceConfig
 from hami.device.base import DeviceUsage
 from hami.device.registry import DeviceRegistry
 from hami.engine.fit import NodeFit, VendorQuota, fit_pod
+from hami.engine.index import NodeIndex
 from hami.engine.plan import PodPlan, plan_pod
 from hami.engine.policy import topology
 from hami.engine.score import WeightsError
-from hami.engine.usage import DeviceCharge, MigAllocation, NodeUsage, ScoreIndex, pod_charges
+from hami.engine.usage import DeviceCharge, MigAllocation, NodeUsage, pod_charges
 
 NODE_UNREGISTERED = "node unregistered"
 REASON_CACHE_PLANS = 32
@@ -193,7 +199,8 @@ class ClusterState:
         """(namespace, cw) -> limits (MiB, cores)."""
         self._ns_usage: dict[tuple[str, str], list[int]] = {}
         """(namespace, cw) -> [MiB, cores] reserved by its pods (for quota checks)."""
-        self._index = ScoreIndex()
+        self._index = NodeIndex()
+        self._last_candidates: tuple[list[str] | tuple[str, ...], frozenset[str]] | None = None
         self._reasons: OrderedDict[Hashable, dict[str, tuple[NodeUsage, int, str]]] = OrderedDict()
         self._lock = threading.RLock()
 
@@ -231,7 +238,7 @@ class ClusterState:
                 node.charge(rec.charges, 1, rec.mig)
             self._nodes[name] = node
             self._node_keys[name] = key
-            self._index.set(name, node.score)
+            self._index.set(name, node.score, node.placement(), node.summaries)
 
     def upsert_node_object(self, node: Mapping[str, Any]) -> dict[str, str]:
         """Register a v1 Node from every backend's inventory (no health check: the caller's).
@@ -308,7 +315,7 @@ class ClusterState:
         target = self._nodes.get(rec.node)
         if target is not None:
             target.charge(rec.charges, sign, rec.mig)
-            self._index.set(rec.node, target.score)
+            self._index.set(rec.node, target.score, target.placement(), target.summaries)
 
     def has_pod(self, uid: str) -> bool:
         with self._lock:
@@ -393,22 +400,16 @@ class ClusterState:
         quota = self._quota_room(namespace, plan)
         nodes = self._nodes
         fitters = self._backends
-        cand: set[str] | frozenset[str] | None
-        if candidates is None or isinstance(candidates, set | frozenset):
-            cand = candidates
-        else:
-            cand = set(candidates)
+        cand = self._candidate_set(candidates)
         scoring = [cw for cw, _ in plan.selections if cw in self._scoring] if self._scoring else []
         failed: dict[str, str] = {}
-        pruned: list[str] = []
         busy: list[str] = []  # busy nodes that may fit, best first: fitted only if no free one fits
         best: tuple[float, str, NodeFit] | None = None
-        for _, name in self._index.ordered(plan.node_prefers_high):
+        for _, name in self._index.walk(checks, mutex, plan.node_prefers_high):
             if cand is not None and name not in cand:
                 continue
             node = nodes[name]
             if not node.may_fit_all(checks, mutex):
-                pruned.append(name)
                 continue
             if name in avoid:
                 busy.append(name)
@@ -432,10 +433,37 @@ class ClusterState:
                 best = self._better(best, name, fit, plan, scoring)
         if best is not None:
             return self._success(best[1], best[2], plan, failed, now)
+        # No node fits: every candidate gets its reason, the ones the walk skipped or pruned
+        # in node-policy order (the failure path alone visits the whole cluster).
         if cand is not None:
             failed.update(dict.fromkeys(cand.difference(nodes), NODE_UNREGISTERED))
-        failed.update(self._pruned_reasons(plan, quota, pruned))
+            rest = [n for n in nodes if n in cand and n not in failed]
+        else:
+            rest = [n for n in nodes if n not in failed]
+        if plan.node_prefers_high:
+            rest.sort(key=lambda n: (-nodes[n].score, n))
+        else:
+            rest.sort(key=lambda n: (nodes[n].score, n))
+        failed.update(self._pruned_reasons(plan, quota, rest))
         return FilterOutcome(None, failed_nodes=failed, init_count=plan.init_count)
+
+    def _candidate_set(
+        self, candidates: Collection[str] | None
+    ) -> set[str] | frozenset[str] | None:
+        """``candidates`` as a set: a set as it is; a list (or other collection) equal to the
+        previous one reuses that one's set (kube-scheduler sends the same list of feasible
+        nodes again and again; comparing two lists of the same strings costs a pointer
+        compare per name, far less than building a set)."""
+        if candidates is None or isinstance(candidates, set | frozenset):
+            return candidates
+        seq = candidates if isinstance(candidates, list | tuple) else list(candidates)
+        last = self._last_candidates
+        if last is not None and len(last[0]) == len(seq) and type(last[0]) is type(seq) \
+                and last[0] == seq:  # fmt: skip
+            return last[1]
+        frozen = frozenset(seq)
+        self._last_candidates = (seq.copy() if isinstance(seq, list) else seq, frozen)
+        return frozen
 
     def _better(
         self,
@@ -481,8 +509,11 @@ class ClusterState:
             if hit is not None and hit[0] is node and hit[1] == node.version:
                 out[name] = hit[2]
                 continue
-            fit = fit_pod(node, plan, fitters, quota, reason_only=True)
-            if fit.devices is not None:
+            # a node the summaries rule out: the reason counts alone (no policy order); one the
+            # index skipped but its summaries do not rule out: fitted as the walk would have
+            pruned = not node.may_fit_all(plan.checks, plan.mutex)
+            fit = fit_pod(node, plan, fitters, quota, reason_only=pruned)
+            if fit.devices is not None and pruned:
                 fit = fit_pod(node, plan, fitters, quota)
             reason = fit.reason
             cache[name] = (node, node.version, reason)

@@ -12,13 +12,18 @@ the detailed fit. A vendor without a summary is always fitted in detail.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from hami.api.types import ContainerRequest, DeviceInfo, PodSingleDevice
 from hami.device.base import MIG_MODE, DeviceSummary, DeviceUsage, FitSummarizer
+from hami.engine.index import ANY
 from hami.engine.score import node_score
+
+_NONE: Final[frozenset[str]] = frozenset()
+_NO_MAP: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +86,8 @@ class NodeUsage:
     pruning summaries."""
 
     __slots__ = (
-        "_totals", "annotations", "by_id", "cordoned", "devices", "name", "pair_scores",
-        "partitioned", "score", "summaries", "summarizers", "vendors", "version",
+        "_totals", "annotations", "cordoned", "devices", "name", "pair_scores", "partitioned",
+        "score", "summaries", "summarizers", "vendors", "version",
     )  # fmt: skip
 
     def __init__(
@@ -102,21 +107,26 @@ class NodeUsage:
             if devs
         }
         """cw -> the devices that vendor's inventory returned, in registration order."""
-        self.devices = [d for devs in self.vendors.values() for d in devs]
+        self.devices: list[DeviceUsage] = (
+            next(iter(self.vendors.values())) if len(self.vendors) == 1
+            else [d for devs in self.vendors.values() for d in devs]
+        )  # fmt: skip
         """Every device of every vendor (cw order)."""
-        self.by_id = {d.id: d for d in self.devices}
-        self.cordoned = frozenset(cordoned)
-        self.pair_scores: Mapping[str, Mapping[str, int]] = pair_scores or {}
-        self.annotations: Mapping[str, str] = annotations or {}
-        self.partitioned = frozenset(
-            cw for cw, devs in self.vendors.items() if any(d.mode == MIG_MODE for d in devs)
+        self.cordoned = frozenset(cordoned) or _NONE
+        self.pair_scores: Mapping[str, Mapping[str, int]] = pair_scores or _NO_MAP
+        self.annotations: Mapping[str, str] = annotations or _NO_MAP
+        self.partitioned = (
+            frozenset(
+                cw for cw, devs in self.vendors.items() if any(d.mode == MIG_MODE for d in devs)
+            )
+            or _NONE
         )
         """Vendors with a partitioned (MIG) device here: no device-count pre-check, no pruning."""
-        self.summarizers = {
-            cw: s
+        self.summarizers: tuple[tuple[str, FitSummarizer], ...] = tuple(
+            (cw, s)
             for cw, s in (summarizers or {}).items()
             if cw in self.vendors and cw not in self.partitioned
-        }
+        )
         """The vendors summarized here (not those with a partitioned device)."""
         self.summaries: dict[str, DeviceSummary] = {}
         self.score = 0.0
@@ -126,13 +136,35 @@ class NodeUsage:
         """Bumped on every usage change; lets callers cache per-node results."""
         self.refresh()
 
+    def _device(self, uuid: str) -> DeviceUsage | None:
+        for d in self.devices:
+            if d.id == uuid:
+                return d
+        return None
+
+    def placement(self) -> tuple[tuple[str, Hashable], ...]:
+        """(cw, capacity bucket) per vendor for the :class:`~hami.engine.index.NodeIndex`: the
+        summary's ``bucket`` when it has one, ``ANY`` otherwise; a vendor whose summary says
+        no device can take anything (bucket None) is left out."""
+        summaries = self.summaries
+        out: list[tuple[str, Hashable]] = []
+        for cw in self.vendors:
+            summary = summaries.get(cw)
+            if summary is None:
+                out.append((cw, ANY))
+                continue
+            bucket = getattr(summary, "bucket", ANY) if hasattr(summary, "admits") else ANY
+            if bucket is not None:
+                out.append((cw, bucket))
+        return tuple(out)
+
     def charge(
         self, charges: Mapping[str, DeviceCharge], sign: int, mig: Iterable[MigAllocation]
     ) -> None:
         """Add (sign=1) or remove (sign=-1) a pod's charges; unknown devices are ignored."""
         used = mem = cores = 0
         for uuid, c in charges.items():
-            dev = self.by_id.get(uuid)
+            dev = self._device(uuid)
             if dev is not None:
                 dev.used += sign * c.used
                 dev.usedmem += sign * c.mem
@@ -145,7 +177,7 @@ class NodeUsage:
         totals[2] += sign * cores
         totals[4] += sign * mem
         for m in mig:
-            dev = self.by_id.get(m.uuid)
+            dev = self._device(m.uuid)
             if dev is None:
                 continue
             if sign > 0:
@@ -174,7 +206,7 @@ class NodeUsage:
         self.score = node_score(*self._totals)
         cordoned = self.cordoned
         summaries = self.summaries
-        for cw, summarizer in self.summarizers.items():
+        for cw, summarizer in self.summarizers:
             summaries[cw] = summarizer.summarize(self.vendors[cw], cordoned)
 
     def may_fit(self, req: ContainerRequest, sel: Any = None, mutex: bool = False) -> bool:
