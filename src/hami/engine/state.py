@@ -36,12 +36,13 @@ so busy nodes add no detailed fits to a decision that a free node answers.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from hami.api.annotations import (
     DEVICE_CORDON,
@@ -115,22 +116,37 @@ class NodeSnapshot:
     """Every device of every vendor, vendors in cw order."""
 
 
+Charges = tuple[str | int, ...]
+"""(device id, slots, MiB, cores) a pod holds per device, flat: four items per device."""
+
+
 @dataclass(slots=True)
 class _PodRecord:
     uid: str
     namespace: str
-    name: str
     node: str
-    charges: dict[str, DeviceCharge]
+    charges: Charges
     mig: tuple[MigAllocation, ...]
-    usage: dict[str, tuple[int, int]]
-    """cw -> (MiB, cores) the pod holds of that vendor (for quota)."""
+    usage: str | tuple[tuple[str, int, int], ...]
+    """(cw, MiB, cores) the pod holds of each vendor (for quota); a pod of one vendor: its cw
+    alone (the sums are those of ``charges``)."""
+
+    def vendor_usage(self) -> tuple[tuple[str, int, int], ...]:
+        usage = self.usage
+        if isinstance(usage, str):
+            charges = self.charges
+            mem = sum(cast(int, m) for m in charges[2::4])
+            return ((usage, mem, sum(cast(int, c) for c in charges[3::4])),)
+        return usage
+
+
+def _flat(charges: Mapping[str, DeviceCharge]) -> Charges:
+    return tuple(x for uuid, c in charges.items() for x in (uuid, c.used, c.mem, c.cores))
 
 
 def _record(
     uid: str,
     namespace: str,
-    name: str,
     node: str,
     devices: Mapping[str, PodSingleDevice],
     init_count: int,
@@ -138,22 +154,18 @@ def _record(
 ) -> _PodRecord:
     if len(devices) == 1:  # the common case: one vendor
         cw = next(iter(devices))
-        charges = pod_charges(devices, init_count)
-        usage = {cw: (sum(c.mem for c in charges.values()), sum(c.cores for c in charges.values()))}
-        return _PodRecord(uid, namespace, name, node, charges, mig, usage)
-    charges = {}
-    usage = {}
+        charges = _flat(pod_charges(devices, init_count))
+        return _PodRecord(uid, namespace, node, charges, mig, sys.intern(cw))
+    merged: dict[str, DeviceCharge] = {}
+    usages = []
     for cw, per_container in devices.items():
         mine = pod_charges({cw: per_container}, init_count)
-        usage[cw] = (sum(c.mem for c in mine.values()), sum(c.cores for c in mine.values()))
-        if not charges:
-            charges = mine
-            continue
+        usages.append((cw, sum(c.mem for c in mine.values()), sum(c.cores for c in mine.values())))
         for uuid, c in mine.items():  # one device id under two vendors: add both
-            total = charges.setdefault(uuid, DeviceCharge())
+            total = merged.setdefault(uuid, DeviceCharge())
             total.used, total.mem, total.cores = (total.used + c.used, total.mem + c.mem,
                                                   total.cores + c.cores)  # fmt: skip
-    return _PodRecord(uid, namespace, name, node, charges, mig, usage)
+    return _PodRecord(uid, namespace, node, _flat(merged), mig, tuple(usages))
 
 
 def _cordoned(value: str | None) -> list[str]:
@@ -192,14 +204,15 @@ class ClusterState:
         self._node_policy = node_policy
         self._gpu_policy = gpu_policy
         self._nodes: dict[str, NodeUsage] = {}
-        self._node_keys: dict[str, tuple[Any, ...]] = {}
         self._pods: dict[str, _PodRecord] = {}
-        self._pods_by_node: dict[str, set[str]] = {}
+        self._pods_by_node: dict[str, list[str]] = {}
         self._quota: dict[tuple[str, str], tuple[int | None, int | None]] = {}
         """(namespace, cw) -> limits (MiB, cores)."""
         self._ns_usage: dict[tuple[str, str], list[int]] = {}
         """(namespace, cw) -> [MiB, cores] reserved by its pods (for quota checks)."""
         self._index = NodeIndex()
+        self._shapes: dict[Any, Any] = {}
+        """One object per distinct value of a per-node tuple that few values take (memory)."""
         self._last_candidates: tuple[list[str] | tuple[str, ...], frozenset[str]] | None = None
         self._reasons: OrderedDict[Hashable, dict[str, tuple[NodeUsage, int, str]]] = OrderedDict()
         self._lock = threading.RLock()
@@ -218,10 +231,10 @@ class ClusterState:
         by_vendor = vendor_devices(devices)
         cordon = annotations.get(DEVICE_CORDON)
         scores = annotations.get(NODE_NVIDIA_SCORE)
-        key = (tuple(by_vendor.items()), cordon, scores)
+        key = (cordon, scores) if cordon or scores else None
         with self._lock:
-            if self._node_keys.get(name) == key:
-                node = self._nodes[name]
+            node = self._nodes.get(name)
+            if node is not None and node.key == key and node.same_devices(by_vendor):
                 if node.annotations != annotations:
                     node.annotations = dict(annotations)
                 return
@@ -231,13 +244,14 @@ class ClusterState:
                 summarizers=self._summarizers,
                 cordoned=_cordoned(cordon),
                 pair_scores=topology.parse_scores(name, scores),
-                annotations=dict(annotations),
+                annotations=dict(annotations) if annotations else None,
             )
+            node.summarizers = self._shapes.setdefault(node.summarizers, node.summarizers)
             for uid in self._pods_by_node.get(name, ()):
                 rec = self._pods[uid]
                 node.charge(rec.charges, 1, rec.mig)
             self._nodes[name] = node
-            self._node_keys[name] = key
+            node.key = key
             self._index.set(name, node.score, node.placement(), node.summaries)
 
     def upsert_node_object(self, node: Mapping[str, Any]) -> dict[str, str]:
@@ -267,7 +281,6 @@ class ClusterState:
         """Forget a node's devices (its pods stay recorded and count again if it returns)."""
         with self._lock:
             self._nodes.pop(name, None)
-            self._node_keys.pop(name, None)
             self._index.discard(name)
 
     def node_names(self) -> list[str]:
@@ -288,8 +301,10 @@ class ClusterState:
     ) -> None:
         """Record a pod's reservation (cw -> per-container devices) on ``node``; re-adding the
         same uid replaces it."""
-        rec = _record(uid, namespace, name, node, devices, init_count, tuple(mig))
         with self._lock:
+            known = self._nodes.get(node)  # one string object per node and namespace
+            node = known.name if known is not None else node
+            rec = _record(uid, sys.intern(namespace), node, devices, init_count, tuple(mig))
             self.remove_pod(uid)
             self._attach(rec)
 
@@ -299,16 +314,20 @@ class ClusterState:
             rec = self._pods.pop(uid, None)
             if rec is None:
                 return
-            self._pods_by_node.get(rec.node, set()).discard(uid)
+            on_node = self._pods_by_node.get(rec.node)
+            if on_node is not None:
+                on_node.remove(uid)
+                if not on_node:
+                    del self._pods_by_node[rec.node]
             self._charge(rec, -1)
 
     def _attach(self, rec: _PodRecord) -> None:
         self._pods[rec.uid] = rec
-        self._pods_by_node.setdefault(rec.node, set()).add(rec.uid)
+        self._pods_by_node.setdefault(rec.node, []).append(rec.uid)
         self._charge(rec, 1)
 
     def _charge(self, rec: _PodRecord, sign: int) -> None:
-        for cw, (mem, cores) in rec.usage.items():
+        for cw, mem, cores in rec.vendor_usage():
             used = self._ns_usage.setdefault((rec.namespace, cw), [0, 0])
             used[0] += sign * mem
             used[1] += sign * cores
@@ -405,7 +424,8 @@ class ClusterState:
         failed: dict[str, str] = {}
         busy: list[str] = []  # busy nodes that may fit, best first: fitted only if no free one fits
         best: tuple[float, str, NodeFit] | None = None
-        for _, name in self._index.walk(checks, mutex, plan.node_prefers_high):
+        for entry in self._index.walk(checks, mutex, plan.node_prefers_high):
+            name = entry[1]
             if cand is not None and name not in cand:
                 continue
             node = nodes[name]
