@@ -67,6 +67,7 @@ from hami.engine.usage import DeviceCharge, MigAllocation, NodeUsage, pod_charge
 
 NODE_UNREGISTERED = "node unregistered"
 REASON_CACHE_PLANS = 32
+PLAN_CACHE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +212,7 @@ class ClusterState:
         self._ns_usage: dict[tuple[str, str], list[int]] = {}
         """(namespace, cw) -> [MiB, cores] reserved by its pods (for quota checks)."""
         self._index = NodeIndex()
+        self._plans: dict[Hashable, PodPlan] = {}
         self._shapes: dict[Any, Any] = {}
         """One object per distinct value of a per-node tuple that few values take (memory)."""
         self._last_candidates: tuple[list[str] | tuple[str, ...], frozenset[str]] | None = None
@@ -383,12 +385,7 @@ class ClusterState:
         module docstring)."""
         meta = pod.get("metadata") or {}
         try:
-            plan = plan_pod(
-                pod,
-                self.registry,
-                node_policy=self._node_policy,
-                gpu_policy=self._gpu_policy,
-            )
+            plan = self._plan(pod, meta)
         except (DecodeError, WeightsError) as exc:
             return FilterOutcome(None, error=str(exc))
         if not plan.managed:
@@ -405,6 +402,31 @@ class ClusterState:
             finally:
                 if own is not None:
                     self._attach(own)
+
+    def _plan(self, pod: Mapping[str, Any], meta: Mapping[str, Any]) -> PodPlan:
+        """:func:`plan_pod`, remembered per pod shape: a plan reads only the containers'
+        resources and the pod's annotations (names appear only in the errors, which are not
+        remembered), and most pods of a workload share them."""
+        spec = pod.get("spec") or {}
+        annotations = meta.get("annotations") or {}
+        try:
+            key: Hashable = (
+                tuple(repr(c.get("resources")) for c in spec.get("initContainers") or ()),
+                tuple(repr(c.get("resources")) for c in spec.get("containers") or ()),
+                tuple(annotations.items()),
+            )
+            plan = self._plans.get(key)
+        except (AttributeError, TypeError):  # odd shapes: no cache, plan_pod says what is wrong
+            key, plan = None, None
+        if plan is None:
+            plan = plan_pod(
+                pod, self.registry, node_policy=self._node_policy, gpu_policy=self._gpu_policy
+            )
+            if key is not None:
+                if len(self._plans) >= PLAN_CACHE:
+                    self._plans.clear()
+                self._plans[key] = plan
+        return plan
 
     def _decide(
         self,

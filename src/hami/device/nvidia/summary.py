@@ -1,17 +1,18 @@
 """NVIDIA's pruning summary of one node (a :class:`~hami.device.base.FitSummarizer`).
 
-A few sorted tuples (free memory, free cores, the largest memory percentage each can grant, of the usable GPUs: healthy,
-not cordoned, with a free slot and a free core; the others can take no request) and counts,
-rebuilt by the engine after every usage change of the node, so most nodes are ruled out with a
-few comparisons before the detailed fit. ``may_fit`` is a necessary condition of
-:func:`hami.device.nvidia.fit.fit_container`: False means the fit fails.
+A few sorted tuples (free memory, free cores and the largest memory percentage each can grant,
+of the usable GPUs: healthy, not cordoned, with a free slot and a free core; the others can take
+no request) and counts, rebuilt by the engine after every usage change of the node, so most
+nodes are ruled out with a few comparisons before the detailed fit. ``may_fit`` is a necessary
+condition of :func:`hami.device.nvidia.fit.fit_container`: False means the fit fails.
 
 ``bucket`` is the node's capacity class for the engine's node index (see
 :mod:`hami.engine.index`): the bits of the largest free MiB, the largest memory percentage one
 usable GPU can still grant in fifths and whether one usable GPU can take a 100-core request,
-packed in one small int (``bits * 12 + fifths * 2 + cores``, bits capped at 20, so that it
-is one of CPython's shared small ints); None when no GPU is usable. :meth:`NvidiaSummary.admits` tells from a class alone whether a
-request may fit a node of that class, so the engine walks only the classes that may.
+packed in one small int (``bits * 12 + fifths * 2 + cores``, bits capped at 20, so that it is
+one of CPython's shared small ints); None when no GPU is usable. :meth:`NvidiaSummary.admits`
+tells from a class alone whether a request may fit a node of that class, so the engine walks
+only the classes that may.
 """
 
 from __future__ import annotations
