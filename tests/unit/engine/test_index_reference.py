@@ -209,7 +209,8 @@ def test_indexed_filter_picks_what_brute_force_picks(data: st.DataObject) -> Non
         assert out.node == want[0], (out.node, want[0], out.failed_nodes)
         assert out.devices == want[1].devices
         assert out.mig == want[1].mig
-        cs.add_pod(f"u{i}", p["metadata"]["namespace"], f"p{i}", out.node, out.devices, init_count=out.init_count,
+        ns = p["metadata"]["namespace"]
+        cs.add_pod(f"u{i}", ns, f"p{i}", out.node, out.devices, init_count=out.init_count,
                    mig=out.mig)  # fmt: skip
         placed.append(f"u{i}")
         if placed and draw(st.integers(0, 3)) == 0:
