@@ -7,8 +7,11 @@ decision latency (wall clock, plus process CPU time, which leaves out time lost 
 processes on a shared machine) and decisions per second; ``--json`` prints one JSON object.
 ``--candidates set`` hands the engine a set of node names, as the extender does since it keeps
 one per distinct ``NodeNames`` list; ``list`` (default) a list, as kube-scheduler sends them.
+``--mixed``: nodes of NVIDIA only, NVIDIA + Hygon DCU, Ascend 910B3 and Cambricon MLU in turn
+(the real backends, Ascend and Iluvatar enabled), pods of each vendor and NVIDIA + DCU pods.
 
     python bench/filter.py [--nodes N] [--gpus-per-node G] [--pods P] [--seed S] [--json]
+    python bench/filter.py --mixed     # NVIDIA, Hygon DCU, Ascend 910B3 and Cambricon nodes
     python bench/filter.py --scaling [--runs 3] [--sizes 500,1000,5000,10000,20000]
 
 ``--scaling`` runs the benchmark at each cluster size (``--runs`` times, each in a fresh process,
@@ -34,6 +37,7 @@ from typing import Any, cast
 
 from hami.api.types import ContainerDevice, DeviceInfo
 from hami.config.devices import DeviceConfig
+from hami.device.registry import DeviceRegistry
 from hami.engine.state import ClusterState
 
 MODELS = (
@@ -59,6 +63,67 @@ def build_cluster(state: ClusterState, nodes: int, gpus: int, rng: random.Random
             state.add_pod(
                 f"fill-{n}-{g}", "fill", f"fill-{n}-{g}", f"node-{n:05d}", {"NVIDIA": ((held,),)}
             )
+
+
+# --mixed: (cw, device type, MiB, cores) of the other vendors' devices
+OTHERS = (
+    ("DCU", "DCU-Z100", 32768, 100),
+    ("Ascend910B3", "Ascend910B3", 65536, 20),
+    ("MLU", "MLU370-X8", 24576, 100),
+)
+
+
+def build_mixed_cluster(state: ClusterState, nodes: int, gpus: int, rng: random.Random) -> None:
+    """Like :func:`build_cluster`, vendors by node: NVIDIA only, NVIDIA + Hygon DCU (half each),
+    Ascend 910B3, Cambricon MLU, in turn; about half of the devices partly held."""
+    for n in range(nodes):
+        name = f"node-{n:05d}"
+        kind = n % 4
+        devices: dict[str, list[DeviceInfo]] = {}
+        if kind in (0, 1):
+            model, mem = MODELS[n % len(MODELS)]
+            k = gpus if kind == 0 else gpus // 2
+            devices["NVIDIA"] = [DeviceInfo(f"GPU-{n:05d}-{g}", 10, mem, 100, model, index=g,
+                                            numa=g * 2 // gpus) for g in range(k)]  # fmt: skip
+        if kind > 0:
+            cw, dtype, mem, cores = OTHERS[kind - 1]
+            k = gpus // 2 if kind == 1 else gpus
+            ascend = cw.startswith("Ascend")
+            devices[cw] = [DeviceInfo(f"{cw}-{n:05d}-{g}", 4, mem, cores, dtype, index=g,
+                                      custominfo=(("NetworkID", float(g // 4)),) if ascend else ())
+                           for g in range(k)]  # fmt: skip
+        state.upsert_node(name, devices)
+        for cw, devs in devices.items():
+            for dev in devs:
+                if rng.random() < 0.5:
+                    continue
+                used = rng.randrange(dev.devmem // 4, dev.devmem // 2)
+                held = ContainerDevice(dev.id, cw, used, dev.devcore // 4)
+                uid = f"fill-{dev.id}"
+                state.add_pod(uid, "fill", uid, name, {cw: ((held,),)})
+
+
+def make_mixed_pod(i: int, rng: random.Random) -> dict[str, Any]:
+    """NVIDIA pods (60 %), one-device pods of each other vendor, NVIDIA + DCU in one container."""
+    kind = rng.choice(("nvidia",) * 6 + ("dcu", "ascend", "mlu", "two"))
+    if kind == "nvidia":
+        return make_pod(i, rng)
+    pod = make_pod(i, rng)
+    limits: dict[str, str] = {}
+    if kind in ("dcu", "two"):
+        limits |= {"hygon.com/dcunum": "1", "hygon.com/dcumem": str(rng.choice((2048, 8192)))}
+    if kind == "ascend":
+        limits |= {"huawei.com/Ascend910B3": "1", "huawei.com/Ascend910B3-memory": "16384"}
+    if kind == "mlu":
+        limits |= {"cambricon.com/vmlu": "1", "cambricon.com/mlu.smlu.vmemory": "4"}
+    container = pod["spec"]["containers"][0]
+    if kind == "two":
+        container["resources"]["limits"] = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "2048",
+                                            **limits}  # fmt: skip
+    else:
+        container["resources"]["limits"] = limits
+        pod["metadata"]["annotations"] = {}
+    return pod
 
 
 def make_pod(i: int, rng: random.Random) -> dict[str, Any]:
@@ -105,12 +170,21 @@ def _rss_kb() -> int:
     return 0
 
 
-def run(nodes: int, gpus: int, pods: int, seed: int, candidates: str = "list") -> dict[str, Any]:
+def run(
+    nodes: int, gpus: int, pods: int, seed: int, candidates: str = "list", mixed: bool = False
+) -> dict[str, Any]:
     rng = random.Random(seed)
     gc.collect()
     rss0 = _rss_kb()
-    state = ClusterState(DeviceConfig())
-    build_cluster(state, nodes, gpus, rng)
+    if mixed:
+        registry = DeviceRegistry.from_config(DeviceConfig(), enable_ascend=True,
+                                              enable_iluvatar=True)  # fmt: skip
+        state = ClusterState(registry)
+        build_mixed_cluster(state, nodes, gpus, rng)
+    else:
+        state = ClusterState(DeviceConfig())
+        build_cluster(state, nodes, gpus, rng)
+    new_pod = make_mixed_pod if mixed else make_pod
     # A long-lived extender freezes its startup heap so cyclic-GC passes do not rescan it
     # (gen-2 collections over ~100k objects otherwise add 10-30 ms pauses to the tail).
     gc.collect()
@@ -127,7 +201,7 @@ def run(nodes: int, gpus: int, pods: int, seed: int, candidates: str = "list") -
     placed = 0
     start = time.perf_counter()
     for i in range(pods):
-        pod = make_pod(i, rng)
+        pod = new_pod(i, rng)
         t0, c0 = time.perf_counter(), time.process_time()
         out = state.filter(pod, cast(Sequence[str], names), now=now)
         if out.node is not None:
@@ -147,6 +221,7 @@ def run(nodes: int, gpus: int, pods: int, seed: int, candidates: str = "list") -
         "gpus_per_node": gpus,
         "pods": pods,
         "candidates": candidates,
+        "mixed": mixed,
         "placed": placed,
         "p50_ms": round(statistics.median(lat), 3),
         "p99_ms": round(_p99(lat), 3),
@@ -168,7 +243,8 @@ def scaling(args: argparse.Namespace) -> str:
     """The markdown table of ``--scaling`` (each run a fresh process: clean RSS, no warm GC)."""
     rows = [
         f"{args.gpus_per_node} GPUs per node, {args.pods} pods, seed {args.seed}, "
-        f"candidates as a {args.candidates}; min / median / max of {args.runs} runs",
+        f"candidates as a {args.candidates}{', mixed vendors' if args.mixed else ''}; "
+        f"min / median / max of {args.runs} runs",
         "",
         "| nodes | p50 ms | p99 ms | CPU ms per pod | RSS KB per node |",
         "|---:|---|---|---|---|",
@@ -178,7 +254,8 @@ def scaling(args: argparse.Namespace) -> str:
         for _ in range(args.runs):
             cmd = [sys.executable, os.path.abspath(__file__), "--nodes", str(size),
                    "--gpus-per-node", str(args.gpus_per_node), "--pods", str(args.pods),
-                   "--seed", str(args.seed), "--candidates", args.candidates, "--json"]  # fmt: skip
+                   "--seed", str(args.seed), "--candidates", args.candidates, "--json",
+                   *(["--mixed"] if args.mixed else [])]  # fmt: skip
             done = subprocess.run(cmd, check=True, capture_output=True, text=True)
             results.append(json.loads(done.stdout))
         rss = [r["rss_bytes_per_node"] / 1000 for r in results]
@@ -199,6 +276,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--candidates", choices=("list", "set"), default="list",
                     help="hand the engine the node names as a list or as a set")  # fmt: skip
+    ap.add_argument("--mixed", action="store_true",
+                    help="NVIDIA, Hygon DCU, Ascend 910B3, Cambricon nodes and pods")  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--scaling", action="store_true",
                     help="markdown table over --sizes, --runs runs each")  # fmt: skip
@@ -208,11 +287,12 @@ def main() -> None:
     if args.scaling:
         print(scaling(args))
         return
-    res = run(args.nodes, args.gpus_per_node, args.pods, args.seed, args.candidates)
+    res = run(args.nodes, args.gpus_per_node, args.pods, args.seed, args.candidates, args.mixed)
     if args.json:
         print(json.dumps(res))
         return
-    print(f"cluster: {res['nodes']} nodes x {res['gpus_per_node']} GPUs, about half full")
+    print(f"cluster: {res['nodes']} nodes x {res['gpus_per_node']} devices, about half full"
+          f"{' (mixed vendors)' if res['mixed'] else ''}")  # fmt: skip
     print(f"pods: {res['pods']} ({res['placed']} placed)")
     print(f"p50: {res['p50_ms']:.3f} ms   p99: {res['p99_ms']:.3f} ms")
     print(f"decisions/s: {res['decisions_per_s']:.1f}")

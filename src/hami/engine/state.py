@@ -14,11 +14,16 @@ that fits wins. When a vendor the pod asks for has ``scores_nodes`` (e.g. Ascend
 bonus), every candidate is fitted and the best ``score + sum(score_node)`` wins (binpack: the
 highest, spread: the lowest; ties: the ranking order).
 
-Speed: nodes are pruned by per-node, per-vendor summaries kept up to date on every change, and
-fitted in detail best-first until one fits; only when no node fits is every node fitted in
-detail to give each its reason. On success ``failed_nodes`` therefore lists only the nodes
-fitted in detail that failed (kube-scheduler ignores it then); on failure it names every
-candidate, unknown ones included. A ``set``/``frozenset`` of candidates is used as it is.
+Speed: a :class:`~hami.engine.index.NodeIndex` keeps, per vendor, the nodes holding its devices
+by capacity class (e.g. NVIDIA's largest free memory), each class sorted by node score; a pod
+walks only the classes of its vendor that may hold it, merged best-first, so full and too-small
+nodes are skipped without being visited. The nodes walked are pruned by per-node, per-vendor
+summaries kept up to date on every change and fitted in detail best-first until one fits; only
+when no node fits is every candidate given its reason (fitted in detail, cached per plan and
+node version). On success ``failed_nodes`` therefore lists only the nodes fitted in detail that
+failed (kube-scheduler ignores it then); on failure it names every candidate, unknown ones
+included. A ``set``/``frozenset`` of candidates is used as it is; a list equal to the previous
+one reuses its set.
 
 Busy nodes: ``filter(..., avoid=...)`` names nodes whose lock another pod holds right now (a bind
 in flight). A pod placed there would only fail its Bind on lock contention and be retried, so the
@@ -31,12 +36,13 @@ so busy nodes add no detailed fits to a decision that a free node answers.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from hami.api.annotations import (
     DEVICE_CORDON,
@@ -53,13 +59,15 @@ from hami.config.devices import DeviceConfig
 from hami.device.base import DeviceUsage
 from hami.device.registry import DeviceRegistry
 from hami.engine.fit import NodeFit, VendorQuota, fit_pod
+from hami.engine.index import NodeIndex
 from hami.engine.plan import PodPlan, plan_pod
 from hami.engine.policy import topology
 from hami.engine.score import WeightsError
-from hami.engine.usage import DeviceCharge, MigAllocation, NodeUsage, ScoreIndex, pod_charges
+from hami.engine.usage import DeviceCharge, MigAllocation, NodeUsage, pod_charges
 
 NODE_UNREGISTERED = "node unregistered"
 REASON_CACHE_PLANS = 32
+PLAN_CACHE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,22 +117,37 @@ class NodeSnapshot:
     """Every device of every vendor, vendors in cw order."""
 
 
+Charges = tuple[str | int, ...]
+"""(device id, slots, MiB, cores) a pod holds per device, flat: four items per device."""
+
+
 @dataclass(slots=True)
 class _PodRecord:
     uid: str
     namespace: str
-    name: str
     node: str
-    charges: dict[str, DeviceCharge]
+    charges: Charges
     mig: tuple[MigAllocation, ...]
-    usage: dict[str, tuple[int, int]]
-    """cw -> (MiB, cores) the pod holds of that vendor (for quota)."""
+    usage: str | tuple[tuple[str, int, int], ...]
+    """(cw, MiB, cores) the pod holds of each vendor (for quota); a pod of one vendor: its cw
+    alone (the sums are those of ``charges``)."""
+
+    def vendor_usage(self) -> tuple[tuple[str, int, int], ...]:
+        usage = self.usage
+        if isinstance(usage, str):
+            charges = self.charges
+            mem = sum(cast(int, m) for m in charges[2::4])
+            return ((usage, mem, sum(cast(int, c) for c in charges[3::4])),)
+        return usage
+
+
+def _flat(charges: Mapping[str, DeviceCharge]) -> Charges:
+    return tuple(x for uuid, c in charges.items() for x in (uuid, c.used, c.mem, c.cores))
 
 
 def _record(
     uid: str,
     namespace: str,
-    name: str,
     node: str,
     devices: Mapping[str, PodSingleDevice],
     init_count: int,
@@ -132,22 +155,18 @@ def _record(
 ) -> _PodRecord:
     if len(devices) == 1:  # the common case: one vendor
         cw = next(iter(devices))
-        charges = pod_charges(devices, init_count)
-        usage = {cw: (sum(c.mem for c in charges.values()), sum(c.cores for c in charges.values()))}
-        return _PodRecord(uid, namespace, name, node, charges, mig, usage)
-    charges = {}
-    usage = {}
+        charges = _flat(pod_charges(devices, init_count))
+        return _PodRecord(uid, namespace, node, charges, mig, sys.intern(cw))
+    merged: dict[str, DeviceCharge] = {}
+    usages = []
     for cw, per_container in devices.items():
         mine = pod_charges({cw: per_container}, init_count)
-        usage[cw] = (sum(c.mem for c in mine.values()), sum(c.cores for c in mine.values()))
-        if not charges:
-            charges = mine
-            continue
+        usages.append((cw, sum(c.mem for c in mine.values()), sum(c.cores for c in mine.values())))
         for uuid, c in mine.items():  # one device id under two vendors: add both
-            total = charges.setdefault(uuid, DeviceCharge())
+            total = merged.setdefault(uuid, DeviceCharge())
             total.used, total.mem, total.cores = (total.used + c.used, total.mem + c.mem,
                                                   total.cores + c.cores)  # fmt: skip
-    return _PodRecord(uid, namespace, name, node, charges, mig, usage)
+    return _PodRecord(uid, namespace, node, _flat(merged), mig, tuple(usages))
 
 
 def _cordoned(value: str | None) -> list[str]:
@@ -186,14 +205,17 @@ class ClusterState:
         self._node_policy = node_policy
         self._gpu_policy = gpu_policy
         self._nodes: dict[str, NodeUsage] = {}
-        self._node_keys: dict[str, tuple[Any, ...]] = {}
         self._pods: dict[str, _PodRecord] = {}
-        self._pods_by_node: dict[str, set[str]] = {}
+        self._pods_by_node: dict[str, list[str]] = {}
         self._quota: dict[tuple[str, str], tuple[int | None, int | None]] = {}
         """(namespace, cw) -> limits (MiB, cores)."""
         self._ns_usage: dict[tuple[str, str], list[int]] = {}
         """(namespace, cw) -> [MiB, cores] reserved by its pods (for quota checks)."""
-        self._index = ScoreIndex()
+        self._index = NodeIndex()
+        self._plans: dict[Hashable, PodPlan] = {}
+        self._shapes: dict[Any, Any] = {}
+        """One object per distinct value of a per-node tuple that few values take (memory)."""
+        self._last_candidates: tuple[list[str] | tuple[str, ...], frozenset[str]] | None = None
         self._reasons: OrderedDict[Hashable, dict[str, tuple[NodeUsage, int, str]]] = OrderedDict()
         self._lock = threading.RLock()
 
@@ -211,10 +233,10 @@ class ClusterState:
         by_vendor = vendor_devices(devices)
         cordon = annotations.get(DEVICE_CORDON)
         scores = annotations.get(NODE_NVIDIA_SCORE)
-        key = (tuple(by_vendor.items()), cordon, scores)
+        key = (cordon, scores) if cordon or scores else None
         with self._lock:
-            if self._node_keys.get(name) == key:
-                node = self._nodes[name]
+            node = self._nodes.get(name)
+            if node is not None and node.key == key and node.same_devices(by_vendor):
                 if node.annotations != annotations:
                     node.annotations = dict(annotations)
                 return
@@ -224,14 +246,15 @@ class ClusterState:
                 summarizers=self._summarizers,
                 cordoned=_cordoned(cordon),
                 pair_scores=topology.parse_scores(name, scores),
-                annotations=dict(annotations),
+                annotations=dict(annotations) if annotations else None,
             )
+            node.summarizers = self._shapes.setdefault(node.summarizers, node.summarizers)
             for uid in self._pods_by_node.get(name, ()):
                 rec = self._pods[uid]
                 node.charge(rec.charges, 1, rec.mig)
             self._nodes[name] = node
-            self._node_keys[name] = key
-            self._index.set(name, node.score)
+            node.key = key
+            self._index.set(name, node.score, node.placement(), node.summaries)
 
     def upsert_node_object(self, node: Mapping[str, Any]) -> dict[str, str]:
         """Register a v1 Node from every backend's inventory (no health check: the caller's).
@@ -260,7 +283,6 @@ class ClusterState:
         """Forget a node's devices (its pods stay recorded and count again if it returns)."""
         with self._lock:
             self._nodes.pop(name, None)
-            self._node_keys.pop(name, None)
             self._index.discard(name)
 
     def node_names(self) -> list[str]:
@@ -281,8 +303,10 @@ class ClusterState:
     ) -> None:
         """Record a pod's reservation (cw -> per-container devices) on ``node``; re-adding the
         same uid replaces it."""
-        rec = _record(uid, namespace, name, node, devices, init_count, tuple(mig))
         with self._lock:
+            known = self._nodes.get(node)  # one string object per node and namespace
+            node = known.name if known is not None else node
+            rec = _record(uid, sys.intern(namespace), node, devices, init_count, tuple(mig))
             self.remove_pod(uid)
             self._attach(rec)
 
@@ -292,23 +316,27 @@ class ClusterState:
             rec = self._pods.pop(uid, None)
             if rec is None:
                 return
-            self._pods_by_node.get(rec.node, set()).discard(uid)
+            on_node = self._pods_by_node.get(rec.node)
+            if on_node is not None:
+                on_node.remove(uid)
+                if not on_node:
+                    del self._pods_by_node[rec.node]
             self._charge(rec, -1)
 
     def _attach(self, rec: _PodRecord) -> None:
         self._pods[rec.uid] = rec
-        self._pods_by_node.setdefault(rec.node, set()).add(rec.uid)
+        self._pods_by_node.setdefault(rec.node, []).append(rec.uid)
         self._charge(rec, 1)
 
     def _charge(self, rec: _PodRecord, sign: int) -> None:
-        for cw, (mem, cores) in rec.usage.items():
+        for cw, mem, cores in rec.vendor_usage():
             used = self._ns_usage.setdefault((rec.namespace, cw), [0, 0])
             used[0] += sign * mem
             used[1] += sign * cores
         target = self._nodes.get(rec.node)
         if target is not None:
             target.charge(rec.charges, sign, rec.mig)
-            self._index.set(rec.node, target.score)
+            self._index.set(rec.node, target.score, target.placement(), target.summaries)
 
     def has_pod(self, uid: str) -> bool:
         with self._lock:
@@ -357,12 +385,7 @@ class ClusterState:
         module docstring)."""
         meta = pod.get("metadata") or {}
         try:
-            plan = plan_pod(
-                pod,
-                self.registry,
-                node_policy=self._node_policy,
-                gpu_policy=self._gpu_policy,
-            )
+            plan = self._plan(pod, meta)
         except (DecodeError, WeightsError) as exc:
             return FilterOutcome(None, error=str(exc))
         if not plan.managed:
@@ -380,6 +403,31 @@ class ClusterState:
                 if own is not None:
                     self._attach(own)
 
+    def _plan(self, pod: Mapping[str, Any], meta: Mapping[str, Any]) -> PodPlan:
+        """:func:`plan_pod`, remembered per pod shape: a plan reads only the containers'
+        resources and the pod's annotations (names appear only in the errors, which are not
+        remembered), and most pods of a workload share them."""
+        spec = pod.get("spec") or {}
+        annotations = meta.get("annotations") or {}
+        try:
+            key: Hashable = (
+                tuple(repr(c.get("resources")) for c in spec.get("initContainers") or ()),
+                tuple(repr(c.get("resources")) for c in spec.get("containers") or ()),
+                tuple(annotations.items()),
+            )
+            plan = self._plans.get(key)
+        except (AttributeError, TypeError):  # odd shapes: no cache, plan_pod says what is wrong
+            key, plan = None, None
+        if plan is None:
+            plan = plan_pod(
+                pod, self.registry, node_policy=self._node_policy, gpu_policy=self._gpu_policy
+            )
+            if key is not None:
+                if len(self._plans) >= PLAN_CACHE:
+                    self._plans.clear()
+                self._plans[key] = plan
+        return plan
+
     def _decide(
         self,
         plan: PodPlan,
@@ -393,22 +441,17 @@ class ClusterState:
         quota = self._quota_room(namespace, plan)
         nodes = self._nodes
         fitters = self._backends
-        cand: set[str] | frozenset[str] | None
-        if candidates is None or isinstance(candidates, set | frozenset):
-            cand = candidates
-        else:
-            cand = set(candidates)
+        cand = self._candidate_set(candidates)
         scoring = [cw for cw, _ in plan.selections if cw in self._scoring] if self._scoring else []
         failed: dict[str, str] = {}
-        pruned: list[str] = []
         busy: list[str] = []  # busy nodes that may fit, best first: fitted only if no free one fits
         best: tuple[float, str, NodeFit] | None = None
-        for _, name in self._index.ordered(plan.node_prefers_high):
+        for entry in self._index.walk(checks, mutex, plan.node_prefers_high):
+            name = entry[1]
             if cand is not None and name not in cand:
                 continue
             node = nodes[name]
             if not node.may_fit_all(checks, mutex):
-                pruned.append(name)
                 continue
             if name in avoid:
                 busy.append(name)
@@ -432,10 +475,37 @@ class ClusterState:
                 best = self._better(best, name, fit, plan, scoring)
         if best is not None:
             return self._success(best[1], best[2], plan, failed, now)
+        # No node fits: every candidate gets its reason, the ones the walk skipped or pruned
+        # in node-policy order (the failure path alone visits the whole cluster).
         if cand is not None:
             failed.update(dict.fromkeys(cand.difference(nodes), NODE_UNREGISTERED))
-        failed.update(self._pruned_reasons(plan, quota, pruned))
+            rest = [n for n in nodes if n in cand and n not in failed]
+        else:
+            rest = [n for n in nodes if n not in failed]
+        if plan.node_prefers_high:
+            rest.sort(key=lambda n: (-nodes[n].score, n))
+        else:
+            rest.sort(key=lambda n: (nodes[n].score, n))
+        failed.update(self._pruned_reasons(plan, quota, rest))
         return FilterOutcome(None, failed_nodes=failed, init_count=plan.init_count)
+
+    def _candidate_set(
+        self, candidates: Collection[str] | None
+    ) -> set[str] | frozenset[str] | None:
+        """``candidates`` as a set: a set as it is; a list (or other collection) equal to the
+        previous one reuses that one's set (kube-scheduler sends the same list of feasible
+        nodes again and again; comparing two lists of the same strings costs a pointer
+        compare per name, far less than building a set)."""
+        if candidates is None or isinstance(candidates, set | frozenset):
+            return candidates
+        seq = candidates if isinstance(candidates, list | tuple) else list(candidates)
+        last = self._last_candidates
+        if last is not None and len(last[0]) == len(seq) and type(last[0]) is type(seq) \
+                and last[0] == seq:  # fmt: skip
+            return last[1]
+        frozen = frozenset(seq)
+        self._last_candidates = (seq.copy() if isinstance(seq, list) else seq, frozen)
+        return frozen
 
     def _better(
         self,
@@ -481,8 +551,11 @@ class ClusterState:
             if hit is not None and hit[0] is node and hit[1] == node.version:
                 out[name] = hit[2]
                 continue
-            fit = fit_pod(node, plan, fitters, quota, reason_only=True)
-            if fit.devices is not None:
+            # a node the summaries rule out: the reason counts alone (no policy order); one the
+            # index skipped but its summaries do not rule out: fitted as the walk would have
+            pruned = not node.may_fit_all(plan.checks, plan.mutex)
+            fit = fit_pod(node, plan, fitters, quota, reason_only=pruned)
+            if fit.devices is not None and pruned:
                 fit = fit_pod(node, plan, fitters, quota)
             reason = fit.reason
             cache[name] = (node, node.version, reason)

@@ -12,13 +12,29 @@ the detailed fit. A vendor without a summary is always fitted in detail.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final, cast
 
 from hami.api.types import ContainerRequest, DeviceInfo, PodSingleDevice
 from hami.device.base import MIG_MODE, DeviceSummary, DeviceUsage, FitSummarizer
+from hami.engine.index import ANY
 from hami.engine.score import node_score
+
+_NONE: Final[frozenset[str]] = frozenset()
+_NO_MAP: Final[Mapping[str, Any]] = MappingProxyType({})
+_NO_MIG: Final[list[tuple[int, int]]] = []
+"""The ``mig_used`` of every device without a MIG placement: one shared empty list, replaced by
+its own list before the first placement is recorded (nothing appends to it otherwise: fits
+only modify copies)."""
+
+
+def _usage(info: DeviceInfo) -> DeviceUsage:
+    return DeviceUsage(
+        info.id, info.index, info.type, info.numa, info.mode, info.health, info.count,
+        info.devmem, info.devcore, 0, 0, 0, info.mig_profiles, _NO_MIG, info.custominfo,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +97,7 @@ class NodeUsage:
     pruning summaries."""
 
     __slots__ = (
-        "_totals", "annotations", "by_id", "cordoned", "devices", "name", "pair_scores",
+        "_totals", "annotations", "cordoned", "devices", "key", "name", "pair_scores",
         "partitioned", "score", "summaries", "summarizers", "vendors", "version",
     )  # fmt: skip
 
@@ -97,58 +113,109 @@ class NodeUsage:
     ) -> None:
         self.name = name
         self.vendors: dict[str, list[DeviceUsage]] = {
-            cw: [DeviceUsage.from_info(d) for d in devs]
-            for cw, devs in sorted(devices.items())
-            if devs
+            cw: [_usage(d) for d in devs] for cw, devs in sorted(devices.items()) if devs
         }
         """cw -> the devices that vendor's inventory returned, in registration order."""
-        self.devices = [d for devs in self.vendors.values() for d in devs]
+        self.devices: list[DeviceUsage] = (
+            next(iter(self.vendors.values())) if len(self.vendors) == 1
+            else [d for devs in self.vendors.values() for d in devs]
+        )  # fmt: skip
         """Every device of every vendor (cw order)."""
-        self.by_id = {d.id: d for d in self.devices}
-        self.cordoned = frozenset(cordoned)
-        self.pair_scores: Mapping[str, Mapping[str, int]] = pair_scores or {}
-        self.annotations: Mapping[str, str] = annotations or {}
-        self.partitioned = frozenset(
-            cw for cw, devs in self.vendors.items() if any(d.mode == MIG_MODE for d in devs)
+        self.cordoned = frozenset(cordoned) or _NONE
+        self.pair_scores: Mapping[str, Mapping[str, int]] = pair_scores or _NO_MAP
+        self.annotations: Mapping[str, str] = annotations or _NO_MAP
+        self.partitioned = (
+            frozenset(
+                cw for cw, devs in self.vendors.items() if any(d.mode == MIG_MODE for d in devs)
+            )
+            or _NONE
         )
         """Vendors with a partitioned (MIG) device here: no device-count pre-check, no pruning."""
-        self.summarizers = {
-            cw: s
+        self.summarizers: tuple[tuple[str, FitSummarizer], ...] = tuple(
+            (cw, s)
             for cw, s in (summarizers or {}).items()
             if cw in self.vendors and cw not in self.partitioned
-        }
+        )
         """The vendors summarized here (not those with a partitioned device)."""
-        self.summaries: dict[str, DeviceSummary] = {}
+        self.summaries: Mapping[str, DeviceSummary] = _NO_MAP
         self.score = 0.0
-        self._totals = [0, 0, 0, 0, 0, 0]
+        self._totals = (0, 0, 0, 0, 0, 0)
         """Sums over all devices: used, count, usedcores, totalcore, usedmem, totalmem."""
         self.version = 0
         """Bumped on every usage change; lets callers cache per-node results."""
+        self.key: Hashable = None
+        """What else the owner built the node from (the cluster state: its cordon and topology
+        annotations), to tell whether a refresh must rebuild it."""
         self.refresh()
 
-    def charge(
-        self, charges: Mapping[str, DeviceCharge], sign: int, mig: Iterable[MigAllocation]
-    ) -> None:
-        """Add (sign=1) or remove (sign=-1) a pod's charges; unknown devices are ignored."""
+    def same_devices(self, devices: Mapping[str, Sequence[DeviceInfo]]) -> bool:
+        """True when ``devices`` (cw -> inventory, sorted, no empty vendor) is the inventory
+        this node was built from (every field a :class:`DeviceUsage` carries)."""
+        if len(devices) != len(self.vendors):
+            return False
+        for (cw, infos), (mine_cw, mine) in zip(devices.items(), self.vendors.items(), strict=True):
+            if cw != mine_cw or len(infos) != len(mine):
+                return False
+            for i, d in zip(infos, mine, strict=True):
+                if (i.id, i.index, i.type, i.numa, i.mode, i.health, i.count, i.devmem,
+                    i.devcore, i.mig_profiles, i.custominfo) != (
+                    d.id, d.index, d.type, d.numa, d.mode, d.health, d.count, d.totalmem,
+                    d.totalcore, d.mig_profiles, d.custominfo):  # fmt: skip
+                    return False
+        return True
+
+    def _device(self, uuid: str) -> DeviceUsage | None:
+        for d in self.devices:
+            if d.id == uuid:
+                return d
+        return None
+
+    def placement(self) -> tuple[tuple[str, Hashable], ...]:
+        """(cw, capacity bucket) per vendor for the :class:`~hami.engine.index.NodeIndex`: the
+        summary's ``bucket`` when it has one, ``ANY`` otherwise; a vendor whose summary says
+        no device can take anything (bucket None) is left out."""
+        summaries = self.summaries
+        out: list[tuple[str, Hashable]] = []
+        for cw in self.vendors:
+            summary = summaries.get(cw)
+            if summary is None:
+                out.append((cw, ANY))
+                continue
+            bucket = getattr(summary, "bucket", ANY) if hasattr(summary, "admits") else ANY
+            if bucket is not None:
+                out.append((cw, bucket))
+        return tuple(out)
+
+    def charge(self, charges: Sequence[str | int], sign: int, mig: Iterable[MigAllocation]) -> None:
+        """Add (sign=1) or remove (sign=-1) a pod's charges, flat: device id, slots, MiB, cores
+        per device; unknown devices are ignored."""
         used = mem = cores = 0
-        for uuid, c in charges.items():
-            dev = self.by_id.get(uuid)
+        for k in range(0, len(charges), 4):
+            uuid, c_used, c_mem, c_cores = cast(tuple[str, int, int, int], charges[k : k + 4])
+            dev = self._device(uuid)
             if dev is not None:
-                dev.used += sign * c.used
-                dev.usedmem += sign * c.mem
-                dev.usedcores += sign * c.cores
-                used += c.used
-                mem += c.mem
-                cores += c.cores
-        totals = self._totals
-        totals[0] += sign * used
-        totals[2] += sign * cores
-        totals[4] += sign * mem
+                dev.used += sign * c_used
+                dev.usedmem += sign * c_mem
+                dev.usedcores += sign * c_cores
+                used += c_used
+                mem += c_mem
+                cores += c_cores
+        t = self._totals
+        self._totals = (
+            t[0] + sign * used,
+            t[1],
+            t[2] + sign * cores,
+            t[3],
+            t[4] + sign * mem,
+            t[5],
+        )
         for m in mig:
-            dev = self.by_id.get(m.uuid)
+            dev = self._device(m.uuid)
             if dev is None:
                 continue
             if sign > 0:
+                if dev.mig_used is _NO_MIG:
+                    dev.mig_used = []
                 dev.mig_used.append((m.start, m.size))
             elif (m.start, m.size) in dev.mig_used:
                 dev.mig_used.remove((m.start, m.size))
@@ -164,7 +231,7 @@ class NodeUsage:
             tcores += d.totalcore
             umem += d.usedmem
             tmem += d.totalmem
-        self._totals = [used, count, ucores, tcores, umem, tmem]
+        self._totals = (used, count, ucores, tcores, umem, tmem)
         self._changed()
 
     def _changed(self) -> None:
@@ -173,9 +240,12 @@ class NodeUsage:
         self.version += 1
         self.score = node_score(*self._totals)
         cordoned = self.cordoned
-        summaries = self.summaries
-        for cw, summarizer in self.summarizers.items():
-            summaries[cw] = summarizer.summarize(self.vendors[cw], cordoned)
+        vendors = self.vendors
+        if self.summarizers:
+            self.summaries = {
+                cw: summarizer.summarize(vendors[cw], cordoned)
+                for cw, summarizer in self.summarizers
+            }
 
     def may_fit(self, req: ContainerRequest, sel: Any = None, mutex: bool = False) -> bool:
         """Cheap necessary condition for one container of vendor ``req.type``; False means the

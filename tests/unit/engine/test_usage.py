@@ -7,8 +7,10 @@ import pytest
 
 from hami.api.types import PERCENTAGE_UNSET, ContainerDevice, ContainerRequest, DeviceInfo
 from hami.config.devices import DeviceConfig
+from hami.device.nvidia.summary import NvidiaSummary
 from hami.device.registry import DeviceRegistry
-from hami.engine.usage import DeviceCharge, NodeUsage, ScoreIndex, pod_charges
+from hami.engine.index import ANY, NodeIndex
+from hami.engine.usage import DeviceCharge, NodeUsage, pod_charges
 
 SUMMARIZERS = DeviceRegistry.from_config(DeviceConfig()).summarizers
 
@@ -67,20 +69,36 @@ def test_may_fit(r: ContainerRequest, ok: bool) -> None:
 
 def test_charge_updates_summary_and_score() -> None:
     n = node()
-    n.charge({"g1": DeviceCharge(2, 500, 100)}, 1, ())
-    assert n.summaries["NVIDIA"].free_mems == [1000] and n.score > 0
+    n.charge(("g1", 2, 500, 100), 1, ())
+    assert n.summaries["NVIDIA"].free_mems == (1000,) and n.score > 0
     assert not n.may_fit(req(mem=1001))
-    n.charge({"g1": DeviceCharge(2, 500, 100)}, -1, ())
-    assert n.summaries["NVIDIA"].free_mems == [2000, 1000] and n.score == 0
+    n.charge(("g1", 2, 500, 100), -1, ())
+    assert n.summaries["NVIDIA"].free_mems == (2000, 1000) and n.score == 0
 
 
-def test_score_index_orders_both_ways() -> None:
-    idx = ScoreIndex()
-    for name, score in (("b", 1.0), ("a", 1.0), ("c", 3.0), ("d", 0.0)):
-        idx.set(name, score)
-    idx.set("d", 5.0)
-    assert [n for _, n in idx.ordered(True)] == ["d", "c", "a", "b"]
-    assert [n for _, n in idx.ordered(False)] == ["a", "b", "c", "d"]
+def b(bits: int, tenths: int, cores: int) -> int:
+    """An NVIDIA summary bucket."""
+    return bits * 12 + tenths // 2 * 2 + cores
+
+
+def test_node_index_walks_admitted_buckets_in_score_order_both_ways() -> None:
+    idx = NodeIndex()
+    summaries = {"NVIDIA": NvidiaSummary}
+    for name, score, bucket in (("b", 1.0, b(12, 10, 1)), ("a", 1.0, b(10, 2, 0)),
+                                ("c", 3.0, b(14, 10, 1)), ("d", 0.0, b(11, 10, 1))):  # fmt: skip
+        idx.set(name, score, (("NVIDIA", bucket),), summaries)
+    idx.set("d", 5.0, (("NVIDIA", b(11, 10, 1)),), summaries)
+    idx.set("e", 2.0, (("FAKE", ANY),))
+    every = ((req(mem=1), None),)
+    assert [e[1] for e in idx.walk(every, False, True)] == ["d", "c", "a", "b"]
+    assert [e[1] for e in idx.walk(every, False, False)] == ["a", "b", "c", "d"]
+    big = ((req(mem=3000), None),)  # 12 bits: a (10) and d (11) cannot hold it
+    assert [e[1] for e in idx.walk(big, False, True)] == ["c", "b"]
+    whole = ((req(cores=100), None),)
+    assert [e[1] for e in idx.walk(whole, False, False)] == ["b", "c", "d"]
     idx.discard("c")
     idx.discard("zzz")
-    assert [n for _, n in idx.ordered(False)] == ["a", "b", "d"]
+    assert [e[1] for e in idx.walk(every, False, False)] == ["a", "b", "d"]
+    fake = ((ContainerRequest(1, "FAKE", 0), None),)
+    assert [e[1] for e in idx.walk(fake, False, False)] == ["e"]
+    assert list(idx.walk(((ContainerRequest(1, "MLU", 0), None),), False, False)) == []
