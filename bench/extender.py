@@ -138,13 +138,15 @@ def _python(code: str, profile: Path | None, name: str) -> list[str]:
     return [sys.executable, "-c", _PROFILED, str(profile / f"{name}.prof"), code]
 
 
-def _cpu_s(pid: int) -> float:
-    """User+system CPU seconds of process ``pid`` so far (Linux /proc)."""
+def _cpu_s(pid: int, *, system: bool = False) -> float:
+    """User+system CPU seconds of process ``pid`` so far (Linux /proc); only system with
+    ``system``."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[12]) if system else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _rechecks(metrics_url: str) -> dict[str, int]:
@@ -167,6 +169,28 @@ def _wait_for(path: Path, timeout: float = 30.0) -> None:
             return
         size = now
         time.sleep(0.2)
+
+
+def _start_spies(folder: Path | None, procs: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    """``py-spy record`` (sampling, on-CPU samples only) of each process into
+    ``folder/<name>.txt`` (collapsed stacks, for flamegraph.pl or a quick ``sort``)."""
+    if folder is None:
+        return []
+    spies = [
+        subprocess.Popen(["py-spy", "record", "--nonblocking", "--rate", "250", "--format", "raw",
+                          "--output", str(folder / f"{name}.txt"), "--pid", str(pid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name, pid in procs.items()
+    ]  # fmt: skip
+    time.sleep(1.0)  # py-spy attaches
+    return spies
+
+
+def _stop_spies(spies: list[subprocess.Popen[bytes]]) -> None:
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)
+    for spy in spies:
+        spy.wait(30)
 
 
 def _free_port() -> int:
@@ -227,21 +251,27 @@ def _run_processes(
             live = [by_name[p["metadata"]["name"]] for p in pods]
             procs = {"apiserver": api.pid, "scheduler": sched.pid}
             before = {k: _cpu_s(pid) for k, pid in procs.items()}
+            sys_before = _cpu_s(sched.pid, system=True)
             if args.profile is not None:
                 for pid in procs.values():
                     os.kill(pid, signal.SIGUSR1)
+            spies = _start_spies(args.spy, procs)
             driver0 = time.process_time()
             result = asyncio.run(
                 _drive(_http_release(api_url), url, live, names, args.concurrency, args.binds)
             )
             cpu = {k: round(_cpu_s(pid) - before[k], 2) for k, pid in procs.items()}
+            sys_s = _cpu_s(sched.pid, system=True) - sys_before
+            _stop_spies(spies)
             if args.profile is not None:
                 for name, pid in procs.items():
                     os.kill(pid, signal.SIGUSR2)
                     _wait_for(args.profile / f"{name}.prof")
             cpu["driver"] = round(time.process_time() - driver0, 2)
             cpu_ms = round(cpu["scheduler"] * 1000 / max(1, result["bound"]), 2)
+            sys_ms = round(sys_s * 1000 / max(1, result["bound"]), 2)
             return {**result, "cpu_s": cpu, "scheduler_cpu_ms_per_pod": cpu_ms,
+                    "scheduler_sys_ms_per_pod": sys_ms,
                     "bind_rechecks": _rechecks(f"http://127.0.0.1:{metrics}/metrics")}  # fmt: skip
         finally:
             for proc in (sched, api):
@@ -455,12 +485,24 @@ def main() -> None:
         help="process backend: cProfile the apiserver stand-in and the scheduler during the "
         "timed part, into DIR/apiserver.prof and DIR/scheduler.prof",
     )
+    parser.add_argument(
+        "--spy",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="process backend: sample both processes with py-spy during the timed part into "
+        "DIR/apiserver.txt and DIR/scheduler.txt (collapsed stacks; lighter than --profile)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.profile is not None:
         if args.backend != "process":
             parser.error("--profile needs --backend process")
         args.profile.mkdir(parents=True, exist_ok=True)
+    if args.spy is not None:
+        if args.backend != "process":
+            parser.error("--spy needs --backend process")
+        args.spy.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.ERROR)
     # Nodes as a running cluster has them: registered, and stamped by the scheduler's handshake
     # (otherwise the leader stamps every node just as the timed part starts: 5000 writes).

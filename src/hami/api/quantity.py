@@ -32,8 +32,27 @@ _RE = re.compile(
 )
 
 
+#: Strings parsed before -> their value. Pods repeat a handful of quantities ("1", "3000",
+#: "500m"); every filter and bind reads them again. Bounded: cleared when full.
+_PARSED: dict[str, Fraction] = {}
+_PARSED_MAX = 4096
+
+
 def parse_quantity(value: str | int | float, field: str = "quantity") -> Fraction:
     """Parse a Kubernetes quantity exactly; raises :class:`DecodeError` naming ``field``."""
+    if type(value) is str:
+        known = _PARSED.get(value)
+        if known is not None:
+            return known
+        parsed = _parse(value, field)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[value] = parsed
+        return parsed
+    return _parse(value, field)
+
+
+def _parse(value: str | int | float, field: str) -> Fraction:
     if isinstance(value, bool):
         raise DecodeError(field, value, "not a quantity")
     if isinstance(value, int):

@@ -76,13 +76,15 @@ class Endpoint:
 
 
 class Connection:
-    """One HTTP/1.1 connection: its asyncio stream pair."""
+    """One HTTP/1.1 connection: its asyncio stream pair; ``timed_out`` once the client aborted
+    it because a request on it ran out of time."""
 
-    __slots__ = ("reader", "writer")
+    __slots__ = ("reader", "timed_out", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.timed_out = False
 
     def close(self) -> None:
         self.writer.close()
@@ -103,6 +105,14 @@ class RawHttp:
         self._fixed_headers = (
             f"Host: {self._host_header}\r\nAccept: application/json\r\nUser-Agent: hami\r\n"
         )
+        # Deadlines of the requests in flight, checked by one timer while any is: an
+        # ``asyncio.timeout`` per request (a timer armed and cancelled three times per pod)
+        # cost more than parsing the answers. A request runs out of time within a quarter of
+        # the timeout (at most 1 s) after its deadline.
+        self._deadlines: dict[Connection, float] = {}
+        self._ticker: asyncio.TimerHandle | None = None
+        self._ticker_loop: asyncio.AbstractEventLoop | None = None
+        self._tick_s = max(0.01, min(1.0, timeout_s / 4))
 
     @property
     def timeout_s(self) -> float:
@@ -137,12 +147,12 @@ class RawHttp:
         """
         what = what or f"{method} {path}"
         payload = msgspec.json.encode(body) if body is not None else b""
+        deadline = asyncio.get_running_loop().time() + self._timeout
         try:
-            async with asyncio.timeout(self._timeout):
-                status, data = await self._exchange(method, path, payload, content_type)
-                if status == 401 and self._ep.token_file:
-                    self._token_cache = None  # a rotated service-account token: reread once
-                    status, data = await self._exchange(method, path, payload, content_type)
+            status, data = await self._exchange(method, path, payload, content_type, deadline)
+            if status == 401 and self._ep.token_file:
+                self._token_cache = None  # a rotated service-account token: reread once
+                status, data = await self._exchange(method, path, payload, content_type, deadline)
         except TimeoutError as exc:  # before OSError: TimeoutError is one
             raise errors.TransportError(f"{what}: timed out after {self._timeout}s") from exc
         except (OSError, EOFError, asyncio.IncompleteReadError, ssl.SSLError, _Closed,
@@ -166,7 +176,7 @@ class RawHttp:
         return f"{line}{self._fixed_headers}{auth}{framing}\r\n".encode("latin-1") + payload
 
     async def _exchange(
-        self, method: str, path: str, payload: bytes, content_type: str
+        self, method: str, path: str, payload: bytes, content_type: str, deadline: float
     ) -> tuple[int, bytes]:
         raw = self._request_bytes(method, path, payload, content_type)
         # A pooled connection may have been closed by the server while idle; one that fails
@@ -174,10 +184,34 @@ class RawHttp:
         while self._idle:
             conn = self._idle.pop()
             try:
-                return await self._roundtrip(conn, raw)
+                return await self._roundtrip(conn, raw, deadline)
             except (_Closed, ConnectionError):
                 conn.close()
-        return await self._roundtrip(await self._connect(), raw)
+        async with asyncio.timeout_at(deadline):
+            conn = await self._connect()
+        return await self._roundtrip(conn, raw, deadline)
+
+    def _watch(self, conn: Connection, deadline: float) -> None:
+        """Abort ``conn`` if its request is still running at ``deadline``."""
+        self._deadlines[conn] = deadline
+        loop = asyncio.get_running_loop()
+        if self._ticker is None or self._ticker_loop is not loop:
+            self._ticker_loop = loop
+            self._ticker = loop.call_later(self._tick_s, self._check_deadlines)
+
+    def _check_deadlines(self) -> None:
+        self._ticker = None
+        loop = self._ticker_loop
+        if loop is None:
+            return
+        now = loop.time()
+        for conn, deadline in list(self._deadlines.items()):
+            if now >= deadline:
+                del self._deadlines[conn]
+                conn.timed_out = True
+                conn.writer.transport.abort()  # the pending write or read fails now
+        if self._deadlines:
+            self._ticker = loop.call_later(self._tick_s, self._check_deadlines)
 
     async def open_stream(
         self, path: str, *, what: str, timeout_s: float | None = None
@@ -229,8 +263,9 @@ class RawHttp:
             raise errors.from_status(status, decoded, what=what)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _roundtrip(self, conn: Connection, raw: bytes) -> tuple[int, bytes]:
+    async def _roundtrip(self, conn: Connection, raw: bytes, deadline: float) -> tuple[int, bytes]:
         keep = False
+        self._watch(conn, deadline)
         try:
             conn.writer.write(raw)
             await conn.writer.drain()
@@ -246,8 +281,13 @@ class RawHttp:
             body = await _read_body(conn.reader, headers)
             keep = headers.get("connection", "").lower() != "close"
             return status, body
+        except Exception:
+            if conn.timed_out:
+                raise TimeoutError from None  # not a closed pooled connection: no retry
+            raise
         finally:
-            if keep and len(self._idle) < self._max_idle:
+            self._deadlines.pop(conn, None)
+            if keep and not conn.timed_out and len(self._idle) < self._max_idle:
                 self._idle.append(conn)
             else:
                 conn.close()

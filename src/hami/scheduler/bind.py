@@ -400,25 +400,28 @@ def may_share_gpus(
         return list(others)
     if held is None:
         return list(others)
-    uuids = {d.uuid for per_vendor in held[0].values() for ctr in per_vendor for d in ctr}
-    keys = (*registry.allocated_annotations.values(), MIG_ALLOCATIONS)
+    uuids = tuple({d.uuid for per_vendor in held[0].values() for ctr in per_vendor for d in ctr})
+    keys = tuple(registry.allocated_annotations.values())
     kept = []
+    # One pass per pod, one annotation at a time (a UUID never spans two annotations): the
+    # pods on a busy node are many, and most hold none of these GPUs.
     for other in others:
-        annotations = _meta(other).get("annotations") or {}
-        values = [annotations.get(key) for key in keys]
-        if all(v is None for v in values):
+        meta = other.get("metadata")
+        annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+        if not annotations:
             continue  # holds nothing
-        if not all(isinstance(v, str | None) for v in values):
-            kept.append(other)  # odd: let misfit judge it
+        mig = annotations.get(MIG_ALLOCATIONS)
+        if mig is not None and (type(mig) is not str or "\\" in mig):
+            kept.append(other)  # odd, or a JSON escape may spell a UUID differently
             continue
-        mig = values[-1]
-        if mig is not None and "\\" in mig:
-            kept.append(other)  # a JSON escape may spell a UUID differently
-            continue
-        text = "\n".join(v for v in values if v is not None)
-        for uuid in uuids:
-            if uuid in text:
-                kept.append(other)
+        values = [annotations.get(key) for key in keys]
+        if mig is not None:
+            values.append(mig)
+        for value in values:
+            if value is None:
+                continue
+            if type(value) is not str or any(uuid in value for uuid in uuids):
+                kept.append(other)  # odd values: let misfit judge them
                 break
     return kept
 

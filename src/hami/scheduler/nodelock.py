@@ -191,8 +191,11 @@ class NodeLocker:
         self._queued[node] = self._queued.get(node, 0) + 1
         try:
             try:
-                async with asyncio.timeout(max(0.0, wait_s)):
-                    await turn.acquire()
+                if self._queued[node] == 1:  # no other bind holds or awaits the turn
+                    await turn.acquire()  # free: taken at once, no timer to arm
+                else:
+                    async with asyncio.timeout(max(0.0, wait_s)):
+                        await turn.acquire()
             except TimeoutError:
                 self.stats.contention += 1
                 raise NodeLockError(
@@ -224,7 +227,9 @@ class NodeLocker:
         """Head of the node's queue: try, and on contention wait for a node event or poll."""
         waited = False
         while True:
-            wake = self._wakes.setdefault(node, asyncio.Event())
+            wake = self._wakes.get(node)
+            if wake is None:
+                wake = self._wakes[node] = asyncio.Event()
             wake.clear()  # node events from now on wake us
             try:
                 return await self._acquire_now(node, namespace, name, cached, annotation)

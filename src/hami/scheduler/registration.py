@@ -36,7 +36,7 @@ from hami.api.handshake import REQUESTING, format_requesting, parse_handshake
 from hami.api.quantity import quantity_to_int
 from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
-from hami.device.base import DeviceBackend
+from hami.device.base import SHARED_LOCK, DeviceBackend
 from hami.device.common import handshake_verdict
 from hami.engine.state import ClusterState
 from hami.engine.usage import MigAllocation
@@ -47,6 +47,9 @@ from hami.webhook.backends import device_backends
 log = logging.getLogger(__name__)
 
 HANDSHAKE_GRACE = timedelta(seconds=60)
+_MISSING = object()
+#: Node metadata every write changes.
+_EVERY_WRITE = frozenset({"resourceVersion", "managedFields", "annotations"})
 UNKNOWN_NODE = "node is not in the scheduler's cache and has no usable device annotation"
 NO_GPUS = "node has no usable GPUs in the scheduler's cache"
 
@@ -144,6 +147,12 @@ class NodeRegistrar:
         self._inventory: dict[str, dict[str, _Inventory]] = {}
         """node -> cw -> what was last read."""
         self._nodes: dict[str, JsonObj] = {}
+        self._found: dict[str, dict[str, list[DeviceInfo]]] = {}
+        """node -> the usable devices per vendor the last :meth:`refresh` put in the state."""
+        self._locks = frozenset(
+            {SHARED_LOCK, *(b.lock_annotation for b in self._backends.values())}
+        )
+        """Every node lock annotation: a change of only these leaves the devices alone."""
         self._wake = asyncio.Event()
         self.bad_nodes: dict[str, str] = {}
         """node -> why some vendor's devices of it cannot be read (one line)."""
@@ -240,14 +249,43 @@ class NodeRegistrar:
         name = _name(obj)
         if event_type == "DELETED" or new is None:
             self._nodes.pop(name, None)
+            self._found.pop(name, None)
             self._inventory.pop(name, None)
             self.bad_nodes.pop(name, None)
             self._state.remove_node(name)
             return
         self._nodes[name] = new
+        if old is not None and self._only_locks_changed(old, new):
+            # A bind's lock or the device plugin's unlock (two events per pod): the devices and
+            # their health read the same as a moment ago; only the recorded annotations change.
+            # (Health that changes with time alone is the periodic pass's, as for a quiet node.)
+            found = self._found.get(name)
+            if found is not None:
+                upsert_devices(self._state, name, found, _annotations(new))
+            return
         self.refresh(new)
         if event_type == "ADDED":
             self._wake.set()
+
+    def _only_locks_changed(self, old: JsonObj, new: JsonObj) -> bool:
+        """Whether ``new`` differs from ``old`` only in node lock annotations (and in what
+        every write changes: resourceVersion, managedFields)."""
+        if len(old) != len(new):
+            return False
+        for key, value in new.items():
+            if key != "metadata" and old.get(key, _MISSING) != value:
+                return False
+        om, nm = old.get("metadata"), new.get("metadata")
+        if not isinstance(om, Mapping) or not isinstance(nm, Mapping) or len(om) != len(nm):
+            return False
+        for key, value in nm.items():
+            if key not in _EVERY_WRITE and om.get(key, _MISSING) != value:
+                return False
+        oa, na = om.get("annotations") or {}, nm.get("annotations") or {}
+        if not isinstance(oa, Mapping) or not isinstance(na, Mapping):
+            return False
+        changed = {k for k in oa.keys() | na.keys() if oa.get(k) != na.get(k)}
+        return bool(changed) and changed <= self._locks
 
     def usable(self, node: Mapping[str, Any]) -> tuple[dict[str, list[DeviceInfo]], list[str]]:
         """Devices of the node's healthy vendors, and why each other vendor with devices is
@@ -272,8 +310,10 @@ class NodeRegistrar:
         name = _name(node)
         found, _ = self.usable(node)
         if not found:
+            self._found.pop(name, None)
             self._state.remove_node(name)
             return False
+        self._found[name] = found
         upsert_devices(self._state, name, found, _annotations(node))
         return True
 

@@ -100,3 +100,44 @@ async def test_node_label_selector_limits_the_nodes() -> None:
     kube.add("nodes", make_node("ignored", labels={"pool": "other"}))
     async with serve(kube, node_label_selector="pool=gpu") as h:
         assert [n.name for n in h.service.state.nodes()] == ["picked"]
+
+
+def test_a_lock_only_change_keeps_the_devices_and_records_the_annotation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bind's lock and the device plugin's unlock (two node events per pod) do not read the
+    devices again; the engine still gets the node's current annotations. Any other change
+    does read them."""
+    reg, state = _registrar(FakeKube())
+    node = make_node("n", gpus=2)
+    node["metadata"]["resourceVersion"] = "1"
+    reg.on_node_event("ADDED", None, node)
+    reads: list[str] = []
+    upserts: list[dict[str, str]] = []
+    usable, upsert = reg.usable, state.upsert_node
+    monkeypatch.setattr(reg, "usable", lambda n: reads.append(n["metadata"]["name"]) or usable(n))
+    monkeypatch.setattr(state, "upsert_node",
+                        lambda name, devs, anns: upserts.append(dict(anns)) or
+                        upsert(name, devs, anns))  # fmt: skip
+
+    def change(old: dict, annotations: dict, rv: str, **meta: object) -> dict:
+        new = {**old, "metadata": {**old["metadata"], "resourceVersion": rv, **meta}}
+        new["metadata"]["annotations"] = {**old["metadata"]["annotations"], **annotations}
+        new["metadata"]["annotations"] = {
+            k: v for k, v in new["metadata"]["annotations"].items() if v is not None
+        }
+        reg.on_node_event("MODIFIED", old, new)
+        return new
+
+    lock = "2026-05-01T12:00:00Z,default,p"
+    locked = change(node, {"hami.io/mutex.lock": lock}, "2")
+    unlocked = change(locked, {"hami.io/mutex.lock": None}, "3")
+    assert reads == []
+    assert [a.get("hami.io/mutex.lock") for a in upserts] == [lock, None]
+    assert len(state.nodes()[0].gpus) == 2
+    change(unlocked, {"hami.io/mutex.lock": lock, "other": "x"}, "4")  # not only the lock
+    change(unlocked, {}, "5", labels={"gpu": "off"})  # a label
+    assert reads == ["n", "n"]
+    register = "hami.io/node-nvidia-register"
+    change(unlocked, {register: make_node("n", gpus=4)["metadata"]["annotations"][register]}, "6")
+    assert len(state.nodes()[0].gpus) == 4

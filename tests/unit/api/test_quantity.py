@@ -74,3 +74,12 @@ def test_garbage_raises_decode_error_with_field(value: object) -> None:
     with pytest.raises(DecodeError) as info:
         quantity_to_int(value, "limits[nvidia.com/gpumem]")  # type: ignore[arg-type]
     assert info.value.field == "limits[nvidia.com/gpumem]"
+
+
+def test_repeated_strings_parse_the_same_and_bad_ones_still_fail() -> None:
+    """Parsed strings are remembered: a repeat answers the same value, and a bad string
+    raises every time, naming the field of each call."""
+    assert parse_quantity("3Gi") == parse_quantity("3Gi") == Fraction(3 * 2**30)
+    for field in ("a", "b"):
+        with pytest.raises(DecodeError, match=field):
+            parse_quantity("3 apples", field)

@@ -139,6 +139,29 @@ async def test_chunked_answer_and_timeout() -> None:
         srv.close()
 
 
+async def test_one_timer_watches_every_request_in_flight() -> None:
+    """Requests in flight share one deadline timer: a hung one times out (a fresh connection
+    serves the next), the others answer, and the timer stops once nothing is in flight."""
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    srv, port = await _one_shot_server([b"HANG", ok, ok, ok])
+    client = RawHttp(Endpoint("127.0.0.1", port), timeout_s=0.3)
+    try:
+        started = asyncio.get_running_loop().time()
+        answers = await asyncio.gather(
+            *(client.request("GET", f"/{i}") for i in range(3)), return_exceptions=True
+        )
+        hung = [a for a in answers if isinstance(a, errors.TransportError)]
+        assert len(hung) == 1 and "timed out" in str(hung[0])
+        assert asyncio.get_running_loop().time() - started < 0.3 + 0.2
+        assert [a for a in answers if a not in hung] == [{}, {}]
+        assert await client.request("GET", "/c") == {}
+        await asyncio.sleep(0.2)
+        assert client._deadlines == {} and client._ticker is None
+    finally:
+        await client.close()
+        srv.close()
+
+
 def test_fallback_for_exec_auth(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
