@@ -429,6 +429,18 @@ class FitSummarizer(Protocol):
 
 
 @runtime_checkable
+class ScoreBound(Protocol):
+    """Optional role of a backend with ``scores_nodes``: bounds of :meth:`score_node` for a pod,
+    so the engine stops fitting nodes once no later node in node-policy order can beat the best
+    total found. Without it every fitting node is fitted."""
+
+    def score_node_bound(self, requests: Sequence[ContainerRequest]) -> float | None:
+        """``b`` such that ``0 <= score_node(...) <= b`` for a pod asking ``requests`` of this
+        vendor (one per container that asks); None when there is no such bound."""
+        ...
+
+
+@runtime_checkable
 class PendingHint(Protocol):
     """Optional role: a hint for an unschedulable pod's event and log line."""
 

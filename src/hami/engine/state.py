@@ -56,7 +56,7 @@ from hami.api.errors import DecodeError
 from hami.api.poddevices import decode_pod_devices
 from hami.api.types import DeviceInfo, PodSingleDevice
 from hami.config.devices import DeviceConfig
-from hami.device.base import DeviceUsage
+from hami.device.base import DeviceUsage, ScoreBound
 from hami.device.registry import DeviceRegistry
 from hami.engine.fit import NodeFit, VendorQuota, fit_pod
 from hami.engine.index import NodeIndex
@@ -446,11 +446,17 @@ class ClusterState:
         failed: dict[str, str] = {}
         busy: list[str] = []  # busy nodes that may fit, best first: fitted only if no free one fits
         best: tuple[float, str, NodeFit] | None = None
-        for entry in self._index.walk(checks, mutex, plan.node_prefers_high):
+        bound = self._score_bound(plan, scoring)
+        high = plan.node_prefers_high
+        for entry in self._index.walk(checks, mutex, high):
             name = entry[1]
             if cand is not None and name not in cand:
                 continue
             node = nodes[name]
+            if best is not None and bound is not None and (
+                node.score + bound <= best[0] if high else node.score >= best[0]
+            ):
+                break  # the walk is in node-score order: no later node can beat (or tie) best
             if not node.may_fit_all(checks, mutex):
                 continue
             if name in avoid:
@@ -488,6 +494,21 @@ class ClusterState:
             rest.sort(key=lambda n: (nodes[n].score, n))
         failed.update(self._pruned_reasons(plan, quota, rest))
         return FilterOutcome(None, failed_nodes=failed, init_count=plan.init_count)
+
+    def _score_bound(self, plan: PodPlan, scoring: Sequence[str]) -> float | None:
+        """Upper bound of the vendors' ``score_node`` sum for this pod (bonuses are >= 0), or
+        None when some scoring vendor gives none (then every fitting node is fitted)."""
+        total = 0.0
+        for cw in scoring:
+            backend = self._backends[cw]
+            if not isinstance(backend, ScoreBound):
+                return None
+            bound = backend.score_node_bound([r for ask in plan.requests for r in ask
+                                              if r.type == cw])  # fmt: skip
+            if bound is None:
+                return None
+            total += bound
+        return total
 
     def _candidate_set(
         self, candidates: Collection[str] | None

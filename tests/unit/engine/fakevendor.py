@@ -106,6 +106,11 @@ class FakeBackend:
     def score_node(self, devices: Sequence[DeviceUsage], picked: PodSingleDevice) -> float:
         return sum(self.bonus.get(d.uuid, 0.0) for c in picked for d in c)
 
+    def score_node_bound(self, requests: Sequence[ContainerRequest]) -> float | None:
+        if any(b < 0 for b in self.bonus.values()):
+            return None  # the engine's early stop needs bonuses >= 0
+        return max(self.bonus.values(), default=0.0) * sum(r.nums for r in requests)
+
     # allocation, lock, admission, quota, metrics
     def pod_annotations(
         self, devices: PodSingleDevice, selection: Any, *, now: datetime

@@ -17,7 +17,7 @@ from hami.device.ascend import fit, inventory, request, score
 from hami.device.ascend.admission import AscendAdmission
 from hami.device.ascend.annotations import pod_annotations as allocation_annotations
 from hami.device.ascend.fit import AscendSelection
-from hami.device.ascend.keys import AscendKeys
+from hami.device.ascend.keys import NETWORK_WEIGHT, AscendKeys
 from hami.device.base import (
     SHARED_LOCK,
     DeviceUsage,
@@ -108,6 +108,10 @@ class AscendBackend(AscendAdmission):
         return fit.fit_container(
             ordered, req, sel, ctx, cw=self.cfg.common_word, hami_core_default=self.hami_vnpu_core
         )
+
+    def score_node_bound(self, requests: Sequence[ContainerRequest]) -> float | None:
+        """At most the ring weight per container that asks (each adds a share <= 1)."""
+        return float(NETWORK_WEIGHT * len(requests)) if self.scores_nodes else 0.0
 
     def score_node(self, devices: Sequence[DeviceUsage], picked: PodSingleDevice) -> float:
         return score.network_score(self.cfg.common_word, devices, picked)
