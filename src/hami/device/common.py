@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -291,3 +291,59 @@ def count_in_range(nums: int | None) -> int | None:
     if nums is None or not 0 < nums <= INT32_MAX:
         return None
     return nums
+
+
+# --- resource names and the look-only webhook part ------------------------------------------
+
+
+class VendorResources:
+    """A vendor's count / memory / core resource names, as its config section names them (the
+    ``RequestParser``, ``HealthCheck`` and ``QuotaNames`` members that read them)."""
+
+    def __init__(self, count: str, memory: str, core: str) -> None:
+        self._resources = (count, memory, core)
+
+    @property
+    def resource_names(self) -> tuple[str, ...]:
+        return self._resources
+
+    @property
+    def count_resource(self) -> str:
+        return self._resources[0]
+
+    @property
+    def memory_resource(self) -> str:
+        return self._resources[1]
+
+    @property
+    def core_resource(self) -> str:
+        return self._resources[2]
+
+
+class LookOnlyAdmission:
+    """The webhook part of a vendor HAMi only looks at (Cambricon, Hygon): a container "uses" it
+    iff the count resource is in its limits, and nothing is added or changed. We also read the
+    container's values of the vendor's resources once, so one that is not an integer quantity is
+    answered with a one-line denial (:class:`DecodeError`) instead of a pod that never
+    schedules."""
+
+    def __init__(self, count: str, memory: str, core: str) -> None:
+        self._looked_at = (count, memory, core)
+
+    def validate_container(
+        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> str | None:
+        """Raises :class:`DecodeError` when a value is not an integer quantity; no denial."""
+        field = f"container {container.get('name', '')!s}"
+        for name in self._looked_at:
+            resource_value(container, name, field)
+        return None
+
+    def mutate_container(
+        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
+    ) -> bool:
+        """True when the count resource is in the limits; the container is left unchanged."""
+        return in_limits(container, self._looked_at[0])
+
+    def mutate_pod(self, pod: MutableMapping[str, Any]) -> None:
+        """Nothing to change at pod level."""

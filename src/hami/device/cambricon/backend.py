@@ -7,7 +7,7 @@ allocation pair plus the dynamic-sMLU annotations, and Cambricon's own bare-time
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +23,10 @@ from hami.device.base import (
 from hami.device.cambricon import allocation, fit, inventory, request
 from hami.device.cambricon.admission import CambriconAdmission
 from hami.device.cambricon.keys import ALLOCATED, DSMLU_LOCK, MEMORY_UNIT, MLU, TO_ALLOCATE
+from hami.device.common import VendorResources
 
 
-class CambriconBackend:
+class CambriconBackend(CambriconAdmission, VendorResources):
     """Cambricon MLU (common word ``MLU``)."""
 
     clears_stale_handshake = True
@@ -44,27 +45,12 @@ class CambriconBackend:
     memory_factor = MEMORY_UNIT
 
     def __init__(self, cfg: CambriconConfig) -> None:
-        self.cfg = cfg
-        self._admission = CambriconAdmission(cfg)
+        CambriconAdmission.__init__(self, cfg)
+        VendorResources.__init__(
+            self, cfg.resource_count_name, cfg.resource_memory_name, cfg.resource_core_name
+        )
 
     # -- requests ----------------------------------------------------------------------------
-    @property
-    def resource_names(self) -> tuple[str, ...]:
-        cfg = self.cfg
-        return (cfg.resource_count_name, cfg.resource_memory_name, cfg.resource_core_name)
-
-    @property
-    def count_resource(self) -> str:
-        return self.cfg.resource_count_name
-
-    @property
-    def memory_resource(self) -> str:
-        return self.cfg.resource_memory_name
-
-    @property
-    def core_resource(self) -> str:
-        return self.cfg.resource_core_name
-
     def container_requests(self, pod: Mapping[str, Any]) -> list[ContainerRequest | None]:
         return request.container_requests(pod, self.cfg)
 
@@ -96,17 +82,3 @@ class CambriconBackend:
         self, devices: PodSingleDevice, selection: Any, *, now: datetime
     ) -> dict[str, str]:
         return allocation.pod_annotations(devices)
-
-    # -- admission ---------------------------------------------------------------------------
-    def validate_container(
-        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
-    ) -> str | None:
-        return self._admission.validate_container(container)
-
-    def mutate_container(
-        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
-    ) -> bool:
-        return self._admission.mutate_container(container)
-
-    def mutate_pod(self, pod: MutableMapping[str, Any]) -> None:
-        self._admission.mutate_pod(pod)

@@ -7,35 +7,13 @@ integer quantity is answered with a one-line denial instead of a pod that never 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
-from typing import Any
-
 from hami.config.vendors import HygonConfig
-from hami.device.common import in_limits, resource_value
+from hami.device.common import LookOnlyAdmission
 
 
-class HygonAdmission:
-    """Implements :class:`hami.device.base.AdmissionMutator` for Hygon DCU."""
+class HygonAdmission(LookOnlyAdmission):
+    """Implements :class:`hami.device.base.AdmissionMutator` for Hygon."""
 
     def __init__(self, cfg: HygonConfig) -> None:
+        super().__init__(cfg.resource_count_name, cfg.resource_memory_name, cfg.resource_core_name)
         self.cfg = cfg
-
-    def validate_container(
-        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
-    ) -> str | None:
-        """Raises :class:`~hami.api.errors.DecodeError` when a DCU value is not an integer
-        quantity; no other denial."""
-        field = f"container {container.get('name', '')!s}"
-        cfg = self.cfg
-        for name in (cfg.resource_count_name, cfg.resource_memory_name, cfg.resource_core_name):
-            resource_value(container, name, field)
-        return None
-
-    def mutate_container(
-        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
-    ) -> bool:
-        """True when the count resource is in the limits; the container is left unchanged."""
-        return in_limits(container, self.cfg.resource_count_name)
-
-    def mutate_pod(self, pod: MutableMapping[str, Any]) -> None:
-        """Nothing to change at pod level."""

@@ -8,7 +8,7 @@ shared owner lock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,13 +22,13 @@ from hami.device.base import (
     HealthKind,
     LockStyle,
 )
-from hami.device.common import standard_annotations
+from hami.device.common import VendorResources, standard_annotations
 from hami.device.hygon import fit, inventory, request
 from hami.device.hygon.admission import HygonAdmission
 from hami.device.hygon.keys import ALLOCATED, DCU, HANDSHAKE, REGISTER, TO_ALLOCATE
 
 
-class HygonBackend:
+class HygonBackend(HygonAdmission, VendorResources):
     """Hygon DCU (common word ``DCU``)."""
 
     clears_stale_handshake = True
@@ -46,27 +46,12 @@ class HygonBackend:
     lock_style: LockStyle = "owner"
 
     def __init__(self, cfg: HygonConfig) -> None:
-        self.cfg = cfg
-        self._admission = HygonAdmission(cfg)
+        HygonAdmission.__init__(self, cfg)
+        VendorResources.__init__(
+            self, cfg.resource_count_name, cfg.resource_memory_name, cfg.resource_core_name
+        )
 
     # -- requests ----------------------------------------------------------------------------
-    @property
-    def resource_names(self) -> tuple[str, ...]:
-        cfg = self.cfg
-        return (cfg.resource_count_name, cfg.resource_memory_name, cfg.resource_core_name)
-
-    @property
-    def count_resource(self) -> str:
-        return self.cfg.resource_count_name
-
-    @property
-    def memory_resource(self) -> str:
-        return self.cfg.resource_memory_name
-
-    @property
-    def core_resource(self) -> str:
-        return self.cfg.resource_core_name
-
     @property
     def memory_factor(self) -> int:
         return request.effective_factor(self.cfg)
@@ -105,17 +90,3 @@ class HygonBackend:
         if not any(devices):
             return {}
         return standard_annotations(devices, TO_ALLOCATE, ALLOCATED)
-
-    # -- admission ---------------------------------------------------------------------------
-    def validate_container(
-        self, container: Mapping[str, Any], pod_annotations: Mapping[str, str] | None = None
-    ) -> str | None:
-        return self._admission.validate_container(container)
-
-    def mutate_container(
-        self, container: MutableMapping[str, Any], pod_annotations: Mapping[str, str] | None = None
-    ) -> bool:
-        return self._admission.mutate_container(container)
-
-    def mutate_pod(self, pod: MutableMapping[str, Any]) -> None:
-        self._admission.mutate_pod(pod)

@@ -18,13 +18,13 @@ from hami.device.base import (
     HealthKind,
     LockStyle,
 )
-from hami.device.common import UuidFilter, standard_annotations
+from hami.device.common import UuidFilter, VendorResources, standard_annotations
 from hami.device.iluvatar import fit, inventory, request
 from hami.device.iluvatar.admission import IluvatarAdmission
 from hami.device.iluvatar.keys import MEMORY_UNIT_MIB, ChipKeys
 
 
-class IluvatarBackend(IluvatarAdmission):
+class IluvatarBackend(IluvatarAdmission, VendorResources):
     """Everything HAMi's Iluvatar backend decides, for one entry of ``iluvatars:``."""
 
     health_kind: HealthKind = "handshake"
@@ -41,7 +41,10 @@ class IluvatarBackend(IluvatarAdmission):
     factor unset here and compares units with MiB)."""
 
     def __init__(self, chip: IluvatarChipConfig) -> None:
-        super().__init__(chip)
+        IluvatarAdmission.__init__(self, chip)
+        VendorResources.__init__(
+            self, chip.resource_count_name, chip.resource_memory_name, chip.resource_core_name
+        )
         self.keys = ChipKeys(chip.common_word)
 
     # --- request ------------------------------------------------------------------------------
@@ -62,19 +65,6 @@ class IluvatarBackend(IluvatarAdmission):
     def allocated_annotation(self) -> str:
         return self.keys.allocated
 
-    @property
-    def resource_names(self) -> tuple[str, ...]:
-        chip = self.chip
-        return (chip.resource_count_name, chip.resource_memory_name, chip.resource_core_name)
-
-    @property
-    def memory_resource(self) -> str:
-        return self.chip.resource_memory_name
-
-    @property
-    def core_resource(self) -> str:
-        return self.chip.resource_core_name
-
     def container_requests(self, pod: Mapping[str, Any]) -> list[ContainerRequest | None]:
         return request.container_requests(pod, self.chip)
 
@@ -90,10 +80,6 @@ class IluvatarBackend(IluvatarAdmission):
     @property
     def handshake_annotation(self) -> str:
         return self.keys.handshake
-
-    @property
-    def count_resource(self) -> str:
-        return self.chip.resource_count_name
 
     def node_devices(self, node: Mapping[str, Any]) -> list[DeviceInfo]:
         return inventory.node_devices(node, self.keys.register)
